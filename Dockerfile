@@ -1,0 +1,18 @@
+# One image for web, workers and beat; the command differs per service.
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_SETTINGS_MODULE=evalsvc.settings.production
+ARG EXTRAS=""
+WORKDIR /app
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
+COPY pyproject.toml README.md ./
+COPY requirements/ requirements/
+COPY evalsvc/ evalsvc/
+COPY workers/ workers/
+RUN pip install --no-cache-dir -c requirements/lock.txt ".${EXTRAS}"
+COPY . .
+RUN DJANGO_SECRET_KEY=build-only-not-secret-build-only-not-secret-build-only python manage.py collectstatic --noinput
+RUN useradd --create-home evalsvc && mkdir -p /app/var && chown -R evalsvc /app/var
+USER evalsvc
+EXPOSE 8000
+CMD ["gunicorn", "evalsvc.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]

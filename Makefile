@@ -1,0 +1,46 @@
+# The two commands: `make run` (set up and start everything) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: install run test test-fast lint fixtures lock clean
+
+$(STAMP): pyproject.toml requirements/lock.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Set up a virtualenv, migrate SQLite, load demo data, start web + worker + beat.
+run: install
+	HOST=$(HOST) PORT=$(PORT) bash scripts/run_local.sh
+
+## The whole suite against PostgreSQL and Redis on 127.0.0.1 (override DATABASE_URL / CELERY_BROKER_URL).
+test: install
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not e2e and not browser"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+## Rebuild the demo models and data sets in fixtures/ (deterministic).
+fixtures: install
+	$(BIN)/python scripts/build_fixtures.py
+
+## Re-resolve and pin every dependency (review the diff before committing).
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements/lock.txt
+
+clean:
+	rm -rf var/ .pytest_cache

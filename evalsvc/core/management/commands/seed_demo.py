@@ -1,0 +1,103 @@
+"""Load the demo team, users, model and data set versions from fixtures/demo.json.
+
+Rerunnable: rows that exist are kept, so running it twice changes nothing.
+Artifacts go through the same registration services as uploads.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from evalsvc.evaluations.models import EvaluationRun
+from evalsvc.evaluations.services import run_submit
+from evalsvc.registry.models import DatasetVersion, ModelVersion
+from evalsvc.registry.services import dataset_version_register, model_version_register
+from evalsvc.registry.storage import hash_file
+from evalsvc.teams.models import Membership, Team
+from evalsvc.teams.services import membership_set
+
+
+class Command(BaseCommand):
+    help = "Create the demo team and users and register the demo models and data sets."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--fixture", default=str(Path(settings.BASE_DIR) / "fixtures" / "demo.json"))
+        parser.add_argument("--no-runs", action="store_true", help="Do not submit the demo evaluation runs.")
+
+    def handle(self, *args: Any, fixture: str, no_runs: bool, **options: Any) -> None:
+        path = Path(fixture)
+        if not path.exists():
+            raise CommandError(f"{path} does not exist")
+        spec = json.loads(path.read_text())
+        base = path.parent
+        User = get_user_model()
+
+        team, _ = Team.objects.get_or_create(slug=spec["team"]["slug"], defaults={"name": spec["team"]["name"]})
+        users = {}
+        for entry in spec["users"]:
+            user, created = User.objects.get_or_create(username=entry["username"], defaults={"email": entry.get("email", "")})
+            if created:
+                user.set_password(entry["password"])
+                user.save()
+            if not Membership.objects.filter(team=team, user=user).exists():
+                membership_set(team=team, user=user, role=entry["role"])
+            users[entry["username"]] = user
+        owner = users[spec["users"][0]["username"]]
+
+        models = {}
+        for entry in spec["models"]:
+            models[entry["key"]] = self._model(team, owner, base / entry["file"], entry)
+        datasets = {}
+        for entry in spec["datasets"]:
+            datasets[entry["key"]] = self._dataset(team, owner, base / entry["file"], entry)
+
+        if not no_runs:
+            for entry in spec.get("runs", []):
+                model, dataset = models[entry["model"]], datasets[entry["dataset"]]
+                if EvaluationRun.objects.filter(model_version=model, dataset_version=dataset, kind=entry["kind"]).exists():
+                    continue
+                with transaction.atomic():
+                    run = run_submit(
+                        user=owner,
+                        model_version_id=model.pk,
+                        dataset_version_id=dataset.pk,
+                        kind=entry["kind"],
+                        params=entry.get("params", {}),
+                    )
+                self.stdout.write(f"submitted {run.kind} run {run.pk} ({model} on {dataset})")
+        self.stdout.write(self.style.SUCCESS(f"demo team {team.slug!r} ready"))
+
+    def _model(self, team: Team, owner: Any, path: Path, entry: dict[str, Any]) -> ModelVersion:
+        sha256, _ = hash_file(path)
+        existing = ModelVersion.objects.filter(team=team, sha256=sha256).first()
+        if existing:
+            return existing
+        version = model_version_register(
+            user=owner, team=team, name=entry["name"], path=str(path), filename=path.name, notes=entry.get("notes", "")
+        )
+        self.stdout.write(f"registered {version} sha256={version.sha256[:12]}")
+        return version
+
+    def _dataset(self, team: Team, owner: Any, path: Path, entry: dict[str, Any]) -> DatasetVersion:
+        sha256, _ = hash_file(path)
+        existing = DatasetVersion.objects.filter(team=team, sha256=sha256).first()
+        if existing:
+            return existing
+        version = dataset_version_register(
+            user=owner,
+            team=team,
+            name=entry["name"],
+            path=str(path),
+            filename=path.name,
+            label_column=entry.get("label_column", ""),
+            notes=entry.get("notes", ""),
+        )
+        self.stdout.write(f"registered {version} ({version.rows} rows)")
+        return version

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evalsvc.registry.apis import TEAM_PARAM, _paginated, _validated
+
+from . import selectors, services
+from .models import EvaluationRun, RunStatus
+
+
+class RunOut(serializers.ModelSerializer):
+    team = serializers.CharField(source="team.slug")
+    model_version = serializers.UUIDField(source="model_version_id")
+    model_name = serializers.CharField(source="model_version.registered_model.name")
+    model_version_number = serializers.IntegerField(source="model_version.version")
+    dataset_version = serializers.UUIDField(source="dataset_version_id", allow_null=True)
+    created_by = serializers.CharField(source="created_by.username")
+
+    class Meta:
+        model = EvaluationRun
+        fields = [
+            "id", "team", "kind", "status", "model_version", "model_name", "model_version_number",
+            "dataset_version", "params", "progress", "progress_message", "error", "result", "environment",
+            "queue", "attempts", "worker", "created_by", "created_at", "started_at", "finished_at",
+        ]  # fmt: skip
+
+
+class RunIn(serializers.Serializer):
+    kind = serializers.CharField(default="evaluate")
+    model_version = serializers.CharField()
+    dataset_version = serializers.CharField(required=False, allow_null=True)
+    params = serializers.JSONField(required=False, default=dict)
+
+
+class RunListApi(APIView):
+    @extend_schema(
+        parameters=[TEAM_PARAM, OpenApiParameter("status", str, enum=RunStatus.values)],
+        responses=RunOut(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        qs = selectors.runs_for_user(
+            user=request.user, team=request.query_params.get("team"), status=request.query_params.get("status")
+        )
+        return _paginated(self, request, qs, RunOut)
+
+    @extend_schema(request=RunIn, responses={201: RunOut})
+    def post(self, request: Request) -> Response:
+        data = _validated(RunIn, request.data)
+        run = services.run_submit(
+            user=request.user,
+            model_version_id=data["model_version"],
+            dataset_version_id=data.get("dataset_version"),
+            kind=data["kind"],
+            params=data.get("params") or {},
+        )
+        return Response(RunOut(run).data, status=status.HTTP_201_CREATED)
+
+
+class RunDetailApi(APIView):
+    @extend_schema(responses=RunOut)
+    def get(self, request: Request, pk: str) -> Response:
+        return Response(RunOut(selectors.run_get(user=request.user, pk=pk)).data)
+
+
+class RunCancelApi(APIView):
+    @extend_schema(request=None, responses=RunOut)
+    def post(self, request: Request, pk: str) -> Response:
+        return Response(RunOut(services.run_cancel(user=request.user, run_id=pk)).data)

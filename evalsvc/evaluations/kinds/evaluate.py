@@ -1,0 +1,81 @@
+"""The `evaluate` kind: run a model version over a labelled data set and score it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.registry.models import DatasetVersion, ModelVersion
+from workers.backends.registry import backend_names
+from workers.queues import CPU
+
+from . import JobKind, register
+
+_LABEL_DTYPES = {"int64", "int32", "string", "bool"}
+
+
+class EvaluateParams(serializers.Serializer):
+    task = serializers.ChoiceField(
+        choices=["classification", "regression"],
+        required=False,
+        help_text="Inferred from the model's outputs when left out.",
+    )
+    label_column = serializers.CharField(required=False, help_text="Defaults to the data set's label column.")
+    feature_columns = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
+    batch_size = serializers.IntegerField(min_value=1, max_value=65536, default=256)
+    positive_label = serializers.JSONField(required=False, help_text="Binary classification: the positive class.")
+    backend = serializers.CharField(default="onnxruntime")
+    device = serializers.ChoiceField(choices=["cpu"], default="cpu")
+
+
+def _infer_task(model: ModelVersion) -> str:
+    if model.class_labels:
+        return "classification"
+    for output in model.outputs:
+        shape = output.get("shape") or []
+        if output.get("dtype") in _LABEL_DTYPES and len(shape) == 1:
+            return "classification"
+    return "regression"
+
+
+def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVersion | None) -> dict[str, Any]:
+    assert dataset is not None
+    serializer = EvaluateParams(data=params)
+    if not serializer.is_valid():
+        raise ValidationFailed("invalid params", extra={"errors": {"params": serializer.errors}})
+    data = dict(serializer.validated_data)
+    if data["backend"] not in backend_names():
+        known = ", ".join(backend_names())
+        raise ValidationFailed(f"unknown backend {data['backend']!r}; available: {known}")
+    columns = dataset.column_names
+    label = data.get("label_column") or dataset.label_column
+    if not label:
+        raise ValidationFailed(
+            f"data set {dataset} has no label column: set params.label_column to one of {', '.join(columns[:20])}"
+        )
+    if label not in columns:
+        raise ValidationFailed(f"label column {label!r} is not in data set {dataset}")
+    data["label_column"] = label
+    features = data.get("feature_columns")
+    if features:
+        missing = [c for c in features if c not in columns]
+        if missing:
+            raise ValidationFailed(f"feature columns not in data set {dataset}: {', '.join(missing)}")
+        if label in features:
+            raise ValidationFailed(f"the label column {label!r} cannot also be a feature")
+    data.setdefault("task", _infer_task(model))
+    return data
+
+
+KIND = register(
+    JobKind(
+        name="evaluate",
+        label="Evaluation",
+        task_name="evalsvc.evaluate",
+        queue=CPU,
+        needs_dataset=True,
+        clean_params=clean_params,
+    )
+)

@@ -1,0 +1,161 @@
+"""Writes to evaluation runs: submission and the state machine.
+
+Every transition is a conditional UPDATE on the current status, so a cancel
+racing a worker, or a task delivered twice, can never move a run backwards
+or overwrite a finished result.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import current_app
+from django.db import transaction
+from django.utils import timezone
+
+from evalsvc.core.exceptions import Conflict, ValidationFailed
+from evalsvc.registry.selectors import dataset_version_get, model_version_get
+from evalsvc.teams.selectors import require_write
+
+from .kinds import get_kind
+from .models import FINISHED, EvaluationRun, RunStatus
+from .selectors import run_get
+
+logger = logging.getLogger(__name__)
+
+
+def run_submit(
+    *,
+    user: Any,
+    model_version_id: object,
+    dataset_version_id: object | None,
+    kind: str = "evaluate",
+    params: dict[str, Any] | None = None,
+) -> EvaluationRun:
+    """Validate a job completely, store it queued, and enqueue it once the row is committed."""
+    model_version = model_version_get(user=user, pk=model_version_id)
+    job_kind = get_kind(kind)
+    dataset_version = None
+    if dataset_version_id:
+        dataset_version = dataset_version_get(user=user, pk=dataset_version_id)
+    elif job_kind.needs_dataset:
+        raise ValidationFailed(f"a {job_kind.name} job needs a data set version ('dataset_version')")
+    if dataset_version is not None and dataset_version.team_id != model_version.team_id:
+        raise ValidationFailed("the model version and the data set version belong to different teams")
+    require_write(user=user, team=model_version.team)
+    if not isinstance(params or {}, dict):
+        raise ValidationFailed("params must be a JSON object")
+    cleaned = job_kind.clean_params(dict(params or {}), model_version, dataset_version)
+
+    run = EvaluationRun.objects.create(
+        team=model_version.team,
+        kind=job_kind.name,
+        model_version=model_version,
+        dataset_version=dataset_version,
+        params=cleaned,
+        queue=job_kind.queue,
+        created_by=user,
+        progress_message="waiting for a worker",
+    )
+    transaction.on_commit(lambda: _enqueue(run.pk))
+    return run
+
+
+def _enqueue(run_id: object) -> None:
+    run = EvaluationRun.objects.get(pk=run_id)
+    job_kind = get_kind(run.kind)
+    try:
+        sent = current_app.send_task(job_kind.task_name, args=[str(run.pk)], queue=job_kind.queue)
+    except Exception as exc:  # the broker is down: say so instead of leaving the run queued forever
+        logger.exception("could not enqueue run %s", run_id)
+        run_fail(run_id=run_id, message=f"the job queue could not be reached ({exc.__class__.__name__}); submit again")
+        return
+    EvaluationRun.objects.filter(pk=run_id).update(celery_task_id=sent.id)
+
+
+def run_cancel(*, user: Any, run_id: object) -> EvaluationRun:
+    run = run_get(user=user, pk=run_id)
+    require_write(user=user, team=run.team)
+    changed = EvaluationRun.objects.filter(pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
+        status=RunStatus.CANCELLED,
+        finished_at=timezone.now(),
+        progress_message="cancelled by user",
+        updated_at=timezone.now(),
+    )
+    run.refresh_from_db()
+    if not changed:
+        raise Conflict(f"the run has already {run.status}; only queued or running runs can be cancelled")
+    if run.celery_task_id:
+        try:  # a queued task is dropped; a running one stops at its next batch
+            current_app.control.revoke(run.celery_task_id)
+        except Exception:  # some transports have no broadcast; the worker still checks the status
+            logger.info("revoke not delivered for run %s", run.pk)
+    return run
+
+
+# --- transitions driven by the worker -----------------------------------------
+
+
+def run_start(*, run_id: object, worker: str) -> EvaluationRun | None:
+    """Claim a run for execution; None when it was cancelled or already finished.
+
+    A run already `running` may be claimed again: that is a redelivery after a
+    worker died mid-job (tasks are acknowledged late).
+    """
+    now = timezone.now()
+    claimed = EvaluationRun.objects.filter(pk=run_id, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
+        status=RunStatus.RUNNING,
+        started_at=now,
+        worker=worker[:200],
+        error="",
+        progress=0.0,
+        progress_message="starting",
+        updated_at=now,
+    )
+    if not claimed:
+        return None
+    run = EvaluationRun.objects.select_related("model_version", "dataset_version").get(pk=run_id)
+    EvaluationRun.objects.filter(pk=run_id).update(attempts=run.attempts + 1)
+    return run
+
+
+def run_progress(*, run_id: object, fraction: float, message: str) -> str:
+    """Record progress; returns the run's status so the worker notices a cancel."""
+    EvaluationRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+        progress=max(0.0, min(1.0, fraction)), progress_message=message[:300], updated_at=timezone.now()
+    )
+    return EvaluationRun.objects.filter(pk=run_id).values_list("status", flat=True).first() or RunStatus.CANCELLED
+
+
+def run_succeed(*, run_id: object, result: dict[str, Any], environment: dict[str, Any]) -> bool:
+    now = timezone.now()
+    return bool(
+        EvaluationRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+            status=RunStatus.SUCCEEDED,
+            result=result,
+            environment=environment,
+            progress=1.0,
+            progress_message="done",
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def run_fail(*, run_id: object, message: str) -> bool:
+    now = timezone.now()
+    return bool(
+        EvaluationRun.objects.filter(pk=run_id)
+        .exclude(status__in=FINISHED)
+        .update(status=RunStatus.FAILED, error=message, progress_message="failed", finished_at=now, updated_at=now)
+    )
+
+
+def run_requeue(*, run_id: object, message: str) -> bool:
+    """Put a running run back in the queue before a retry of a transient failure."""
+    return bool(
+        EvaluationRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+            status=RunStatus.QUEUED, progress_message=f"retrying: {message}"[:300], updated_at=timezone.now()
+        )
+    )

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from evalsvc.teams.models import WRITE_ROLES, Team
+
+
+def writable_teams(user: Any):  # noqa: ANN201
+    return Team.objects.filter(memberships__user=user, memberships__role__in=WRITE_ROLES).distinct()
+
+
+class _UploadForm(forms.Form):
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), to_field_name="slug")
+    name = forms.CharField(max_length=200)
+    file = forms.FileField(allow_empty_file=True)
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = writable_teams(user)
+
+
+class ModelUploadForm(_UploadForm):
+    file = forms.FileField(allow_empty_file=True, help_text="An ONNX model (.onnx).")
+
+
+class DatasetUploadForm(_UploadForm):
+    file = forms.FileField(allow_empty_file=True, help_text="CSV (UTF-8, header row) or Parquet.")
+    label_column = forms.CharField(required=False, help_text="The column holding the true labels or targets.")

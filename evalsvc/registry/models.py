@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from evalsvc.teams.models import TeamOwned
+
+
+class ModelFormat(models.TextChoices):
+    ONNX = "onnx", "ONNX"
+
+
+class DatasetFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    PARQUET = "parquet", "Parquet"
+
+
+class Artifact(TeamOwned):
+    """Bytes stored content-addressed under the storage root, identified by SHA-256."""
+
+    version = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size_bytes = models.BigIntegerField()
+    storage_key = models.CharField(max_length=255)
+    original_filename = models.CharField(max_length=255, blank=True)
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        abstract = True
+
+
+class RegisteredModel(TeamOwned):
+    """A named model of a team; its files are its versions."""
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="unique_model_name_per_team")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelVersion(Artifact):
+    registered_model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
+    format = models.CharField(max_length=16, choices=ModelFormat.choices)
+    #: Inputs and outputs: [{"name", "dtype", "shape"}].
+    inputs = models.JSONField(default=list)
+    outputs = models.JSONField(default=list)
+    opset = models.JSONField(default=dict)
+    ir_version = models.IntegerField(null=True, blank=True)
+    producer_name = models.CharField(max_length=200, blank=True)
+    producer_version = models.CharField(max_length=100, blank=True)
+    class_labels = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["registered_model__name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["registered_model", "version"], name="unique_model_version"),
+            models.UniqueConstraint(fields=["team", "sha256"], name="unique_model_bytes_per_team"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.registered_model.name} v{self.version}"
+
+
+class Dataset(TeamOwned):
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="unique_dataset_name_per_team")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DatasetVersion(Artifact):
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="versions")
+    format = models.CharField(max_length=16, choices=DatasetFormat.choices)
+    rows = models.BigIntegerField()
+    #: [{"name", "dtype", "missing"}] in file order.
+    columns = models.JSONField(default=list)
+    label_column = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["dataset__name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "version"], name="unique_dataset_version"),
+            models.UniqueConstraint(fields=["team", "sha256"], name="unique_dataset_bytes_per_team"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset.name} v{self.version}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c["name"] for c in self.columns]

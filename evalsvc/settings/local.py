@@ -1,0 +1,7 @@
+"""Local mode: `make run` on a laptop, SQLite and a filesystem broker by default."""
+
+from evalsvc.core.env import env_bool
+
+from .base import *  # noqa: F403
+
+DEBUG = env_bool("DJANGO_DEBUG", True)

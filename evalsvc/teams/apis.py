@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .models import Membership, Team
+from .selectors import teams_for_user
+
+
+class TeamOut(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "slug", "role"]
+
+    def get_role(self, team: Team) -> str | None:
+        user = self.context["request"].user
+        return Membership.objects.filter(team=team, user=user).values_list("role", flat=True).first()
+
+
+class TeamListApi(APIView):
+    @extend_schema(responses=TeamOut(many=True))
+    def get(self, request: Request) -> Response:
+        teams = teams_for_user(user=request.user)
+        return Response(TeamOut(teams, many=True, context={"request": request}).data)
+
+
+class TokenApi(ObtainAuthToken):
+    """Exchange a username and password for the user's API token (send it as `Authorization: Token …`)."""

@@ -1,0 +1,51 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from evalsvc.dashboards import views as dashboard_views
+from evalsvc.evaluations import apis as run_apis
+from evalsvc.evaluations import views as run_views
+from evalsvc.registry import apis as registry_apis
+from evalsvc.registry import views as registry_views
+from evalsvc.teams import apis as team_apis
+
+api = [
+    path("auth/token/", team_apis.TokenApi.as_view(), name="api-token"),
+    path("teams/", team_apis.TeamListApi.as_view(), name="api-teams"),
+    path("model-versions/", registry_apis.ModelVersionListApi.as_view(), name="api-model-versions"),
+    path("model-versions/<str:pk>/", registry_apis.ModelVersionDetailApi.as_view(), name="api-model-version"),
+    path(
+        "model-versions/<str:pk>/download/",
+        registry_apis.ModelVersionDownloadApi.as_view(),
+        name="api-model-version-download",
+    ),
+    path("dataset-versions/", registry_apis.DatasetVersionListApi.as_view(), name="api-dataset-versions"),
+    path("dataset-versions/<str:pk>/", registry_apis.DatasetVersionDetailApi.as_view(), name="api-dataset-version"),
+    path(
+        "dataset-versions/<str:pk>/download/",
+        registry_apis.DatasetVersionDownloadApi.as_view(),
+        name="api-dataset-version-download",
+    ),
+    path("runs/", run_apis.RunListApi.as_view(), name="api-runs"),
+    path("runs/<str:pk>/", run_apis.RunDetailApi.as_view(), name="api-run"),
+    path("runs/<str:pk>/cancel/", run_apis.RunCancelApi.as_view(), name="api-run-cancel"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+]
+
+urlpatterns = [
+    path("", dashboard_views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("models/upload/", registry_views.model_upload, name="model-upload"),
+    path("models/<str:pk>/", dashboard_views.model_version_detail, name="model-version-detail"),
+    path("datasets/upload/", registry_views.dataset_upload, name="dataset-upload"),
+    path("datasets/<str:pk>/", dashboard_views.dataset_version_detail, name="dataset-version-detail"),
+    path("runs/new/", run_views.run_submit, name="run-submit"),
+    path("runs/<str:pk>/", dashboard_views.run_detail, name="run-detail"),
+    path("runs/<str:pk>/cancel/", run_views.run_cancel, name="run-cancel"),
+    path("api/", include(api)),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Start evalsvc on embedded defaults: SQLite and a filesystem broker under var/.
+# Web server, Celery worker and Celery beat run together; Ctrl-C stops all three.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-evalsvc.settings.local}
+mkdir -p var/log var/tmp var/broker/queue var/broker/processed
+
+$BIN/python manage.py migrate --noinput
+$BIN/python manage.py seed_demo
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+$BIN/celery -A evalsvc worker -Q cpu -c 1 -n cpu@%h --loglevel=INFO >var/log/worker.log 2>&1 &
+pids+=($!)
+$BIN/celery -A evalsvc beat --loglevel=INFO --pidfile= >var/log/beat.log 2>&1 &
+pids+=($!)
+
+cat <<MSG
+
+  evalsvc is starting at http://$HOST:$PORT/
+  sign in as  demo / evalsvc-demo   (owner of the demo team)
+  API docs    http://$HOST:$PORT/api/docs/
+  logs        var/log/worker.log, var/log/beat.log
+
+MSG
+$BIN/python manage.py runserver "$HOST:$PORT"

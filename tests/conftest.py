@@ -1,0 +1,104 @@
+"""Shared fixtures: the named users, their teams, and registered demo artifacts.
+
+alice owns team "alpha"; bob is a viewer on alpha; carol owns team "gamma".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls made
+# beside it in browser tests are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+@pytest.fixture
+def users(db):  # noqa: ANN001, ANN201
+    from tests.factories import make_world
+
+    return make_world()
+
+
+@pytest.fixture
+def alice(users):  # noqa: ANN001, ANN201
+    return users["alice"]
+
+
+@pytest.fixture
+def bob(users):  # noqa: ANN001, ANN201
+    return users["bob"]
+
+
+@pytest.fixture
+def carol(users):  # noqa: ANN001, ANN201
+    return users["carol"]
+
+
+@pytest.fixture
+def alpha(users):  # noqa: ANN001, ANN201
+    return users["alpha"]
+
+
+@pytest.fixture
+def api(users):  # noqa: ANN001, ANN201
+    """An API client per named user, authenticated with their token."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    clients = {}
+    for name in ("alice", "bob", "carol"):
+        client = APIClient()
+        token, _ = Token.objects.get_or_create(user=users[name])
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        clients[name] = client
+    return clients
+
+
+@pytest.fixture
+def bc_model(alice, alpha):  # noqa: ANN001, ANN201
+    from evalsvc.registry.services import model_version_register
+
+    path = FIXTURES / "breast_cancer_logreg.onnx"
+    return model_version_register(user=alice, team=alpha, name="bc", path=str(path), filename=path.name)
+
+
+@pytest.fixture
+def bc_data(alice, alpha):  # noqa: ANN001, ANN201
+    from evalsvc.registry.services import dataset_version_register
+
+    path = FIXTURES / "breast_cancer_test.csv"
+    return dataset_version_register(
+        user=alice, team=alpha, name="bc-test", path=str(path), filename=path.name, label_column="diagnosis"
+    )
+
+
+@pytest.fixture
+def diabetes_model(alice, alpha):  # noqa: ANN001, ANN201
+    from evalsvc.registry.services import model_version_register
+
+    path = FIXTURES / "diabetes_ridge.onnx"
+    return model_version_register(user=alice, team=alpha, name="diabetes", path=str(path), filename=path.name)
+
+
+@pytest.fixture
+def diabetes_data(alice, alpha):  # noqa: ANN001, ANN201
+    from evalsvc.registry.services import dataset_version_register
+
+    path = FIXTURES / "diabetes.parquet"
+    return dataset_version_register(
+        user=alice, team=alpha, name="diabetes", path=str(path), filename=path.name, label_column="progression"
+    )
+
+
+def stored_blobs() -> set[str]:
+    """Every file under the storage root (to prove failed uploads leave nothing)."""
+    from django.conf import settings
+
+    root = Path(settings.STORAGE_ROOT)
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} if root.exists() else set()

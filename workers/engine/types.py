@@ -1,0 +1,86 @@
+"""Frozen values that cross the boundary between the service and the engine.
+
+No ORM rows, requests or settings ever reach the engine: the service turns
+its rows into these dataclasses and stores what comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Dim = int | str | None
+Task = Literal["classification", "regression"]
+
+#: Called after each batch with (rows done, rows in total). It may raise
+#: :class:`workers.engine.errors.Cancelled` to stop the pipeline.
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named model input or output: element type and shape (symbolic dims as str/None)."""
+
+    name: str
+    dtype: str
+    shape: tuple[Dim, ...] | None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What registration learns from a model file."""
+
+    format: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    opset: dict[str, int] = field(default_factory=dict)
+    ir_version: int | None = None
+    producer_name: str = ""
+    producer_version: str = ""
+    #: Class labels declared by an ONNX-ML classifier node, in probability-column order.
+    class_labels: tuple[int | str, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    #: One of "int64", "float64", "bool", "string".
+    dtype: str
+    missing: int
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What registration learns from a data set file, read as a stream."""
+
+    format: str
+    rows: int
+    columns: tuple[ColumnInfo, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model file on local disk, identified by its SHA-256."""
+
+    path: str
+    format: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A data set file on local disk with the schema recorded at registration."""
+
+    path: str
+    format: str
+    sha256: str
+    columns: tuple[str, ...]
+    label_column: str | None = None
+    rows: int | None = None
