@@ -20,6 +20,27 @@ from evalsvc.teams.selectors import teams_for_user
 
 from .figures import figures_for
 
+#: Headline metrics per task, in the order a reviewer reads them.
+_METRIC_LABELS = {
+    "classification": [
+        ("accuracy", "Accuracy"),
+        ("precision", "Precision"),
+        ("recall", "Recall"),
+        ("f1", "F1"),
+        ("roc_auc", "ROC AUC"),
+    ],
+    "regression": [("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")],
+}
+
+
+def _headline_metrics(result: dict) -> list[dict]:
+    metrics = result.get("metrics", {})
+    return [
+        {"key": key, "label": label, "value": metrics.get(key)}
+        for key, label in _METRIC_LABELS.get(result.get("task", ""), [])
+        if key in metrics
+    ]
+
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
@@ -66,7 +87,9 @@ def run_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "run": run,
             "kind": get_kind(run.kind),
             "figures": figures,
-            "metrics": result.get("metrics", {}),
+            "metrics": _headline_metrics(result),
+            "averaging": result.get("metrics", {}).get("average"),
+            "positive_label": result.get("metrics", {}).get("positive_label"),
             "per_class": result.get("per_class", {}),
             "params_json": json.dumps(run.params, indent=2, sort_keys=True),
             "environment_json": json.dumps(run.environment, indent=2, sort_keys=True),

@@ -6,6 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from evalsvc.teams.selectors import team_get_for_user
@@ -59,9 +60,7 @@ class DatasetVersionIn(ModelVersionIn):
 
 
 def _paginated(view: APIView, request: Request, queryset, serializer_class) -> Response:  # noqa: ANN001
-    paginator = view.pagination_class() if view.pagination_class else None
-    if paginator is None:
-        return Response(serializer_class(queryset, many=True).data)
+    paginator = api_settings.DEFAULT_PAGINATION_CLASS()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 

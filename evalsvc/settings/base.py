@@ -108,6 +108,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise looks here even before collectstatic
 
 #: Root under which every uploaded artifact is stored, content-addressed by SHA-256.
 STORAGE_ROOT = Path(env_str("EVALSVC_STORAGE_ROOT", str(VAR_DIR / "storage"))).resolve()

@@ -5,3 +5,6 @@ from evalsvc.core.env import env_bool
 from .base import *  # noqa: F403
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
+
+# Serve static files straight from the finders: no collectstatic step.
+WHITENOISE_USE_FINDERS = True

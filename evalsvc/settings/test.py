@@ -15,3 +15,6 @@ from .base import _database  # noqa: E402
 DATABASES = {"default": _database(os.environ["DATABASE_URL"])}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Serve static files straight from the finders: no collectstatic step.
+WHITENOISE_USE_FINDERS = True

@@ -60,7 +60,7 @@ def test_production_settings_pass_check_deploy(tmp_path):
 
 def test_s3_storage_is_selected_by_environment(tmp_path):
     code = (
-        "import django; django.setup(); from django.core.files.storage import default_storage as s; "
+        "import django; django.setup(); from django.core.files.storage import storages; s = storages['default']; "
         "print(type(s).__module__, s.bucket_name, s.endpoint_url)"
     )
     result = subprocess.run(

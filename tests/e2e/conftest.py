@@ -65,3 +65,20 @@ def celery_worker_process(transactional_db, settings, tmp_path):  # noqa: ANN001
         process.kill()
         process.wait()
     log.close()
+    _wait_for_worker_connections_to_close()
+
+
+def _wait_for_worker_connections_to_close(timeout: float = 15.0) -> None:
+    """The pool's child processes may outlive the main process by a moment; the
+    test database can only be flushed and dropped once their sessions are gone."""
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.2)

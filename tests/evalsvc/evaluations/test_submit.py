@@ -74,7 +74,7 @@ def test_openapi_schema_and_docs_are_served(api, client, alice):
     assert schema.status_code == 200
     body = schema.json() if schema["Content-Type"].startswith("application/vnd.oai.openapi+json") else None
     text = schema.content.decode()
-    assert "/api/model-versions/" in text and "/api/runs/{pk}/cancel/" in text
+    assert "/api/model-versions/" in text and "/api/runs/{id}/cancel/" in text
     if body:
         assert body["info"]["title"] == "evalsvc API"
     client.force_login(alice)

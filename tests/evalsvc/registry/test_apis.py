@@ -30,7 +30,7 @@ def test_model_upload_extracts_signature_and_hash(api):
     assert body["producer_name"] == "skl2onnx"
     assert body["inputs"] == [{"name": "input", "dtype": "float32", "shape": [None, 30]}]
     assert {o["name"] for o in body["outputs"]} >= {"label", "probabilities"}
-    assert body["opset"][""] >= 13
+    assert body["opset"]["ai.onnx"] >= 13
     assert body["class_labels"] == [0, 1]
     # stored content-addressed under the storage root
     sha = body["sha256"]
