@@ -7,7 +7,8 @@ BIN=.venv/bin
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-evalsvc.settings.local}
-mkdir -p var/log var/tmp var/broker/queue var/broker/processed
+VAR=${EVALSVC_VAR_DIR:-var}
+mkdir -p "$VAR/log" "$VAR/tmp" "$VAR/broker/queue" "$VAR/broker/processed"
 
 $BIN/python manage.py migrate --noinput
 $BIN/python manage.py seed_demo
@@ -16,9 +17,9 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-$BIN/celery -A evalsvc worker -Q cpu -c 1 -n cpu@%h --loglevel=INFO >var/log/worker.log 2>&1 &
+$BIN/celery -A evalsvc worker -Q cpu -c 1 -n cpu@%h --loglevel=INFO >"$VAR/log/worker.log" 2>&1 &
 pids+=($!)
-$BIN/celery -A evalsvc beat --loglevel=INFO --pidfile= >var/log/beat.log 2>&1 &
+$BIN/celery -A evalsvc beat --loglevel=INFO --pidfile= >"$VAR/log/beat.log" 2>&1 &
 pids+=($!)
 
 cat <<MSG
@@ -26,7 +27,7 @@ cat <<MSG
   evalsvc is starting at http://$HOST:$PORT/
   sign in as  demo / evalsvc-demo   (owner of the demo team)
   API docs    http://$HOST:$PORT/api/docs/
-  logs        var/log/worker.log, var/log/beat.log
+  logs        $VAR/log/worker.log, $VAR/log/beat.log
 
 MSG
 $BIN/python manage.py runserver "$HOST:$PORT"

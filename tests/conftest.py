@@ -18,35 +18,55 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Drop sessions that outlive their tests before the test database is dropped.
+
+    The live server's request threads and worker processes started by the
+    end-to-end tests may leave an idle connection behind; PostgreSQL refuses
+    to drop a database that still has one.
+    """
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+
 @pytest.fixture
-def users(db):  # noqa: ANN001, ANN201
+def users(db):
     from tests.factories import make_world
 
     return make_world()
 
 
 @pytest.fixture
-def alice(users):  # noqa: ANN001, ANN201
+def alice(users):
     return users["alice"]
 
 
 @pytest.fixture
-def bob(users):  # noqa: ANN001, ANN201
+def bob(users):
     return users["bob"]
 
 
 @pytest.fixture
-def carol(users):  # noqa: ANN001, ANN201
+def carol(users):
     return users["carol"]
 
 
 @pytest.fixture
-def alpha(users):  # noqa: ANN001, ANN201
+def alpha(users):
     return users["alpha"]
 
 
 @pytest.fixture
-def api(users):  # noqa: ANN001, ANN201
+def api(users):
     """An API client per named user, authenticated with their token."""
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
@@ -61,7 +81,7 @@ def api(users):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def bc_model(alice, alpha):  # noqa: ANN001, ANN201
+def bc_model(alice, alpha):
     from evalsvc.registry.services import model_version_register
 
     path = FIXTURES / "breast_cancer_logreg.onnx"
@@ -69,7 +89,7 @@ def bc_model(alice, alpha):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def bc_data(alice, alpha):  # noqa: ANN001, ANN201
+def bc_data(alice, alpha):
     from evalsvc.registry.services import dataset_version_register
 
     path = FIXTURES / "breast_cancer_test.csv"
@@ -79,7 +99,7 @@ def bc_data(alice, alpha):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def diabetes_model(alice, alpha):  # noqa: ANN001, ANN201
+def diabetes_model(alice, alpha):
     from evalsvc.registry.services import model_version_register
 
     path = FIXTURES / "diabetes_ridge.onnx"
@@ -87,7 +107,7 @@ def diabetes_model(alice, alpha):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def diabetes_data(alice, alpha):  # noqa: ANN001, ANN201
+def diabetes_data(alice, alpha):
     from evalsvc.registry.services import dataset_version_register
 
     path = FIXTURES / "diabetes.parquet"

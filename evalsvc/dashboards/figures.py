@@ -17,7 +17,9 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], list[Figure]]] = {}
 _LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "height": 420}
 
 
-def builder(kind: str) -> Callable[[Callable[[dict[str, Any]], list[Figure]]], Callable[[dict[str, Any]], list[Figure]]]:
+def builder(
+    kind: str,
+) -> Callable[[Callable[[dict[str, Any]], list[Figure]]], Callable[[dict[str, Any]], list[Figure]]]:
     def register(fn: Callable[[dict[str, Any]], list[Figure]]) -> Callable[[dict[str, Any]], list[Figure]]:
         _BUILDERS[kind] = fn
         return fn
@@ -52,9 +54,7 @@ def confusion_matrix_figure(result: dict[str, Any]) -> go.Figure:
             hovertemplate="true %{y} → predicted %{x}: %{z}<extra></extra>",
         )
     )
-    fig.update_layout(
-        title="Confusion matrix", xaxis_title="Predicted label", yaxis_title="True label", **_LAYOUT
-    )
+    fig.update_layout(title="Confusion matrix", xaxis_title="Predicted label", yaxis_title="True label", **_LAYOUT)
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
     return fig

@@ -59,13 +59,13 @@ class DatasetVersionIn(ModelVersionIn):
     label_column = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-def _paginated(view: APIView, request: Request, queryset, serializer_class) -> Response:  # noqa: ANN001
+def _paginated(view: APIView, request: Request, queryset, serializer_class) -> Response:
     paginator = api_settings.DEFAULT_PAGINATION_CLASS()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
-def _validated(serializer_class: type[serializers.Serializer], data) -> dict:  # noqa: ANN001
+def _validated(serializer_class: type[serializers.Serializer], data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data

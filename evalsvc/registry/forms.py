@@ -7,7 +7,7 @@ from django import forms
 from evalsvc.teams.models import WRITE_ROLES, Team
 
 
-def writable_teams(user: Any):  # noqa: ANN201
+def writable_teams(user: Any):
     return Team.objects.filter(memberships__user=user, memberships__role__in=WRITE_ROLES).distinct()
 
 

@@ -50,7 +50,7 @@ def blob_delete(key: str) -> None:
     default_storage.delete(key)
 
 
-def blob_open(key: str):  # noqa: ANN201 - a Django File
+def blob_open(key: str):
     return default_storage.open(key, "rb")
 
 

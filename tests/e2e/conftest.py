@@ -23,7 +23,7 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, settings, tmp_path):  # noqa: ANN001, ANN201
+def celery_worker_process(transactional_db, settings, tmp_path):
     from evalsvc.celery import app
 
     if not settings.CELERY_BROKER_URL.startswith(("redis://", "amqp://")):
@@ -40,8 +40,23 @@ def celery_worker_process(transactional_db, settings, tmp_path):  # noqa: ANN001
     log_path = tmp_path / "worker.log"
     log = open(log_path, "w")  # noqa: SIM115 - kept open for the process's lifetime
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "evalsvc", "worker", "-Q", "cpu", "-c", "1", "-n", name,
-         "--without-gossip", "--without-mingle", "--loglevel=INFO"],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "evalsvc",
+            "worker",
+            "-Q",
+            "cpu",
+            "-c",
+            "1",
+            "-n",
+            name,
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+        ],  # fmt: skip
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -25,7 +25,7 @@ LAUNCH_ARGS = [
 
 
 @pytest.fixture
-def browser():  # noqa: ANN201
+def browser():
     if CHROMIUM is None:
         pytest.fail("Chromium is not installed: `apt-get install chromium` (.ci/run does this)")
     from playwright.sync_api import sync_playwright
@@ -36,9 +36,9 @@ def browser():  # noqa: ANN201
         browser.close()
 
 
-def register_and_run(alice, alpha):  # noqa: ANN001, ANN201
-    from tests.conftest import FIXTURES
+def register_and_run(alice, alpha):
     from evalsvc.registry.services import dataset_version_register, model_version_register
+    from tests.conftest import FIXTURES
 
     model = model_version_register(
         user=alice, team=alpha, name="bc", path=str(FIXTURES / "breast_cancer_logreg.onnx"), filename="bc.onnx"
@@ -83,7 +83,7 @@ def test_sign_in_and_see_the_confusion_matrix(live_server, browser, transactiona
     page.screenshot(path=str(live_server_screenshot_path()))
 
 
-def live_server_screenshot_path():  # noqa: ANN201
+def live_server_screenshot_path():
     from django.conf import settings
 
     return settings.VAR_DIR / "run_dashboard.png"

@@ -39,7 +39,11 @@ def test_worker_runs_the_job_and_metrics_match_sklearn(celery_worker_process):
 
     model = client.post(
         "/api/model-versions/",
-        {"team": "alpha", "name": "bc", "file": SimpleUploadedFile("bc.onnx", (FIXTURES / "breast_cancer_logreg.onnx").read_bytes())},
+        {
+            "team": "alpha",
+            "name": "bc",
+            "file": SimpleUploadedFile("bc.onnx", (FIXTURES / "breast_cancer_logreg.onnx").read_bytes()),
+        },
         format="multipart",
     )
     assert model.status_code == 201, model.json()
@@ -93,7 +97,11 @@ def test_worker_cancels_a_running_job(celery_worker_process, tmp_path):
     big.to_csv(path, index=False)
     model = client.post(
         "/api/model-versions/",
-        {"team": "alpha", "name": "bc", "file": SimpleUploadedFile("bc.onnx", (FIXTURES / "breast_cancer_logreg.onnx").read_bytes())},
+        {
+            "team": "alpha",
+            "name": "bc",
+            "file": SimpleUploadedFile("bc.onnx", (FIXTURES / "breast_cancer_logreg.onnx").read_bytes()),
+        },
         format="multipart",
     ).json()
     with open(path, "rb") as handle:
@@ -103,7 +111,9 @@ def test_worker_cancels_a_running_job(celery_worker_process, tmp_path):
             format="multipart",
         ).json()
     run = client.post(
-        "/api/runs/", {"model_version": model["id"], "dataset_version": data["id"], "params": {"batch_size": 1}}, format="json"
+        "/api/runs/",
+        {"model_version": model["id"], "dataset_version": data["id"], "params": {"batch_size": 1}},
+        format="json",
     ).json()
     deadline = time.monotonic() + 60
     while client.get(f"/api/runs/{run['id']}/").json()["status"] != "running":

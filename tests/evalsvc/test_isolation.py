@@ -16,7 +16,7 @@ def alice_objects(alice, bc_model, bc_data):
     return {"model": bc_model, "data": bc_data, "run": run}
 
 
-def detail_urls(objs) -> list[str]:  # noqa: ANN001
+def detail_urls(objs) -> list[str]:
     m, d, r = objs["model"].pk, objs["data"].pk, objs["run"].pk
     return [
         f"/api/model-versions/{m}/",

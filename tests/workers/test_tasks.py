@@ -51,7 +51,8 @@ def test_evaluate_succeeds_with_metrics_matching_sklearn(alice, bc_model, bc_dat
         assert metrics[name] == pytest.approx(expected[name], abs=1e-9), name
     assert run.result["confusion_matrix"] == expected["confusion_matrix"]
     assert run.result["rows"] == expected["rows"]
-    assert run.environment["name"] == "onnxruntime" if "name" in run.environment else run.environment["backend"]
+    assert run.environment["backend"] == "onnxruntime"
+    assert run.environment["provider"] == "CPUExecutionProvider"
     assert run.environment["packages"]["onnxruntime"] == ort.__version__
     assert run.started_at <= run.finished_at
 
@@ -88,8 +89,14 @@ def test_cancelled_before_start_never_runs(alice, bc_model, bc_data):
 
 def test_permanent_engine_error_fails_with_user_message(alice, bc_model, diabetes_data):
     # The breast-cancer model takes 30 features; the diabetes data has 10.
-    run = execute(run_submit(user=alice, model_version_id=bc_model.pk, dataset_version_id=diabetes_data.pk,
-                             params={"task": "classification"}))
+    run = execute(
+        run_submit(
+            user=alice,
+            model_version_id=bc_model.pk,
+            dataset_version_id=diabetes_data.pk,
+            params={"task": "classification"},
+        )
+    )
     assert run.status == "failed"
     assert "30" in run.error and "10" in run.error
     assert run.attempts == 1  # permanent: not retried

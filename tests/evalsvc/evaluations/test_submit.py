@@ -7,7 +7,7 @@ from evalsvc.evaluations.models import EvaluationRun
 pytestmark = pytest.mark.django_db
 
 
-def submit(client, **body):  # noqa: ANN001, ANN201
+def submit(client, **body):
     return client.post("/api/runs/", body, format="json")
 
 

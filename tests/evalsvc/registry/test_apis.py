@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 MODEL = FIXTURES / "breast_cancer_logreg.onnx"
 
 
-def upload(client, url, name, content, filename, **extra):  # noqa: ANN001, ANN201
+def upload(client, url, name, content, filename, **extra):
     data = {"team": "alpha", "name": name, "file": SimpleUploadedFile(filename, content), **extra}
     return client.post(url, data, format="multipart")
 
@@ -44,7 +44,9 @@ def test_model_versions_increment_and_identical_bytes_are_detected(api):
     assert again.status_code == 409
     assert "already registered as bc v1" in again.json()["detail"]
     assert again.json()["existing_id"] == first.json()["id"]
-    other = upload(api["alice"], "/api/model-versions/", "bc", (FIXTURES / "diabetes_ridge.onnx").read_bytes(), "d.onnx")
+    other = upload(
+        api["alice"], "/api/model-versions/", "bc", (FIXTURES / "diabetes_ridge.onnx").read_bytes(), "d.onnx"
+    )
     assert other.status_code == 201
     assert other.json()["version"] == 2
     assert ModelVersion.objects.count() == 2
@@ -175,6 +177,8 @@ def test_large_csv_counts_every_row(api):
     buf.write("x1,x2,label\n")
     for i in range(20000):
         buf.write(f"{i},{i * 0.5},{i % 2}\n")
-    response = upload(api["alice"], "/api/dataset-versions/", "big", buf.getvalue().encode(), "big.csv", label_column="label")
+    response = upload(
+        api["alice"], "/api/dataset-versions/", "big", buf.getvalue().encode(), "big.csv", label_column="label"
+    )
     assert response.status_code == 201
     assert response.json()["rows"] == 20000

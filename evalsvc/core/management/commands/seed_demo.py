@@ -42,7 +42,9 @@ class Command(BaseCommand):
         team, _ = Team.objects.get_or_create(slug=spec["team"]["slug"], defaults={"name": spec["team"]["name"]})
         users = {}
         for entry in spec["users"]:
-            user, created = User.objects.get_or_create(username=entry["username"], defaults={"email": entry.get("email", "")})
+            user, created = User.objects.get_or_create(
+                username=entry["username"], defaults={"email": entry.get("email", "")}
+            )
             if created:
                 user.set_password(entry["password"])
                 user.save()
@@ -61,7 +63,9 @@ class Command(BaseCommand):
         if not no_runs:
             for entry in spec.get("runs", []):
                 model, dataset = models[entry["model"]], datasets[entry["dataset"]]
-                if EvaluationRun.objects.filter(model_version=model, dataset_version=dataset, kind=entry["kind"]).exists():
+                if EvaluationRun.objects.filter(
+                    model_version=model, dataset_version=dataset, kind=entry["kind"]
+                ).exists():
                     continue
                 with transaction.atomic():
                     run = run_submit(

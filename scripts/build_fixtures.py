@@ -1,0 +1,199 @@
+"""Build the small models and data sets the engine tests and demos use.
+
+Run ``python scripts/build_fixtures.py [--out DIR]``; the default output is
+``fixtures/`` next to the ``scripts/`` folder. Every run writes the same bytes
+for the same library versions, which MANIFEST.json records together with each
+file's SHA-256, so a test can rebuild the fixtures and compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import skl2onnx
+import sklearn
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "fixtures"
+# Pinned so that a newer skl2onnx does not silently raise the opset and
+# change the bytes.
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+SEED = 0
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow
+        import pyarrow.parquet  # noqa: F401  (the submodule is what we need)
+    except ImportError as exc:
+        raise SystemExit(f"build_fixtures: pyarrow is needed to write diabetes.parquet: {exc}") from exc
+    return pyarrow
+
+
+def _snake(name: str) -> str:
+    return "_".join(name.lower().split())
+
+
+def _write_csv(path: Path, columns: Sequence[str], features: np.ndarray, labels: np.ndarray) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(columns)
+        for row, label in zip(features, labels, strict=True):
+            # repr() is the shortest text that parses back to the same float64.
+            writer.writerow([repr(float(v)) for v in row] + [str(int(label))])
+
+
+def _finish_onnx(model: onnx.ModelProto, graph_name: str) -> bytes:
+    # skl2onnx names the graph with a random UUID and lists the default
+    # domain twice; fix both so the bytes are reproducible and clean.
+    model.graph.name = graph_name
+    model.doc_string = ""
+    seen: dict[str, int] = {}
+    for op in model.opset_import:
+        seen[op.domain] = max(seen.get(op.domain, 0), op.version)
+    del model.opset_import[:]
+    # Default domain first: cutting the file short then drops the ai.onnx.ml
+    # import, which the checker notices, instead of leaving a valid model.
+    for domain in sorted(seen, key=lambda d: (d != "", d)):
+        model.opset_import.add(domain=domain, version=seen[domain])
+    onnx.checker.check_model(model, full_check=True)
+    return model.SerializeToString()
+
+
+def build_breast_cancer(out: Path) -> dict[str, Any]:
+    """Write the breast-cancer CSVs and logistic-regression model; return their manifest entry."""
+    data = load_breast_cancer()
+    columns = [_snake(n) for n in data.feature_names]
+    X, y = data.data, data.target
+    _write_csv(out / "breast_cancer.csv", columns + ["diagnosis"], X, y)
+
+    idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=0.3, stratify=y, random_state=SEED)
+    idx_test = np.sort(idx_test)
+    _write_csv(out / "breast_cancer_test.csv", columns + ["diagnosis"], X[idx_test], y[idx_test])
+
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(max_iter=1000, random_state=SEED))])
+    pipe.fit(X[idx_train], y[idx_train])
+    model = convert_sklearn(
+        pipe,
+        initial_types=[("input", FloatTensorType([None, X.shape[1]]))],
+        options={LogisticRegression: {"zipmap": False}},
+        target_opset=TARGET_OPSET,
+    )
+    (out / "breast_cancer_logreg.onnx").write_bytes(_finish_onnx(model, "breast_cancer_logreg"))
+    return {
+        "model": "breast_cancer_logreg.onnx",
+        "datasets": ["breast_cancer_test.csv", "breast_cancer.csv"],
+        "task": "classification",
+        "label_column": "diagnosis",
+        "feature_count": int(X.shape[1]),
+        "class_labels": [int(c) for c in pipe.classes_],
+        "train_rows": int(len(idx_train)),
+    }
+
+
+def build_diabetes(out: Path) -> dict[str, Any]:
+    """Write the diabetes Parquet file and ridge model; return their manifest entry."""
+    pa = _pyarrow()
+    import pyarrow.parquet as pq
+
+    data = load_diabetes()
+    X, y = data.data, data.target
+    names = list(data.feature_names)  # already simple: age, sex, bmi, bp, s1..s6
+    arrays = [pa.array(X[:, i], type=pa.float64()) for i in range(X.shape[1])]
+    arrays.append(pa.array(y, type=pa.float64()))
+    # Built from arrays, not pandas, so no pandas-version metadata is embedded.
+    table = pa.Table.from_arrays(arrays, names=names + ["progression"])
+    pq.write_table(
+        table,
+        out / "diabetes.parquet",
+        compression="zstd",
+        compression_level=3,
+        use_dictionary=False,
+        write_statistics=True,
+        row_group_size=1024,
+    )
+
+    ridge = Ridge(alpha=1.0).fit(X, y)
+    model = convert_sklearn(
+        ridge,
+        initial_types=[("input", FloatTensorType([None, X.shape[1]]))],
+        target_opset=TARGET_OPSET,
+    )
+    (out / "diabetes_ridge.onnx").write_bytes(_finish_onnx(model, "diabetes_ridge"))
+    return {
+        "model": "diabetes_ridge.onnx",
+        "datasets": ["diabetes.parquet"],
+        "task": "regression",
+        "label_column": "progression",
+        "feature_count": int(X.shape[1]),
+        "train_rows": int(len(y)),
+    }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions of the libraries whose output the fixture bytes depend on."""
+    pa = _pyarrow()
+    return {
+        "numpy": np.__version__,
+        "onnx": onnx.__version__,
+        "pyarrow": pa.__version__,
+        "scikit-learn": sklearn.__version__,
+        "skl2onnx": skl2onnx.__version__,
+    }
+
+
+def build(out: Path) -> dict[str, Any]:
+    """Write every fixture and MANIFEST.json into ``out`` and return the manifest."""
+    _pyarrow()  # fail before writing anything rather than leave a partial set
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = [build_breast_cancer(out), build_diabetes(out)]
+    names = sorted({p["model"] for p in pairs} | {d for p in pairs for d in p["datasets"]})
+    manifest = {
+        "generator": "scripts/build_fixtures.py",
+        "versions": library_versions(),
+        "files": {n: {"sha256": _sha256(out / n), "size": (out / n).stat().st_size} for n in names},
+        "pairs": pairs,
+    }
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    (out / "MANIFEST.json").write_text(text, encoding="utf-8")
+    return manifest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
+    args = parser.parse_args(argv)
+    manifest = build(args.out)
+    for name, entry in manifest["files"].items():
+        print(f"wrote {os.path.join(str(args.out), name)}  {entry['size']:>8} bytes  sha256 {entry['sha256']}")
+    print(f"wrote {os.path.join(str(args.out), 'MANIFEST.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Reading a classifier's outputs: predicted labels, class scores and their order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from workers.backends.base import Backend
+from workers.engine.errors import EngineError
+from workers.engine.formats import inspect_model
+from workers.engine.labels import (
+    coerce_labels,
+    infer_label_kind,
+    kind_of_dtype,
+    preview,
+)
+from workers.engine.metrics import classification_metrics, to_python
+from workers.engine.types import ModelSpec, TensorSpec
+
+__all__ = ["ClassifierHead"]
+
+
+class ClassifierHead:
+    """Collects a classifier's outputs batch by batch and scores them at the end.
+
+    Parameters
+    ----------
+    runner:
+        The loaded backend; its output specs decide which output holds
+        labels (int/str, one per row) and which holds class scores (2-D float,
+        or a ZipMap sequence of maps).
+    model:
+        The model file, inspected for ONNX-ML class labels when
+        ``class_labels`` is not given.
+    class_labels:
+        Class order of the score columns, as the caller declared it.
+    label_column:
+        The data set's label column, for messages.
+    """
+
+    def __init__(self, runner: Backend, model: ModelSpec, class_labels: list[Any] | None, label_column: str) -> None:
+        self.label_column = label_column
+        outputs = runner.output_specs
+        self.label_output = next((o.name for o in outputs if _is_label(o)), None)
+        self.proba_output = next((o.name for o in outputs if _is_proba(o)), None)
+        if self.label_output is None and self.proba_output is None:
+            described = "; ".join(f"{o.name} {o.dtype}{list(o.shape) if o.shape else ''}" for o in outputs)
+            raise EngineError(
+                "a classifier needs a label output (integers or strings, one per row) or a 2-D "
+                f"probability output; the model has: {described}"
+            )
+        self.warnings: list[str] = []
+        declared: list[Any] | None
+        if class_labels is not None:
+            declared, self.source = list(class_labels), "parameter"
+        else:
+            found = inspect_model(model.path, model.format).class_labels
+            declared, self.source = (list(found), "model") if found else (None, "data")
+        label_dtype = next((o.dtype for o in outputs if o.name == self.label_output), None)
+        self.kind = kind_of_dtype(label_dtype) if label_dtype else (infer_label_kind(declared) if declared else None)
+        self.labels: list[Any] | None = None
+        if declared is not None:
+            assert self.kind is not None
+            self.labels = [to_python(v) for v in coerce_labels(declared, self.kind, "the class labels")]
+            if len(set(self.labels)) != len(self.labels):
+                raise EngineError(f"the class labels repeat a value: {preview(self.labels)}")
+        self._truth: list[np.ndarray] = []
+        self._pred: list[np.ndarray] = []
+        self._proba: list[np.ndarray] = []
+
+    def add(self, outputs: dict[str, np.ndarray], truth: np.ndarray) -> None:
+        """Keep one batch's true labels, predicted labels and scores."""
+        if self.kind is not None:
+            # Converting now stores compact int64 rather than text, and a
+            # label mismatch stops the run at the first batch, not the last.
+            truth = coerce_labels(truth, self.kind, f"label column {self.label_column!r}")
+            if self.labels is not None:
+                self._check_known(truth, self.labels)
+        self._truth.append(truth)
+        if self.label_output is not None:
+            self._pred.append(outputs[self.label_output].reshape(-1))
+        if self.proba_output is not None:
+            scores = outputs[self.proba_output]
+            self._proba.append(scores.reshape(-1, 1) if scores.ndim == 1 else scores)
+
+    def score(self, positive_label: Any = None) -> dict[str, Any]:
+        """Align labels and return :func:`classification_metrics` for everything collected."""
+        truth = np.concatenate(self._truth)
+        kind = self.kind or infer_label_kind(np.unique(truth.astype(str)))
+        y_true = coerce_labels(truth, kind, f"label column {self.label_column!r}")
+        y_pred = coerce_labels(np.concatenate(self._pred), kind, "the model's labels") if self._pred else None
+        proba = np.concatenate(self._proba) if self._proba else None
+
+        labels = self.labels
+        if labels is None:
+            seen = set(np.unique(y_true).tolist())
+            if y_pred is not None:
+                seen |= set(np.unique(y_pred).tolist())
+            labels = sorted(seen)
+            if proba is not None and proba.shape[1] not in (len(labels), 1):
+                if y_pred is None:
+                    raise EngineError(
+                        f"the model's probability output has {proba.shape[1]} columns but the data and "
+                        f"predictions hold {len(labels)} classes; pass class_labels to say which column is which"
+                    )
+                self.warnings.append(
+                    f"ROC AUC not computed: the probability output has {proba.shape[1]} columns but "
+                    f"{len(labels)} classes were seen and the model does not declare its class order"
+                )
+                proba = None
+        if len(labels) < 2:
+            raise EngineError(f"classification needs at least two classes; found only {preview(labels)}")
+        if proba is not None:
+            proba = self._check_proba(proba, labels)
+        if y_pred is None:
+            assert proba is not None
+            y_pred = np.asarray(labels, dtype=object if kind == "str" else np.int64)[np.argmax(proba, axis=1)]
+
+        known = set(labels)
+        self._check_known(y_true, labels)
+        strange = sorted(set(np.unique(y_pred).tolist()) - known)
+        if strange:
+            raise EngineError(f"the model predicted labels outside its declared classes: {preview(strange)}")
+        positive = None
+        if positive_label is not None:
+            positive = to_python(coerce_labels([positive_label], kind, "positive_label")[0])
+            if positive not in known:
+                raise EngineError(f"positive_label {positive!r} is not one of the classes: {preview(labels)}")
+        return classification_metrics(y_true, y_pred, proba, labels, positive)
+
+    def _check_known(self, y_true: np.ndarray, labels: list[Any]) -> None:
+        unknown = sorted(set(np.unique(y_true).tolist()) - set(labels))
+        if unknown:
+            raise EngineError(
+                f"label column {self.label_column!r} holds values the model does not know: {preview(unknown)}; "
+                f"the model's classes are: {preview(labels)}"
+            )
+
+    def _check_proba(self, proba: np.ndarray, labels: list[Any]) -> np.ndarray:
+        if proba.shape[1] == 1 and len(labels) == 2:
+            # A single sigmoid column is the score of the second class.
+            p = proba[:, 0].astype(np.float64)
+            return np.column_stack([1.0 - p, p])
+        if proba.shape[1] != len(labels):
+            raise EngineError(
+                f"the probability output {self.proba_output!r} has {proba.shape[1]} columns but there are "
+                f"{len(labels)} class labels ({preview(labels)})"
+            )
+        return proba
+
+
+def _is_label(spec: TensorSpec) -> bool:
+    if kind_of_dtype(spec.dtype) is None:
+        return False
+    return spec.shape is None or len(spec.shape) == 1 or (len(spec.shape) == 2 and spec.shape[1] == 1)
+
+
+def _is_proba(spec: TensorSpec) -> bool:
+    if spec.dtype.startswith("seq(map("):
+        return True  # skl2onnx's ZipMap; the backend turns it into a 2-D array
+    return spec.dtype.startswith(("float", "bfloat")) and spec.shape is not None and len(spec.shape) == 2

@@ -1,0 +1,361 @@
+"""The evaluation pipeline: stream a data set through a model and score it.
+
+Only the label, the predictions and (for classifiers) the class scores are
+kept in memory; features are read, converted and dropped batch by batch, so
+the data set itself can be far larger than the worker's memory.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workers.backends.base import Backend
+from workers.backends.registry import get_backend_class
+from workers.engine.classifier import ClassifierHead
+from workers.engine.datasets import count_rows, iter_batches
+from workers.engine.errors import EngineError
+from workers.engine.labels import preview
+from workers.engine.metrics import regression_metrics
+from workers.engine.tabular import list_names
+from workers.engine.types import DatasetRef, ModelSpec, ProgressCallback, TensorSpec
+
+__all__ = ["EvaluationResult", "evaluate", "RESIDUAL_SAMPLE"]
+
+#: Most (y_true, y_pred) pairs kept for a regression residual plot.
+RESIDUAL_SAMPLE = 2000
+TASKS = ("classification", "regression")
+
+_INPUT_DTYPES: dict[str, Any] = {
+    "float32": np.float32,
+    "float64": np.float64,
+    "float16": np.float16,
+    "int8": np.int8,
+    "int16": np.int16,
+    "int32": np.int32,
+    "int64": np.int64,
+    "uint8": np.uint8,
+    "uint16": np.uint16,
+    "uint32": np.uint32,
+    "uint64": np.uint64,
+    "bool": np.bool_,
+    "string": object,
+}
+
+
+@dataclass
+class EvaluationResult:
+    """Scores of one model on one data set, ready to store as JSON via :meth:`to_dict`."""
+
+    task: str
+    rows: int
+    metrics: dict[str, Any]
+    backend: dict[str, Any]
+    batch_size: int
+    feature_columns: list[str]
+    label_column: str
+    duration_s: float
+    labels: list[Any] | None = None
+    confusion_matrix: list[list[int]] | None = None
+    per_class: dict[str, dict[str, Any]] | None = None
+    residuals: dict[str, list[float]] | None = None
+    #: Where the class order came from: "parameter", "model" or "data".
+    labels_source: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict; keys that do not apply to the task are left out."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def evaluate(
+    model: ModelSpec,
+    data: DatasetRef,
+    *,
+    task: str,
+    batch_size: int = 256,
+    feature_columns: list[str] | None = None,
+    class_labels: list[Any] | None = None,
+    positive_label: Any = None,
+    backend: str = "onnxruntime",
+    device: str = "cpu",
+    progress: ProgressCallback | None = None,
+) -> EvaluationResult:
+    """Run ``model`` over every row of ``data`` and compute task metrics.
+
+    Parameters
+    ----------
+    model, data:
+        The model file and the data set; ``data.label_column`` is required.
+    task:
+        ``"classification"`` or ``"regression"``.
+    batch_size:
+        Rows per inference call.
+    feature_columns:
+        Columns fed to the model, in order; default: every column but the
+        label, in data set order.
+    class_labels:
+        Class order of the model's probability columns. Default: the labels
+        of the model's ONNX-ML classifier node, else the sorted labels seen in
+        the data and the predictions.
+    positive_label:
+        For binary problems, the class scored by precision/recall/F1 and AUC;
+        default: the last of the sorted labels.
+    backend, device:
+        Which runtime runs the model, and where.
+    progress:
+        Called as ``progress(rows_done, rows_total)`` after every batch; may
+        raise :class:`Cancelled` to stop.
+
+    Raises
+    ------
+    EngineError
+        (permanent) when the model's signature does not fit the data (inputs,
+        feature count, missing values, unknown labels), plus whatever the
+        backend and the data set reader raise.
+    """
+    started = time.perf_counter()
+    if task not in TASKS:
+        raise EngineError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    if batch_size < 1:
+        raise EngineError(f"batch_size must be at least 1, got {batch_size}")
+    label = _label_column(data)
+    features = _feature_columns(data, label, feature_columns)
+    total = count_rows(data)
+
+    backend_cls = get_backend_class(backend)
+    if not backend_cls.supports(model):
+        raise EngineError(f"backend {backend!r} cannot run {model.format!r} models")
+    with backend_cls(model, device=device) as runner:
+        feed = _Feed.for_model(runner, features)
+        head = ClassifierHead(runner, model, class_labels, label) if task == "classification" else None
+        out_name = _regression_output(runner.output_specs) if head is None else ""
+        # CSV types are guessed per batch; reading class labels as text and
+        # converting them once keeps "1" and 1 from meeting.
+        pinned = {label: "string"} if head is not None and data.format == "csv" else None
+        truth: list[np.ndarray] = []
+        predicted: list[np.ndarray] = []
+        missing = _MissingTally(features, label)
+        done = 0
+        for frame in iter_batches(data, batch_size, features + [label], dtypes=pinned):
+            missing.add(frame, done)
+            if not missing:  # once a value is missing, only count the rest
+                outputs = feed.run(frame)
+                if head is not None:
+                    head.add(outputs, frame[label].to_numpy())
+                else:
+                    truth.append(_numeric_labels(frame[label].to_numpy(), label))
+                    predicted.append(_regression_values(outputs[out_name], out_name, len(frame)))
+            done += len(frame)
+            if progress is not None:
+                progress(done, max(total, done))
+        missing.raise_if_any()
+        if done == 0:
+            raise EngineError("the data set has no rows")
+        description = runner.describe()
+
+    common: dict[str, Any] = {
+        "task": task,
+        "rows": done,
+        "backend": description,
+        "batch_size": batch_size,
+        "feature_columns": features,
+        "label_column": label,
+        "duration_s": 0.0,
+    }
+    if head is None:
+        y_true, y_pred = np.concatenate(truth), np.concatenate(predicted)
+        result = EvaluationResult(
+            metrics=regression_metrics(y_true, y_pred), residuals=_residual_sample(y_true, y_pred), **common
+        )
+    else:
+        scores = head.score(positive_label)
+        result = EvaluationResult(
+            labels=scores.pop("labels"),
+            confusion_matrix=scores.pop("confusion_matrix"),
+            per_class=scores.pop("per_class"),
+            metrics=scores,
+            labels_source=head.source,
+            warnings=head.warnings,
+            **common,
+        )
+    result.duration_s = round(time.perf_counter() - started, 4)
+    return result
+
+
+# ------------------------------------------------------------------ inputs
+
+
+def _label_column(data: DatasetRef) -> str:
+    label = data.label_column
+    if not label:
+        raise EngineError("the data set has no label column set; choose one before evaluating")
+    if data.columns and label not in data.columns:
+        raise EngineError(
+            f"label column {label!r} is not in the data set; columns are: {list_names(list(data.columns))}"
+        )
+    return label
+
+
+def _feature_columns(data: DatasetRef, label: str, chosen: list[str] | None) -> list[str]:
+    if chosen is None:
+        features = [c for c in data.columns if c != label]
+    else:
+        features = list(chosen)
+        if label in features:
+            raise EngineError(f"the label column {label!r} cannot also be a feature")
+        unknown = [c for c in features if c not in data.columns]
+        if unknown:
+            raise EngineError(f"feature columns not in the data set: {list_names(unknown)}")
+        if len(set(features)) != len(features):
+            raise EngineError("feature columns are listed more than once")
+    if not features:
+        raise EngineError("no feature columns: the data set has only the label column")
+    return features
+
+
+@dataclass
+class _Feed:
+    """Turns a batch of rows into the model's single 2-D input and runs it."""
+
+    runner: Backend
+    spec: TensorSpec
+    dtype: Any
+    features: list[str]
+    fixed_rows: int | None
+
+    @classmethod
+    def for_model(cls, runner: Backend, features: list[str]) -> _Feed:
+        inputs = runner.input_specs
+        described = "; ".join(f"{s.name} {s.dtype}{list(s.shape) if s.shape else '[?]'}" for s in inputs)
+        if len(inputs) != 1:
+            raise EngineError(f"the model must take exactly one input, a rows x features table; it takes: {described}")
+        spec = inputs[0]
+        # Unknown rank is let through: the runtime will say if 2-D is wrong.
+        if spec.shape is not None and len(spec.shape) != 2:
+            raise EngineError(f"the model input must be 2-D (rows x features); it has: {described}")
+        if spec.dtype not in _INPUT_DTYPES:
+            raise EngineError(f"the model input {spec.name!r} has type {spec.dtype}, which tabular data cannot feed")
+        width = spec.shape[1] if spec.shape else None
+        if isinstance(width, int) and width != len(features):
+            raise EngineError(
+                f"the model input {spec.name!r} takes {width} features but {len(features)} feature columns "
+                f"were given ({list_names(features)})"
+            )
+        rows = spec.shape[0] if spec.shape else None
+        return cls(runner, spec, _INPUT_DTYPES[spec.dtype], features, rows if isinstance(rows, int) else None)
+
+    def run(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        x = self._matrix(frame[self.features])
+        if self.fixed_rows is None:
+            return self.runner.predict({self.spec.name: x})
+        # A model exported with a fixed batch size: feed exact-size chunks,
+        # padding the last with copies of its final row, then drop the padding.
+        k, parts = self.fixed_rows, []
+        for start in range(0, len(x), k):
+            chunk = x[start : start + k]
+            n = len(chunk)
+            if n < k:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], k - n, axis=0)])
+            parts.append({name: v[:n] for name, v in self.runner.predict({self.spec.name: chunk}).items()})
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+    def _matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        if self.dtype is object:
+            return frame.astype(str).to_numpy(dtype=object)
+        try:
+            x = frame.to_numpy(dtype=self.dtype)
+        except (ValueError, TypeError):
+            x = None
+        if x is not None and (np.dtype(self.dtype).kind not in "iu" or _integral(frame)):
+            return np.ascontiguousarray(x)
+        for column in frame.columns:
+            values = frame[column]
+            numeric = pd.to_numeric(values, errors="coerce")
+            bad = values[numeric.isna() | ((numeric % 1 != 0) & (np.dtype(self.dtype).kind in "iu"))]
+            if len(bad):
+                raise EngineError(
+                    f"column {column!r} holds values the model input {self.spec.name!r} ({self.spec.dtype}) "
+                    f"cannot take, e.g. {bad.iloc[0]!r}"
+                )
+        raise EngineError(f"the feature columns cannot be converted to {self.spec.dtype}")
+
+
+def _integral(frame: pd.DataFrame) -> bool:
+    floats = frame.select_dtypes(include="floating").to_numpy()
+    return bool((floats == np.round(floats)).all())
+
+
+class _MissingTally:
+    """Counts missing values per column; after the first one the run only counts."""
+
+    def __init__(self, features: list[str], label: str) -> None:
+        self.columns = features + [label]
+        self.label = label
+        self.counts: dict[str, int] = {}
+        self.first_row: dict[str, int] = {}
+
+    def add(self, frame: pd.DataFrame, offset: int) -> None:
+        selected = frame if list(frame.columns) == self.columns else frame[self.columns]
+        na = selected.isna().to_numpy()
+        if not na.any():
+            return
+        for j in np.flatnonzero(na.any(axis=0)):
+            name = self.columns[j]
+            self.counts[name] = self.counts.get(name, 0) + int(na[:, j].sum())
+            self.first_row.setdefault(name, offset + int(np.argmax(na[:, j])) + 1)
+
+    def __bool__(self) -> bool:
+        return bool(self.counts)
+
+    def raise_if_any(self) -> None:
+        if not self.counts:
+            return
+        parts = [
+            f"{'label ' if name == self.label else ''}column {name!r} has {n} missing "
+            f"value{'s' if n != 1 else ''} (first in data row {self.first_row[name]})"
+            for name, n in self.counts.items()
+        ]
+        raise EngineError(
+            "; ".join(parts) + "; the model cannot take missing inputs and rows without a label cannot be "
+            "scored: fill or drop those rows and upload the data set again"
+        )
+
+
+# ----------------------------------------------------------------- outputs
+
+
+def _regression_output(outputs: tuple[TensorSpec, ...]) -> str:
+    floats = [o for o in outputs if o.dtype.startswith(("float", "bfloat"))]
+    if len(outputs) == 1 and floats:
+        return outputs[0].name
+    if len(floats) == 1:
+        return floats[0].name
+    described = "; ".join(f"{o.name} {o.dtype}" for o in outputs)
+    raise EngineError(f"a regression model needs exactly one floating-point output; it has: {described}")
+
+
+def _regression_values(values: np.ndarray, name: str, rows: int) -> np.ndarray:
+    if values.size != rows or values.shape[0] != rows:
+        raise EngineError(f"regression output {name!r} has shape {values.shape}; expected one value per row")
+    return values.reshape(rows).astype(np.float64)
+
+
+def _numeric_labels(values: np.ndarray, label: str) -> np.ndarray:
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(numbers)
+    if bad.any():
+        examples = preview(np.unique(values[bad].astype(str)))
+        raise EngineError(f"label column {label!r} holds values that are not numbers: {examples}")
+    return numbers
+
+
+def _residual_sample(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, list[float]]:
+    n = y_true.size
+    # Evenly spaced rows: deterministic, and it spans the whole file.
+    idx = np.arange(n) if n <= RESIDUAL_SAMPLE else np.linspace(0, n - 1, RESIDUAL_SAMPLE).round().astype(np.int64)
+    return {"y_true": y_true[idx].tolist(), "y_pred": y_pred[idx].tolist()}

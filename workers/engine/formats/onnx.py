@@ -1,0 +1,272 @@
+"""Inspection of ONNX model files.
+
+Registration calls :func:`inspect_onnx` once per uploaded file. It rejects
+anything the runtime would choke on later (wrong bytes, truncation, checker or
+shape-inference failures) with a message the uploader can act on, and returns
+the model's signature for the service to store.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import TensorProto, shape_inference
+
+from workers.engine.errors import InvalidArtifact
+from workers.engine.types import Dim, ModelInfo, TensorSpec
+
+__all__ = ["inspect_onnx", "onnx_dtype_name"]
+
+_ML_DOMAIN = "ai.onnx.ml"
+
+# Names follow numpy where numpy has the type, so the service and the engine
+# talk about element types the same way whatever the model format.
+_DTYPE_NAMES: dict[int, str] = {
+    TensorProto.FLOAT: "float32",
+    TensorProto.DOUBLE: "float64",
+    TensorProto.FLOAT16: "float16",
+    TensorProto.BFLOAT16: "bfloat16",
+    TensorProto.INT8: "int8",
+    TensorProto.INT16: "int16",
+    TensorProto.INT32: "int32",
+    TensorProto.INT64: "int64",
+    TensorProto.UINT8: "uint8",
+    TensorProto.UINT16: "uint16",
+    TensorProto.UINT32: "uint32",
+    TensorProto.UINT64: "uint64",
+    TensorProto.BOOL: "bool",
+    TensorProto.STRING: "string",
+    TensorProto.COMPLEX64: "complex64",
+    TensorProto.COMPLEX128: "complex128",
+}
+
+# Which attribute holds the class labels differs by operator and opset.
+_LABEL_ATTRS = ("classlabels_int64s", "classlabels_ints", "classlabels_strings")
+
+# Shape inference names unknown dims "unk__0", "unk__1", ...: those carry no
+# meaning for the user, so they are reported as unknown (None).
+_GENERATED_DIM = re.compile(r"unk__\d+")
+
+_SNIFF = (
+    (b"\x89PNG\r\n\x1a\n", "the file is a PNG image"),
+    (b"\xff\xd8\xff", "the file is a JPEG image"),
+    (b"PK\x03\x04", "the file is a ZIP archive (a PyTorch or Keras checkpoint?)"),
+    (b"\x1f\x8b", "the file is gzip-compressed"),
+    (b"PAR1", "the file is a Parquet file"),
+    (b"\x80\x02", "the file looks like a Python pickle"),
+    (b"\x80\x04", "the file looks like a Python pickle"),
+    (b"\x80\x05", "the file looks like a Python pickle"),
+    (b"\x89HDF", "the file is an HDF5 file (a Keras .h5 model?)"),
+)
+
+
+def onnx_dtype_name(elem_type: int) -> str:
+    """Return the numpy-style name of an ONNX ``TensorProto`` element type.
+
+    Parameters
+    ----------
+    elem_type:
+        A ``onnx.TensorProto.DataType`` value.
+
+    Returns
+    -------
+    str
+        ``"float32"``, ``"int64"``, ``"string"``, ...; types numpy lacks get
+        their lower-cased ONNX name (``"float8e4m3fn"``).
+    """
+    if elem_type in _DTYPE_NAMES:
+        return _DTYPE_NAMES[elem_type]
+    try:
+        return TensorProto.DataType.Name(elem_type).lower()
+    except ValueError:
+        return f"unknown({elem_type})"
+
+
+def inspect_onnx(path: str) -> ModelInfo:
+    """Validate an ONNX file and describe its signature.
+
+    Parameters
+    ----------
+    path:
+        Local path of the uploaded file.
+
+    Returns
+    -------
+    ModelInfo
+        Inputs (initializers excluded), outputs, opsets, IR version,
+        producer and, for ONNX-ML classifiers, the class labels in
+        probability-column order.
+
+    Raises
+    ------
+    InvalidArtifact
+        When the file is empty, is not an ONNX protobuf, is truncated, refers
+        to external data, has no graph, nodes, inputs or outputs, or fails the
+        ONNX checker or strict shape inference.
+    """
+    if os.path.getsize(path) == 0:
+        raise InvalidArtifact("the file is empty")
+    model = _load(path)
+    _check_structure(model)
+    try:
+        # The checker takes the in-memory proto: external data is refused above,
+        # so nothing but this file is ever opened.
+        onnx.checker.check_model(model, full_check=False)
+    except (onnx.checker.ValidationError, ValueError) as exc:
+        raise InvalidArtifact(f"ONNX checker rejected the model: {_first_line(exc)}") from exc
+    try:
+        inferred = shape_inference.infer_shapes(model, strict_mode=True)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as exc:
+        raise InvalidArtifact(f"ONNX shape inference failed: {_first_line(exc)}") from exc
+
+    graph = model.graph
+    initializers = {t.name for t in graph.initializer} | {t.values.name for t in graph.sparse_initializer}
+    inputs = tuple(_value_spec(v) for v in graph.input if v.name not in initializers)
+    if not inputs:
+        raise InvalidArtifact("the model has no inputs: every graph input is a constant initializer")
+    # Declared output types win; inference only fills in undeclared ones.
+    inferred_outputs = {v.name: v for v in inferred.graph.output}
+    outputs = tuple(_value_spec(v if _declared(v) else inferred_outputs.get(v.name, v)) for v in graph.output)
+    return ModelInfo(
+        format="onnx",
+        inputs=inputs,
+        outputs=outputs,
+        opset={(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import},
+        ir_version=int(model.ir_version),
+        producer_name=model.producer_name,
+        producer_version=model.producer_version,
+        class_labels=_class_labels(graph),
+    )
+
+
+def _load(path: str) -> onnx.ModelProto:
+    try:
+        # External data would make the loader open paths named inside the
+        # file, so it is never followed; _check_structure refuses such models.
+        return onnx.load(path, load_external_data=False)
+    except (DecodeError, RuntimeError, ValueError, UnicodeDecodeError) as exc:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+        raise InvalidArtifact(_decode_failure(head, exc)) from exc
+
+
+def _decode_failure(head: bytes, exc: Exception) -> str:
+    for magic, what in _SNIFF:
+        if head.startswith(magic):
+            return f"not an ONNX model: {what}"
+    if _looks_like_text(head):
+        return f"not an ONNX model: the file is text (starts with {head[:24]!r}), e.g. a CSV or JSON file"
+    # An ONNX file opens with ir_version (field 1, varint): 0x08 then a small
+    # number. Failing to decode after that opening means a damaged model
+    # rather than some other kind of file.
+    if len(head) >= 2 and head[0] == 0x08 and 1 <= head[1] <= 30:
+        return f"the ONNX model is truncated or corrupt: {_first_line(exc)}"
+    return f"not an ONNX model: the bytes do not decode as an ONNX protobuf ({_first_line(exc)})"
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        # A multi-byte character cut at the 64-byte boundary is still text.
+        text = head[:-3].decode("utf-8", errors="replace")
+    return bool(text) and all(ch.isprintable() or ch in "\r\n\t" for ch in text)
+
+
+def _check_structure(model: onnx.ModelProto) -> None:
+    if not model.HasField("graph"):
+        if model.ir_version == 0:
+            # Arbitrary bytes sometimes decode as a protobuf with only unknown
+            # fields; without ir_version or graph nothing says "ONNX".
+            raise InvalidArtifact("not an ONNX model: no IR version and no graph were found in the file")
+        raise InvalidArtifact("the ONNX model has no graph (the file may be truncated)")
+    graph = model.graph
+    if not graph.node:
+        raise InvalidArtifact("the ONNX graph has no nodes")
+    if not graph.input:
+        raise InvalidArtifact("the ONNX graph has no inputs")
+    if not graph.output:
+        raise InvalidArtifact("the ONNX graph has no outputs (the file may be truncated)")
+    for tensor in graph.initializer:
+        if tensor.data_location == TensorProto.EXTERNAL:
+            raise InvalidArtifact(
+                "the model stores weights in external data files, which cannot be uploaded; "
+                "save it as a single .onnx file"
+            )
+
+
+def _declared(value: onnx.ValueInfoProto) -> bool:
+    kind = value.type.WhichOneof("value")
+    return kind is not None and (kind != "tensor_type" or value.type.tensor_type.HasField("shape"))
+
+
+def _value_spec(value: onnx.ValueInfoProto) -> TensorSpec:
+    kind = value.type.WhichOneof("value")
+    if kind == "tensor_type":
+        tensor = value.type.tensor_type
+        return TensorSpec(value.name, onnx_dtype_name(tensor.elem_type), _shape(tensor))
+    # Sequences and maps (e.g. skl2onnx's ZipMap output) have no tensor shape.
+    return TensorSpec(value.name, _type_name(value.type), None)
+
+
+def _shape(tensor: onnx.TypeProto.Tensor) -> tuple[Dim, ...] | None:
+    if not tensor.HasField("shape"):
+        return None
+    dims: list[Dim] = []
+    for dim in tensor.shape.dim:
+        if dim.HasField("dim_value"):
+            dims.append(int(dim.dim_value))
+        elif dim.HasField("dim_param") and dim.dim_param and not _GENERATED_DIM.fullmatch(dim.dim_param):
+            dims.append(dim.dim_param)
+        else:
+            dims.append(None)
+    return tuple(dims)
+
+
+def _type_name(tp: onnx.TypeProto) -> str:
+    kind = tp.WhichOneof("value")
+    if kind == "tensor_type":
+        return onnx_dtype_name(tp.tensor_type.elem_type)
+    if kind == "sequence_type":
+        return f"seq({_type_name(tp.sequence_type.elem_type)})"
+    if kind == "map_type":
+        return f"map({onnx_dtype_name(tp.map_type.key_type)},{_type_name(tp.map_type.value_type)})"
+    if kind == "optional_type":
+        return f"optional({_type_name(tp.optional_type.elem_type)})"
+    if kind == "sparse_tensor_type":
+        return f"sparse({onnx_dtype_name(tp.sparse_tensor_type.elem_type)})"
+    return "unknown"
+
+
+def _class_labels(graph: onnx.GraphProto) -> tuple[int | str, ...] | None:
+    outputs = {o.name for o in graph.output}
+    found: list[tuple[bool, tuple[int | str, ...]]] = []
+    for node in graph.node:
+        if node.domain != _ML_DOMAIN:
+            continue
+        for attr in node.attribute:
+            if attr.name not in _LABEL_ATTRS:
+                continue
+            labels: tuple[int | str, ...]
+            if attr.name == "classlabels_strings":
+                labels = tuple(s.decode("utf-8") for s in attr.strings)
+            else:
+                labels = tuple(int(i) for i in attr.ints)
+            if labels:
+                found.append((any(o in outputs for o in node.output), labels))
+    if not found:
+        return None
+    # Ensembles hold several classifiers; the one feeding a graph output (or
+    # else the last one) decides the column order the caller sees.
+    for feeds_output, labels in found:
+        if feeds_output:
+            return labels
+    return found[-1][1]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
