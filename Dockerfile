@@ -3,7 +3,9 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_SETTINGS_MODULE=evalsvc.settings.production
 ARG EXTRAS=""
 WORKDIR /app
+# Pango and fonts for WeasyPrint's PDF reports; Noto CJK so Chinese/Japanese/Korean text is not boxes.
 RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
+        libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-noto-cjk \
     && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY requirements/ requirements/

@@ -11,4 +11,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsvc.settings.local")
 app = Celery("evalsvc")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Tasks live outside the Django apps (workers/tasks), so they are listed here.
-app.conf.imports = ("workers.tasks.evaluate",)
+app.conf.imports = (
+    "workers.tasks.evaluate",
+    "workers.tasks.parity",
+    "workers.tasks.quantize",
+    "workers.tasks.fleet",
+)

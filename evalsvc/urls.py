@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from evalsvc.dashboards import views as dashboard_views
 from evalsvc.evaluations import apis as run_apis
 from evalsvc.evaluations import views as run_views
+from evalsvc.fleet import apis as fleet_apis
+from evalsvc.fleet import views as fleet_views
 from evalsvc.registry import apis as registry_apis
 from evalsvc.registry import views as registry_views
 from evalsvc.teams import apis as team_apis
@@ -13,6 +15,8 @@ from evalsvc.teams import apis as team_apis
 api = [
     path("auth/token/", team_apis.TokenApi.as_view(), name="api-token"),
     path("teams/", team_apis.TeamListApi.as_view(), name="api-teams"),
+    path("backends/", fleet_apis.BackendListApi.as_view(), name="api-backends"),
+    path("models/<str:pk>/", registry_apis.RegisteredModelDetailApi.as_view(), name="api-model"),
     path("model-versions/", registry_apis.ModelVersionListApi.as_view(), name="api-model-versions"),
     path("model-versions/<str:pk>/", registry_apis.ModelVersionDetailApi.as_view(), name="api-model-version"),
     path(
@@ -43,9 +47,14 @@ urlpatterns = [
     path("models/<str:pk>/", dashboard_views.model_version_detail, name="model-version-detail"),
     path("datasets/upload/", registry_views.dataset_upload, name="dataset-upload"),
     path("datasets/<str:pk>/", dashboard_views.dataset_version_detail, name="dataset-version-detail"),
+    path("backends/", fleet_views.backend_list, name="backends"),
     path("runs/new/", run_views.run_submit, name="run-submit"),
     path("runs/<str:pk>/", dashboard_views.run_detail, name="run-detail"),
     path("runs/<str:pk>/cancel/", run_views.run_cancel, name="run-cancel"),
     path("api/", include(api)),
+    path("api/", include("evalsvc.reports.api_urls")),
+    path("api/", include("evalsvc.audit.api_urls")),
+    path("", include("evalsvc.reports.urls")),
+    path("", include("evalsvc.audit.urls")),
     path("admin/", admin.site.urls),
 ]

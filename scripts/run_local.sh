@@ -11,7 +11,6 @@ VAR=${EVALSVC_VAR_DIR:-var}
 mkdir -p "$VAR/log" "$VAR/tmp" "$VAR/broker/queue" "$VAR/broker/processed"
 
 $BIN/python manage.py migrate --noinput
-$BIN/python manage.py seed_demo
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
@@ -21,6 +20,9 @@ $BIN/celery -A evalsvc worker -Q cpu -c 1 -n cpu@%h --loglevel=INFO >"$VAR/log/w
 pids+=($!)
 $BIN/celery -A evalsvc beat --loglevel=INFO --pidfile= >"$VAR/log/beat.log" 2>&1 &
 pids+=($!)
+
+# Demo data; its evaluation runs are submitted once the worker has reported in.
+$BIN/python manage.py seed_demo --wait-for-worker 120
 
 cat <<MSG
 

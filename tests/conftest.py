@@ -122,3 +122,14 @@ def stored_blobs() -> set[str]:
 
     root = Path(settings.STORAGE_ROOT)
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+
+
+@pytest.fixture
+def local_worker(db):
+    """This process, published as a live CPU worker with the backends it really has."""
+    from evalsvc.fleet.services import worker_status_publish
+    from workers.backends.registry import probe_backends
+
+    return worker_status_publish(
+        hostname="tests@localhost", queues=["cpu"], backends=probe_backends(), host={}, starting=True
+    )

@@ -82,3 +82,68 @@ def residuals_figure(result: dict[str, Any]) -> go.Figure:
     fig.add_hline(y=0, line_dash="dash")
     fig.update_layout(title="Residuals", xaxis_title="Predicted", yaxis_title="Actual − predicted", **_LAYOUT)
     return fig
+
+
+def _target_label(target: dict[str, Any]) -> str:
+    name = target.get("model")
+    base = f"{target.get('backend')}/{target.get('device')}/{target.get('precision')}"
+    return f"{name} ({base})" if name else base
+
+
+@builder("parity")
+def parity_figures(result: dict[str, Any]) -> list[Figure]:
+    ok = [c for c in result.get("candidates", []) if c.get("status") == "ok"]
+    if not ok:
+        return []
+    labels = [_target_label(c["target"]) for c in ok]
+    diff = go.Figure()
+    outputs = sorted({o["name"] for c in ok for o in c["outputs"]})
+    for name in outputs:
+        values = [next((o["max_abs"] for o in c["outputs"] if o["name"] == name), None) for c in ok]
+        # A zero difference cannot sit on a log axis; show it at the floor instead.
+        diff.add_trace(go.Bar(x=labels, y=[max(v, 1e-12) if v is not None else None for v in values], name=name))
+    diff.update_layout(
+        title="Largest absolute output difference from the reference",
+        yaxis_type="log",
+        yaxis_title="max |Δ|",
+        barmode="group",
+        **_LAYOUT,
+    )
+    figures: list[Figure] = [("Output differences", diff)]
+    agreement = [
+        (label, o["label_agreement"])
+        for label, c in zip(labels, ok, strict=True)
+        for o in c["outputs"][:1]
+        if o.get("label_agreement") is not None
+    ]
+    if agreement:
+        fig = go.Figure(go.Bar(x=[a for a, _ in agreement], y=[100 * v for _, v in agreement]))
+        fig.update_layout(title="Label agreement with the reference", yaxis_title="% of rows", **_LAYOUT)
+        fig.update_yaxes(range=[min(90.0, min(100 * v for _, v in agreement) - 1), 100.5])
+        figures.append(("Label agreement", fig))
+    return figures
+
+
+@builder("quantize")
+def quantize_figures(result: dict[str, Any]) -> list[Figure]:
+    ok = [v for v in result.get("variants", []) if v.get("status") == "ok"]
+    if not ok:
+        return []
+    names = ["parent"] + [v["variant"] for v in ok]
+    sizes = [result["parent"]["size_bytes"]] + [v["size_bytes"] for v in ok]
+    size = go.Figure(go.Bar(x=names, y=[s / 1024 for s in sizes], text=[f"{s / 1024:.1f}" for s in sizes]))
+    size.update_layout(title="Model size", yaxis_title="KiB", **_LAYOUT)
+    figures: list[Figure] = [("Size", size)]
+    seconds = [result["parent"].get("seconds")] + [v.get("seconds") for v in ok]
+    if all(s for s in seconds):
+        rows = result.get("rows") or 1
+        latency = go.Figure(go.Bar(x=names, y=[1e6 * s / rows for s in seconds]))
+        latency.update_layout(title="Time per row (ONNX Runtime, CPU)", yaxis_title="µs per row", **_LAYOUT)
+        figures.append(("Time per row", latency))
+    metric = next((m for m in ("accuracy", "r2") if (result["parent"].get("metrics") or {}).get(m) is not None), None)
+    if metric:
+        values = [result["parent"]["metrics"][metric]] + [(v.get("metrics") or {}).get(metric) for v in ok]
+        quality = go.Figure(go.Bar(x=names, y=values, text=[f"{v:.4f}" if v is not None else "" for v in values]))
+        quality.update_layout(title=f"{metric} on the labelled rows", yaxis_title=metric, **_LAYOUT)
+        figures.append(("Quality", quality))
+    return figures

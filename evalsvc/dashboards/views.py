@@ -33,6 +33,30 @@ _METRIC_LABELS = {
 }
 
 
+def _quality(metrics: dict | None) -> float | None:
+    if not metrics:
+        return None
+    return metrics.get("accuracy", metrics.get("r2"))
+
+
+def _variant_rows(result: dict) -> list[dict]:
+    """Quantization result → one table row per variant, the parent first."""
+    parent = result.get("parent") or {}
+    rows = [{"variant": "parent", "size_bytes": parent.get("size_bytes"), "size_ratio": 1.0,
+             "quality": _quality(parent.get("metrics")), "speedup": 1.0, "status": "ok"}]  # fmt: skip
+    for v in result.get("variants", []):
+        agreement = (v.get("agreement") or [{}])[0]
+        rows.append(
+            {
+                **v,
+                "quality": _quality(v.get("metrics")),
+                "label_agreement": agreement.get("label_agreement"),
+                "max_abs": agreement.get("max_abs"),
+            }
+        )
+    return rows
+
+
 def _headline_metrics(result: dict) -> list[dict]:
     metrics = result.get("metrics", {})
     return [
@@ -61,7 +85,12 @@ def home(request: HttpRequest) -> HttpResponse:
 def model_version_detail(request: HttpRequest, pk: str) -> HttpResponse:
     version = model_version_get(user=request.user, pk=pk)
     runs = runs_for_user(user=request.user).filter(model_version=version)[:50]
-    return render(request, "registry/model_version_detail.html", {"version": version, "runs": runs})
+    processing_json = json.dumps(version.processing, indent=2) if version.processing else ""
+    return render(
+        request,
+        "registry/model_version_detail.html",
+        {"version": version, "runs": runs, "processing_json": processing_json},
+    )
 
 
 @login_required
@@ -86,6 +115,8 @@ def run_detail(request: HttpRequest, pk: str) -> HttpResponse:
         {
             "run": run,
             "kind": get_kind(run.kind),
+            "kind_template": f"dashboards/kinds/{run.kind}.html",
+            "variant_rows": _variant_rows(result) if run.kind == "quantize" else [],
             "figures": figures,
             "metrics": _headline_metrics(result),
             "averaging": result.get("metrics", {}).get("average"),

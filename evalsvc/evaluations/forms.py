@@ -8,6 +8,15 @@ from evalsvc.registry.selectors import dataset_versions_for_user, model_versions
 
 
 class RunSubmitForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[
+            ("evaluate", "Evaluation: metrics on a labelled data set"),
+            ("parity", "Backend parity: the same inputs on every engine and device"),
+            ("quantize", "Quantization: FP16 and INT8 variants, compared with the parent"),
+        ],
+        initial="evaluate",
+        required=False,
+    )
     model_version = forms.ModelChoiceField(queryset=None)
     dataset_version = forms.ModelChoiceField(queryset=None)
     task = forms.ChoiceField(
@@ -16,6 +25,15 @@ class RunSubmitForm(forms.Form):
     )
     label_column = forms.CharField(required=False, help_text="Leave empty to use the data set's label column.")
     batch_size = forms.IntegerField(min_value=1, max_value=65536, initial=256)
+    backend = forms.CharField(initial="onnxruntime", required=False, help_text="Evaluation only: the engine to run on.")
+    device = forms.ChoiceField(choices=[(d, d) for d in ("cpu", "cuda", "gpu", "auto")], initial="cpu", required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        data["kind"] = data.get("kind") or "evaluate"
+        data["backend"] = data.get("backend") or "onnxruntime"
+        data["device"] = data.get("device") or "cpu"
+        return data
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -25,8 +43,10 @@ class RunSubmitForm(forms.Form):
     def params(self) -> dict[str, Any]:
         data = self.cleaned_data
         params: dict[str, Any] = {"batch_size": data["batch_size"]}
-        if data.get("task"):
-            params["task"] = data["task"]
         if data.get("label_column"):
             params["label_column"] = data["label_column"]
+        if data["kind"] == "evaluate":
+            params.update(backend=data["backend"], device=data["device"])
+            if data.get("task"):
+                params["task"] = data["task"]
         return params

@@ -18,6 +18,7 @@ from evalsvc.core.exceptions import Conflict, ValidationFailed
 from evalsvc.registry.selectors import dataset_version_get, model_version_get
 from evalsvc.teams.selectors import require_write
 
+from .auditing import audited_transition, record_run
 from .kinds import get_kind
 from .models import FINISHED, EvaluationRun, RunStatus
 from .selectors import run_get
@@ -25,6 +26,7 @@ from .selectors import run_get
 logger = logging.getLogger(__name__)
 
 
+@transaction.atomic
 def run_submit(
     *,
     user: Any,
@@ -47,6 +49,7 @@ def run_submit(
     if not isinstance(params or {}, dict):
         raise ValidationFailed("params must be a JSON object")
     cleaned = job_kind.clean_params(dict(params or {}), model_version, dataset_version)
+    queue = job_kind.route(cleaned, model_version)
 
     run = EvaluationRun.objects.create(
         team=model_version.team,
@@ -54,10 +57,11 @@ def run_submit(
         model_version=model_version,
         dataset_version=dataset_version,
         params=cleaned,
-        queue=job_kind.queue,
+        queue=queue,
         created_by=user,
         progress_message="waiting for a worker",
     )
+    record_run(run, "run.submitted", actor=user)
     transaction.on_commit(lambda: _enqueue(run.pk))
     return run
 
@@ -66,7 +70,7 @@ def _enqueue(run_id: object) -> None:
     run = EvaluationRun.objects.get(pk=run_id)
     job_kind = get_kind(run.kind)
     try:
-        sent = current_app.send_task(job_kind.task_name, args=[str(run.pk)], queue=job_kind.queue)
+        sent = current_app.send_task(job_kind.task_name, args=[str(run.pk)], queue=run.queue)
     except Exception as exc:  # the broker is down: say so instead of leaving the run queued forever
         logger.exception("could not enqueue run %s", run_id)
         run_fail(run_id=run_id, message=f"the job queue could not be reached ({exc.__class__.__name__}); submit again")
@@ -86,6 +90,7 @@ def run_cancel(*, user: Any, run_id: object) -> EvaluationRun:
     run.refresh_from_db()
     if not changed:
         raise Conflict(f"the run has already {run.status}; only queued or running runs can be cancelled")
+    record_run(run, "run.cancelled", actor=user)
     if run.celery_task_id:
         try:  # a queued task is dropped; a running one stops at its next batch
             current_app.control.revoke(run.celery_task_id)
@@ -128,6 +133,7 @@ def run_progress(*, run_id: object, fraction: float, message: str) -> str:
     return EvaluationRun.objects.filter(pk=run_id).values_list("status", flat=True).first() or RunStatus.CANCELLED
 
 
+@audited_transition("run.succeeded")
 def run_succeed(*, run_id: object, result: dict[str, Any], environment: dict[str, Any]) -> bool:
     now = timezone.now()
     return bool(
@@ -143,6 +149,7 @@ def run_succeed(*, run_id: object, result: dict[str, Any], environment: dict[str
     )
 
 
+@audited_transition("run.failed")
 def run_fail(*, run_id: object, message: str) -> bool:
     now = timezone.now()
     return bool(

@@ -14,7 +14,7 @@ from .forms import RunSubmitForm
 
 @login_required
 def run_submit(request: HttpRequest) -> HttpResponse:
-    initial = {k: request.GET[k] for k in ("model_version", "dataset_version") if k in request.GET}
+    initial = {k: request.GET[k] for k in ("model_version", "dataset_version", "kind") if k in request.GET}
     form = RunSubmitForm(request.POST or None, initial=initial, user=request.user)
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -23,7 +23,7 @@ def run_submit(request: HttpRequest) -> HttpResponse:
                 user=request.user,
                 model_version_id=form.cleaned_data["model_version"].pk,
                 dataset_version_id=form.cleaned_data["dataset_version"].pk,
-                kind="evaluate",
+                kind=form.cleaned_data["kind"],
                 params=form.params(),
             )
         except ApplicationError as exc:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+from contextlib import ExitStack
+
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -11,8 +14,8 @@ from rest_framework.views import APIView
 
 from evalsvc.teams.selectors import team_get_for_user
 
-from . import selectors, services
-from .models import DatasetVersion, ModelVersion
+from . import curation, selectors, services
+from .models import DatasetVersion, ModelVersion, RegisteredModel
 from .storage import blob_open
 from .uploads import uploaded_file_path
 
@@ -20,6 +23,7 @@ TEAM_PARAM = OpenApiParameter("team", str, description="Only objects of this tea
 
 
 class ModelVersionOut(serializers.ModelSerializer):
+    model = serializers.UUIDField(source="registered_model_id", help_text="The model: PATCH /api/models/{id}/.")
     name = serializers.CharField(source="registered_model.name")
     team = serializers.CharField(source="team.slug")
     created_by = serializers.CharField(source="created_by.username")
@@ -27,18 +31,41 @@ class ModelVersionOut(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
-            "id", "team", "name", "version", "format", "sha256", "size_bytes", "original_filename",
+            "id", "team", "model", "name", "version", "format", "sha256", "size_bytes", "original_filename",
             "inputs", "outputs", "opset", "ir_version", "producer_name", "producer_version",
-            "class_labels", "notes", "created_by", "created_at",
+            "class_labels", "weights_sha256", "weights_size_bytes", "tokenizer_sha256", "processing",
+            "parent", "variant", "notes", "created_by", "created_at",
         ]  # fmt: skip
 
 
-class ModelVersionIn(serializers.Serializer):
+class _UploadIn(serializers.Serializer):
     team = serializers.CharField(help_text="Team slug or id.")
     name = serializers.CharField(max_length=200)
     file = serializers.FileField(allow_empty_file=True)
-    format = serializers.CharField(required=False, help_text="onnx; inferred from the file name when left out.")
     notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ModelVersionIn(_UploadIn):
+    format = serializers.CharField(
+        required=False,
+        help_text="onnx, torchscript, torch_export, openvino or tflite; inferred from the file name "
+        "(.onnx, .pt, .pt2, .xml, .tflite) when left out.",
+    )
+    weights = serializers.FileField(required=False, allow_empty_file=True, help_text="OpenVINO IR: the .bin file.")
+    tokenizer = serializers.FileField(required=False, allow_empty_file=True, help_text="Text models: tokenizer.json.")
+    processing = serializers.JSONField(
+        required=False, help_text="Declared pre/post-processing spec (JSON object; in multipart, a JSON string)."
+    )
+
+    def validate_processing(self, value: object) -> object:
+        if isinstance(value, str):  # multipart sends it as text
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise serializers.ValidationError(f"not valid JSON: {exc}") from None
+        if value is not None and not isinstance(value, dict):
+            raise serializers.ValidationError("must be a JSON object")
+        return value
 
 
 class DatasetVersionOut(serializers.ModelSerializer):
@@ -54,8 +81,10 @@ class DatasetVersionOut(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class DatasetVersionIn(ModelVersionIn):
-    format = serializers.CharField(required=False, help_text="csv or parquet; inferred from the file name.")
+class DatasetVersionIn(_UploadIn):
+    format = serializers.CharField(
+        required=False, help_text="csv, parquet or imagefolder (a .zip of class folders); inferred from the file name."
+    )
     label_column = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -90,7 +119,10 @@ class ModelVersionListApi(APIView):
         data = _validated(ModelVersionIn, request.data)
         team = team_get_for_user(user=request.user, team=data["team"])
         upload = data["file"]
-        with uploaded_file_path(upload) as path:
+        with ExitStack() as stack:
+            path = stack.enter_context(uploaded_file_path(upload))
+            weights = stack.enter_context(uploaded_file_path(data["weights"])) if data.get("weights") else None
+            tokenizer = stack.enter_context(uploaded_file_path(data["tokenizer"])) if data.get("tokenizer") else None
             version = services.model_version_register(
                 user=request.user,
                 team=team,
@@ -99,6 +131,9 @@ class ModelVersionListApi(APIView):
                 filename=upload.name,
                 format=data.get("format"),
                 notes=data.get("notes", ""),
+                weights_path=weights,
+                tokenizer_path=tokenizer,
+                processing=data.get("processing"),
             )
         return Response(ModelVersionOut(version).data, status=status.HTTP_201_CREATED)
 
@@ -107,6 +142,11 @@ class ModelVersionDetailApi(APIView):
     @extend_schema(responses=ModelVersionOut)
     def get(self, request: Request, pk: str) -> Response:
         return Response(ModelVersionOut(selectors.model_version_get(user=request.user, pk=pk)).data)
+
+    @extend_schema(responses={204: None}, description="Owners only; refused (409) while a report or run refers to it.")
+    def delete(self, request: Request, pk: str) -> Response:
+        curation.model_version_delete(user=request.user, version_id=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ModelVersionDownloadApi(APIView):
@@ -148,9 +188,46 @@ class DatasetVersionDetailApi(APIView):
     def get(self, request: Request, pk: str) -> Response:
         return Response(DatasetVersionOut(selectors.dataset_version_get(user=request.user, pk=pk)).data)
 
+    @extend_schema(responses={204: None}, description="Owners only; refused (409) while a report or run refers to it.")
+    def delete(self, request: Request, pk: str) -> Response:
+        curation.dataset_version_delete(user=request.user, version_id=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class DatasetVersionDownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, pk: str) -> FileResponse:
         version = selectors.dataset_version_get(user=request.user, pk=pk)
         return _download(version.storage_key, version.original_filename, version.sha256)
+
+
+class RegisteredModelOut(serializers.ModelSerializer):
+    team = serializers.CharField(source="team.slug")
+    versions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["id", "team", "name", "description", "intended_use", "limitations", "versions", "created_at"]
+
+    def get_versions(self, model: RegisteredModel) -> list[dict]:
+        return [{"id": str(pk), "version": v} for pk, v in model.versions.values_list("pk", "version")]
+
+
+class RegisteredModelIn(serializers.Serializer):
+    description = serializers.CharField(required=False, allow_blank=True)
+    intended_use = serializers.CharField(required=False, allow_blank=True, help_text="Shown in audit reports.")
+    limitations = serializers.CharField(required=False, allow_blank=True, help_text="Known limitations, in reports.")
+
+
+class RegisteredModelDetailApi(APIView):
+    """A model (all its versions): its description, intended use and known limitations."""
+
+    @extend_schema(responses=RegisteredModelOut)
+    def get(self, request: Request, pk: str) -> Response:
+        return Response(RegisteredModelOut(curation.registered_model_get(user=request.user, pk=pk)).data)
+
+    @extend_schema(request=RegisteredModelIn, responses=RegisteredModelOut)
+    def patch(self, request: Request, pk: str) -> Response:
+        data = _validated(RegisteredModelIn, request.data)
+        model = curation.registered_model_update(user=request.user, model_id=pk, **data)
+        return Response(RegisteredModelOut(model).data)

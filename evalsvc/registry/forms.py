@@ -23,9 +23,21 @@ class _UploadForm(forms.Form):
 
 
 class ModelUploadForm(_UploadForm):
-    file = forms.FileField(allow_empty_file=True, help_text="An ONNX model (.onnx).")
+    file = forms.FileField(
+        allow_empty_file=True,
+        help_text="ONNX (.onnx), TorchScript (.pt), torch.export (.pt2), OpenVINO IR (.xml) or TFLite (.tflite).",
+    )
+    weights = forms.FileField(required=False, allow_empty_file=True, help_text="OpenVINO IR only: the .bin file.")
+    tokenizer = forms.FileField(required=False, allow_empty_file=True, help_text="Text models: tokenizer.json.")
+    processing = forms.JSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "placeholder": '{"output": {"activation": "softmax"}}'}),
+        help_text="Declared pre/post-processing (JSON), applied identically by every backend and job.",
+    )
 
 
 class DatasetUploadForm(_UploadForm):
-    file = forms.FileField(allow_empty_file=True, help_text="CSV (UTF-8, header row) or Parquet.")
+    file = forms.FileField(
+        allow_empty_file=True, help_text="CSV (UTF-8, header row), Parquet, or a .zip of class folders of images."
+    )
     label_column = forms.CharField(required=False, help_text="The column holding the true labels or targets.")

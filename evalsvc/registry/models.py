@@ -8,11 +8,16 @@ from evalsvc.teams.models import TeamOwned
 
 class ModelFormat(models.TextChoices):
     ONNX = "onnx", "ONNX"
+    TORCHSCRIPT = "torchscript", "TorchScript"
+    TORCH_EXPORT = "torch_export", "torch.export program"
+    OPENVINO = "openvino", "OpenVINO IR"
+    TFLITE = "tflite", "TFLite (LiteRT)"
 
 
 class DatasetFormat(models.TextChoices):
     CSV = "csv", "CSV"
     PARQUET = "parquet", "Parquet"
+    IMAGEFOLDER = "imagefolder", "Image folders (zip)"
 
 
 class Artifact(TeamOwned):
@@ -35,6 +40,9 @@ class RegisteredModel(TeamOwned):
 
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    #: Free text for audit reports: what the model is for, and what it is known not to do well.
+    intended_use = models.TextField(blank=True, default="")
+    limitations = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["name"]
@@ -55,12 +63,24 @@ class ModelVersion(Artifact):
     producer_name = models.CharField(max_length=200, blank=True)
     producer_version = models.CharField(max_length=100, blank=True)
     class_labels = models.JSONField(null=True, blank=True)
+    #: OpenVINO IR keeps its weights in a second file (.bin) beside the graph (.xml).
+    weights_sha256 = models.CharField(max_length=64, blank=True, default="")
+    weights_storage_key = models.CharField(max_length=255, blank=True, default="")
+    weights_size_bytes = models.BigIntegerField(null=True, blank=True)
+    #: Text models: the tokenizer.json uploaded with the model.
+    tokenizer_sha256 = models.CharField(max_length=64, blank=True, default="")
+    tokenizer_storage_key = models.CharField(max_length=255, blank=True, default="")
+    #: Declared pre- and post-processing (workers.engine.processing spec), applied by every job.
+    processing = models.JSONField(null=True, blank=True)
+    #: Derived versions (quantized, converted) point at the version they came from.
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="variants")
+    variant = models.CharField(max_length=40, blank=True, default="")
 
     class Meta:
         ordering = ["registered_model__name", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["registered_model", "version"], name="unique_model_version"),
-            models.UniqueConstraint(fields=["team", "sha256"], name="unique_model_bytes_per_team"),
+            models.UniqueConstraint(fields=["team", "sha256", "weights_sha256"], name="unique_model_bytes_per_team"),
         ]
 
     def __str__(self) -> str:
@@ -86,6 +106,8 @@ class DatasetVersion(Artifact):
     #: [{"name", "dtype", "missing"}] in file order.
     columns = models.JSONField(default=list)
     label_column = models.CharField(max_length=200, blank=True)
+    #: Format-specific facts from inspection, e.g. images per class of an image-folder archive.
+    extra = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["dataset__name", "-version"]

@@ -49,7 +49,18 @@ def dataset_version_get(*, user: Any, pk: object) -> DatasetVersion:
 def model_spec(version: ModelVersion) -> ModelSpec:
     """The engine's view of a stored model version (a local file; fetched from S3 if need be)."""
     path = blob_local_path(key=version.storage_key, sha256=version.sha256)
-    return ModelSpec(path=path, format=version.format, sha256=version.sha256)
+    weights = (
+        blob_local_path(key=version.weights_storage_key, sha256=version.weights_sha256)
+        if version.weights_storage_key
+        else None
+    )
+    return ModelSpec(path=path, format=version.format, sha256=version.sha256, weights_path=weights)
+
+
+def tokenizer_path(version: ModelVersion) -> str | None:
+    if not version.tokenizer_storage_key:
+        return None
+    return blob_local_path(key=version.tokenizer_storage_key, sha256=version.tokenizer_sha256)
 
 
 def dataset_ref(version: DatasetVersion, *, label_column: str | None = None) -> DatasetRef:

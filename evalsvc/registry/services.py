@@ -21,12 +21,25 @@ from workers.engine.datasets import inspect_dataset, validate_label_column
 from workers.engine.errors import EngineError
 from workers.engine.formats import inspect_model
 
+from .curation import record_registration
 from .models import Dataset, DatasetFormat, DatasetVersion, ModelFormat, ModelVersion, RegisteredModel
 from .storage import blob_delete, blob_store, hash_file
 from .uploads import clean_filename
 
-_MODEL_EXTENSIONS = {".onnx": ModelFormat.ONNX}
-_DATASET_EXTENSIONS = {".csv": DatasetFormat.CSV, ".parquet": DatasetFormat.PARQUET, ".pq": DatasetFormat.PARQUET}
+_MODEL_EXTENSIONS = {
+    ".onnx": ModelFormat.ONNX,
+    ".pt": ModelFormat.TORCHSCRIPT,
+    ".torchscript": ModelFormat.TORCHSCRIPT,
+    ".pt2": ModelFormat.TORCH_EXPORT,
+    ".xml": ModelFormat.OPENVINO,
+    ".tflite": ModelFormat.TFLITE,
+}
+_DATASET_EXTENSIONS = {
+    ".csv": DatasetFormat.CSV,
+    ".parquet": DatasetFormat.PARQUET,
+    ".pq": DatasetFormat.PARQUET,
+    ".zip": DatasetFormat.IMAGEFOLDER,
+}
 
 
 def _resolve_format(requested: str | None, filename: str, choices: type, extensions: dict[str, str], what: str) -> str:
@@ -54,13 +67,23 @@ def _validate_name(name: str, what: str) -> str:
     return name
 
 
-def _store_then_create(*, path: str, sha256: str, create: Callable[[str], Any]) -> Any:
-    key, created = blob_store(path=path, sha256=sha256)
+def _store_then_create(*, files: list[tuple[str, str]], create: Callable[[list[str]], Any]) -> Any:
+    """Store each (path, sha256) under its content address, then create the rows.
+
+    If creating the rows fails, the blobs this call wrote are removed again.
+    """
+    keys: list[str] = []
+    written: list[str] = []
     try:
+        for path, sha256 in files:
+            key, created = blob_store(path=path, sha256=sha256)
+            keys.append(key)
+            if created:
+                written.append(key)
         with transaction.atomic():
-            return create(key)
+            return create(keys)
     except BaseException:
-        if created:
+        for key in written:
             blob_delete(key)
         raise
 
@@ -79,8 +102,18 @@ def model_version_register(
     format: str | None = None,
     notes: str = "",
     description: str = "",
+    weights_path: str | None = None,
+    tokenizer_path: str | None = None,
+    processing: dict[str, Any] | None = None,
+    parent: ModelVersion | None = None,
+    variant: str = "",
 ) -> ModelVersion:
-    """Validate a model file and register it as the next version of model `name`."""
+    """Validate a model file (and its companions) and register it as the next version of model `name`.
+
+    OpenVINO IR needs its weights (.bin) as `weights_path`; a text model's
+    tokenizer.json comes as `tokenizer_path`; `processing` is the declared
+    pre/post-processing spec, validated here so every later job can trust it.
+    """
     require_write(user=user, team=team)
     name = _validate_name(name, "model")
     filename = clean_filename(filename)
@@ -88,23 +121,39 @@ def model_version_register(
     sha256, size = hash_file(path)
     if size == 0:
         raise ValidationFailed("the file is empty")
-    existing = _duplicate(ModelVersion, team=team, sha256=sha256)
+    if fmt == ModelFormat.OPENVINO and not weights_path:
+        raise ValidationFailed("an OpenVINO IR model needs its weights: upload the .bin file as 'weights'")
+    if weights_path and fmt != ModelFormat.OPENVINO:
+        raise ValidationFailed(f"a separate weights file is only used with OpenVINO IR, not {fmt}")
+    weights_sha256, weights_size = hash_file(weights_path) if weights_path else ("", None)
+    if weights_path and not weights_size:
+        raise ValidationFailed("the weights file is empty")
+    tokenizer_sha256 = hash_file(tokenizer_path)[0] if tokenizer_path else ""
+    existing = ModelVersion.objects.filter(team=team, sha256=sha256, weights_sha256=weights_sha256).first()
     if existing is not None:
         raise Conflict(
             f"identical bytes are already registered as {existing} (sha256 {sha256[:12]}…)",
             extra={"existing_id": str(existing.id), "sha256": sha256},
         )
     try:
-        info = inspect_model(path, fmt)
+        info = inspect_model(path, fmt, weights_path=weights_path)
+        spec = validate_processing(processing, tokenizer_path=tokenizer_path)
     except EngineError as exc:
         raise ValidationFailed(exc.message) from None
 
-    def create(key: str) -> ModelVersion:
+    files = [(path, sha256)]
+    if weights_path:
+        files.append((weights_path, weights_sha256))
+    if tokenizer_path:
+        files.append((tokenizer_path, tokenizer_sha256))
+
+    def create(keys: list[str]) -> ModelVersion:
         registered, _ = RegisteredModel.objects.get_or_create(
             team=team, name=name, defaults={"description": description}
         )
         registered = RegisteredModel.objects.select_for_update().get(pk=registered.pk)
         latest = registered.versions.aggregate(v=Max("version"))["v"] or 0
+        companions = iter(keys[1:])
         return ModelVersion.objects.create(
             team=team,
             registered_model=registered,
@@ -112,7 +161,7 @@ def model_version_register(
             format=fmt,
             sha256=sha256,
             size_bytes=size,
-            storage_key=key,
+            storage_key=keys[0],
             original_filename=filename,
             notes=notes,
             created_by=user,
@@ -123,12 +172,39 @@ def model_version_register(
             producer_name=info.producer_name,
             producer_version=info.producer_version,
             class_labels=list(info.class_labels) if info.class_labels is not None else None,
+            weights_sha256=weights_sha256,
+            weights_storage_key=next(companions) if weights_path else "",
+            weights_size_bytes=weights_size,
+            tokenizer_sha256=tokenizer_sha256,
+            tokenizer_storage_key=next(companions) if tokenizer_path else "",
+            processing=spec,
+            parent=parent,
+            variant=variant,
         )
 
     try:
-        return _store_then_create(path=path, sha256=sha256, create=create)
+        return _store_then_create(files=files, create=record_registration(create, user=user))
     except IntegrityError:  # a concurrent upload of the same bytes
         raise Conflict("identical bytes were registered at the same moment; reload to see them") from None
+
+
+def validate_processing(processing: dict[str, Any] | None, *, tokenizer_path: str | None) -> dict[str, Any] | None:
+    """Check a declared processing spec (and the tokenizer it needs); return its normalised form."""
+    if processing is None:
+        if tokenizer_path:
+            raise ValidationFailed("a tokenizer was uploaded but no text processing spec says how to use it")
+        return None
+    from workers.engine.processing import load_tokenizer, parse_processing_spec
+
+    spec = parse_processing_spec(processing)
+    wants_text = getattr(spec.input, "kind", None) == "text"
+    if wants_text and not tokenizer_path:
+        raise ValidationFailed("a text processing spec needs the model's tokenizer.json uploaded as 'tokenizer'")
+    if tokenizer_path:
+        if not wants_text:
+            raise ValidationFailed("a tokenizer was uploaded but the processing spec's input is not text")
+        load_tokenizer(tokenizer_path)
+    return spec.to_dict()
 
 
 def _tensor(spec: Any) -> dict[str, Any]:
@@ -152,6 +228,8 @@ def dataset_version_register(
     name = _validate_name(name, "data set")
     filename = clean_filename(filename)
     fmt = _resolve_format(format, filename, DatasetFormat, _DATASET_EXTENSIONS, "data set")
+    if fmt == DatasetFormat.IMAGEFOLDER and not label_column:
+        label_column = "label"  # the class folder each image sits in
     sha256, size = hash_file(path)
     if size == 0:
         raise ValidationFailed("the file is empty")
@@ -168,7 +246,7 @@ def dataset_version_register(
     except EngineError as exc:
         raise ValidationFailed(exc.message) from None
 
-    def create(key: str) -> DatasetVersion:
+    def create(keys: list[str]) -> DatasetVersion:
         dataset, _ = Dataset.objects.get_or_create(team=team, name=name, defaults={"description": description})
         dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
         latest = dataset.versions.aggregate(v=Max("version"))["v"] or 0
@@ -179,16 +257,43 @@ def dataset_version_register(
             format=fmt,
             sha256=sha256,
             size_bytes=size,
-            storage_key=key,
+            storage_key=keys[0],
             original_filename=filename,
             notes=notes,
             created_by=user,
             rows=info.rows,
             columns=[{"name": c.name, "dtype": c.dtype, "missing": c.missing} for c in info.columns],
             label_column=label_column,
+            extra=dict(info.extra or {}),
         )
 
     try:
-        return _store_then_create(path=path, sha256=sha256, create=create)
+        return _store_then_create(files=[(path, sha256)], create=record_registration(create, user=user))
     except IntegrityError:
         raise Conflict("identical bytes were registered at the same moment; reload to see them") from None
+
+
+def model_variant_register(
+    *, user: Any, parent: ModelVersion, path: str, variant: str, notes: str = ""
+) -> ModelVersion:
+    """Register a derived file (e.g. a quantized copy) as a new version linked to `parent`.
+
+    Running the same derivation twice gives the same bytes: the version made
+    the first time is returned instead of a duplicate.
+    """
+    sha256, _ = hash_file(path)
+    existing = ModelVersion.objects.filter(team=parent.team, sha256=sha256, weights_sha256="").first()
+    if existing is not None:
+        return existing
+    return model_version_register(
+        user=user,
+        team=parent.team,
+        name=parent.registered_model.name,
+        path=path,
+        filename=f"{parent.registered_model.name}-v{parent.version}-{variant}.onnx",
+        format=parent.format,
+        notes=notes or f"{variant} variant of {parent}",
+        processing=parent.processing,
+        parent=parent,
+        variant=variant,
+    )

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -18,15 +20,24 @@ def model_upload(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
+        data = form.cleaned_data
         try:
-            with uploaded_file_path(upload) as path:
+            with ExitStack() as stack:
+                path = stack.enter_context(uploaded_file_path(upload))
+                weights = stack.enter_context(uploaded_file_path(data["weights"])) if data.get("weights") else None
+                tokenizer = (
+                    stack.enter_context(uploaded_file_path(data["tokenizer"])) if data.get("tokenizer") else None
+                )
                 version = services.model_version_register(
                     user=request.user,
-                    team=form.cleaned_data["team"],
-                    name=form.cleaned_data["name"],
+                    team=data["team"],
+                    name=data["name"],
                     path=path,
                     filename=upload.name,
-                    notes=form.cleaned_data["notes"],
+                    notes=data["notes"],
+                    weights_path=weights,
+                    tokenizer_path=tokenizer,
+                    processing=data.get("processing"),
                 )
         except ApplicationError as exc:
             form.add_error(None, exc.message)

@@ -38,7 +38,10 @@ INSTALLED_APPS = [
     "evalsvc.teams",
     "evalsvc.registry",
     "evalsvc.evaluations",
+    "evalsvc.fleet",
     "evalsvc.dashboards",
+    "evalsvc.audit",
+    "evalsvc.reports",
 ]
 
 MIDDLEWARE = [

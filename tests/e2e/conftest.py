@@ -72,6 +72,7 @@ def celery_worker_process(transactional_db, settings, tmp_path):
         process.terminate()
         pytest.fail(f"the worker did not answer a ping within 90 s:\n{log_path.read_text()}")
     process.log_path = log_path  # type: ignore[attr-defined]
+    process.hostname = name  # type: ignore[attr-defined]
     yield process
     process.terminate()
     try:

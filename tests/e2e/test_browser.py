@@ -54,7 +54,7 @@ def register_and_run(alice, alpha):
     return run
 
 
-def test_sign_in_and_see_the_confusion_matrix(live_server, browser, transactional_db):
+def test_sign_in_and_see_the_confusion_matrix(live_server, browser, transactional_db, local_worker):
     world = make_world()
     run = register_and_run(world["alice"], world["alpha"])
     page = browser.new_page()

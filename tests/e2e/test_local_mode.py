@@ -75,7 +75,12 @@ def test_run_script_starts_everything_and_finishes_the_demo_runs(tmp_path):
             time.sleep(1)
         assert statuses == ["succeeded", "succeeded"], (statuses, log_path.read_text()[-4000:])
 
-        status, body = _get(f"{base}/login/")
+        # the worker may finish the demo runs before the web server is listening
+        while time.monotonic() < deadline:
+            status, body = _get(f"{base}/login/")
+            if status == 200:
+                break
+            time.sleep(0.5)
         assert status == 200 and b"Sign in" in body
         status, body = _get(f"{base}/static/vendor/plotly.min.js")
         assert status == 200 and len(body) > 1_000_000

@@ -37,6 +37,13 @@ def test_worker_runs_the_job_and_metrics_match_sklearn(celery_worker_process):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=world['alice']).key}")
 
+    # The worker published what it can run; submission relies on that.
+    backends = client.get("/api/backends/").json()
+    assert celery_worker_process.hostname in [w["hostname"] for w in backends["workers"]]
+    assert any(
+        o["backend"] == "onnxruntime" and o["device"] == "cpu" and o["queue"] == "cpu" for o in backends["offers"]
+    )
+
     model = client.post(
         "/api/model-versions/",
         {

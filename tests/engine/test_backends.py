@@ -1,4 +1,4 @@
-"""The backend registry and the ONNX Runtime backend."""
+"""The backend registry and the ONNX Runtime backend (CPU; CUDA and TensorRT providers where present)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from workers.engine.types import ModelSpec, TensorSpec
 
 
 def test_registry_names_and_lookup() -> None:
-    assert backend_names() == ["onnxruntime"]
+    assert backend_names() == ["onnxruntime", "openvino", "tensorrt", "tflite", "torch"]
     cls = get_backend_class("onnxruntime")
     assert cls is OnnxRuntimeBackend
     assert issubclass(cls, Backend)
@@ -23,8 +23,10 @@ def test_registry_names_and_lookup() -> None:
 
 
 def test_unknown_backend_lists_known_ones() -> None:
-    with pytest.raises(EngineError, match="unknown backend 'tensorrt'; known backends: onnxruntime") as err:
-        get_backend_class("tensorrt")
+    with pytest.raises(
+        EngineError, match="unknown backend 'trt'; known backends: onnxruntime, openvino, tensorrt, tflite, torch"
+    ) as err:
+        get_backend_class("trt")
     assert err.value.permanent
 
 
@@ -38,18 +40,57 @@ def test_missing_runtime_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None
     report = {entry["name"]: entry for entry in probe_backends()}
     assert report["ghost"]["available"] is False
     assert "no_such_runtime_module" in report["ghost"]["reason"]
-    assert report["onnxruntime"] == {
-        "name": "onnxruntime",
-        "available": True,
-        "version": onnxruntime.__version__,
-        "devices": ["cpu"],
-        "reason": None,
-    }
+    assert report["ghost"]["precisions"] == [] and report["ghost"]["formats"] == []
+    assert report["onnxruntime"]["available"] is True
+    assert report["onnxruntime"]["version"] == onnxruntime.__version__
+    assert report["onnxruntime"]["devices"][0] == "cpu"
+    assert report["onnxruntime"]["precisions"][0] == "fp32"
+    assert report["onnxruntime"]["formats"] == ["onnx"]
+    assert report["onnxruntime"]["reason"] is None
+
+
+def test_probe_reports_every_backend_with_precisions_and_formats() -> None:
+    report = {entry["name"]: entry for entry in probe_backends()}
+    assert sorted(report) == backend_names()
+    keys = {"name", "available", "version", "devices", "precisions", "formats", "reason"}
+    for name, entry in report.items():
+        assert set(entry) == keys, name
+        if entry["available"]:
+            assert entry["reason"] is None and entry["devices"] and "fp32" in entry["precisions"], name
+            assert entry["formats"], name
+        else:
+            assert name in entry["reason"] and entry["devices"] == [], name
+    # Every CPU worker has these; the formats say what each one loads.
+    assert report["openvino"]["formats"] == ["onnx", "openvino"]
+    assert report["torch"]["formats"] == ["torchscript"]
+    assert report["tflite"]["formats"] == ["tflite"]
+    assert "cpu" in report["openvino"]["devices"] and "auto" in report["openvino"]["devices"]
+
+
+def test_tensorrt_without_the_library_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tensorrt(name: str, *args: object, **kwargs: object) -> object:
+        if name == "tensorrt" or name.startswith("tensorrt."):
+            raise ImportError("No module named 'tensorrt'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorrt)
+    entry = next(e for e in probe_backends() if e["name"] == "tensorrt")
+    assert entry["available"] is False
+    assert entry["reason"] == "backend 'tensorrt' is unavailable: tensorrt is not installed (pip install evalsvc[gpu])"
 
 
 def test_supports_only_onnx() -> None:
     assert OnnxRuntimeBackend.supports(ModelSpec("m.onnx", "onnx", ""))
     assert not OnnxRuntimeBackend.supports(ModelSpec("m.pt", "torchscript", ""))
+
+
+def test_wrong_format_is_refused_at_construction() -> None:
+    with pytest.raises(EngineError, match="the onnxruntime backend cannot run 'tflite' models; it loads: onnx"):
+        OnnxRuntimeBackend(ModelSpec("m.tflite", "tflite", ""))
 
 
 def test_predict_and_describe(bc_model: ModelSpec) -> None:
@@ -70,7 +111,7 @@ def test_predict_and_describe(bc_model: ModelSpec) -> None:
             "version": onnxruntime.__version__,
             "provider": "CPUExecutionProvider",
             "device": "cpu",
-            "precision": "float32",
+            "precision": "fp32",
         }
     assert not backend.loaded
 
@@ -112,15 +153,115 @@ def test_missing_file_is_transient(tmp_path: Path) -> None:
 
 
 def test_unsupported_device(bc_model: ModelSpec) -> None:
-    with pytest.raises(BackendUnavailable, match="device 'cuda' is not supported"):
+    with pytest.raises(BackendUnavailable, match="device 'tpu' is not supported; it runs on: cpu, cuda, cuda:N"):
+        OnnxRuntimeBackend(bc_model, device="tpu").load()
+
+
+def test_cuda_without_the_gpu_build_says_why(bc_model: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    with pytest.raises(BackendUnavailable) as err:
         OnnxRuntimeBackend(bc_model, device="cuda").load()
+    assert err.value.reason == "CUDAExecutionProvider is not available: this is the CPU build of onnxruntime"
+    assert "onnxruntime" in err.value.hint and err.value.permanent
+
+
+def test_cuda_provider_without_a_device_says_so(bc_model: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workers.backends import onnxruntime as ort_backend
+
+    providers = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: providers)
+    monkeypatch.setattr(ort_backend, "cuda_devices", lambda: ((), "no CUDA device"))
+    with pytest.raises(BackendUnavailable, match="unavailable: no CUDA device$"):
+        OnnxRuntimeBackend(bc_model, device="cuda", options={"provider": "tensorrt"}).load()
+    # A GPU build on a machine without a GPU still offers the CPU.
+    assert OnnxRuntimeBackend.probe()["devices"] == ["cpu"]
+
+
+def test_tensorrt_provider_missing_from_the_build(bc_model: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workers.backends import onnxruntime as ort_backend
+
+    monkeypatch.setattr(
+        onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    monkeypatch.setattr(ort_backend, "cuda_devices", lambda: (({"name": "Fake GPU", "cc": "9.0"},), ""))
+    with pytest.raises(
+        BackendUnavailable, match="TensorrtExecutionProvider is not available in this onnxruntime build"
+    ):
+        OnnxRuntimeBackend(bc_model, device="cuda", options={"provider": "tensorrt"}).load()
+    with pytest.raises(BackendUnavailable, match="no CUDA device 3: this worker has 1"):
+        OnnxRuntimeBackend(bc_model, device="cuda:3").load()
+
+
+def test_silent_cpu_fallback_is_reported(bc_model: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ONNX Runtime drops a GPU provider that fails to start and carries on on the CPU.
+    from workers.backends import onnxruntime as ort_backend
+
+    real_session = onnxruntime.InferenceSession
+    monkeypatch.setattr(
+        onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    monkeypatch.setattr(ort_backend, "cuda_devices", lambda: (({"name": "Fake GPU", "cc": "9.0"},), ""))
+    monkeypatch.setattr(
+        ort_backend.ort,
+        "InferenceSession",
+        lambda path, sess_options, providers: real_session(path, sess_options, providers=["CPUExecutionProvider"]),
+    )
+    with pytest.raises(
+        BackendUnavailable, match="CUDAExecutionProvider failed to start .*fell back to CPUExecutionProvider"
+    ):
+        OnnxRuntimeBackend(bc_model, device="cuda").load()
+
+
+@pytest.mark.parametrize(
+    ("device", "options", "message"),
+    [
+        ("cpu", {"precision": "fp16"}, "on the CPU it runs the model in its own types"),
+        ("cpu", {"precision": "bf8"}, "precision 'bf8' is not available here; choose one of fp32, fp16"),
+        ("cpu", {"provider": "tensorrt"}, "the tensorrt provider needs device 'cuda'"),
+        ("cpu", {"provider": "openvino"}, "provider must be 'tensorrt' or unset"),
+    ],
+)
+def test_precision_and_provider_validation(bc_model: ModelSpec, device: str, options: dict, message: str) -> None:
+    with pytest.raises(EngineError, match=message) as err:
+        OnnxRuntimeBackend(bc_model, device=device, options=options).load()
+    assert err.value.permanent
+
+
+def test_missing_and_unknown_inputs(bc_model: ModelSpec) -> None:
+    with OnnxRuntimeBackend(bc_model) as b:
+        with pytest.raises(EngineError, match="missing inputs input \\(the model takes input; got features\\)"):
+            b.predict({"features": np.zeros((1, 30), np.float32)})
+        with pytest.raises(EngineError, match="Invalid input name: extra"):
+            b.predict({"input": np.zeros((1, 30), np.float32), "extra": np.zeros(1, np.float32)})
+        with pytest.raises(EngineError, match="Unexpected input data type"):
+            b.predict({"input": np.zeros((1, 30), np.float64)})
+
+
+def test_zipmap_outputs_become_arrays(tmp_path: Path) -> None:
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    data = load_iris()
+    forest = RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(data.data, data.target)
+    model = convert_sklearn(forest, initial_types=[("input", FloatTensorType([None, 4]))], target_opset=17)
+    path = tmp_path / "forest.onnx"
+    path.write_bytes(model.SerializeToString())
+    x = data.data[:5].astype(np.float32)
+    with OnnxRuntimeBackend(ModelSpec(str(path), "onnx", "")) as b:
+        out = b.predict({"input": x})
+    assert out["output_probability"].shape == (5, 3)
+    np.testing.assert_allclose(out["output_probability"], forest.predict_proba(x), atol=1e-6)
+    np.testing.assert_array_equal(out["output_label"], forest.predict(x))
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         ({"threads": 2}, "unknown onnxruntime backend options: threads"),
-        ({"intra_op_num_threads": -1}, "non-negative integer"),
+        ({"intra_op_num_threads": -1}, "intra_op_num_threads must be an integer >= 0"),
+        ({"inter_op_num_threads": True}, "inter_op_num_threads must be an integer >= 0"),
         ({"graph_optimization_level": "max"}, "graph_optimization_level must be one of"),
     ],
 )

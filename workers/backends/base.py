@@ -1,11 +1,16 @@
 """The interface every inference backend implements.
 
-A backend wraps one runtime (ONNX Runtime today; OpenVINO, TensorRT or
-PyTorch later) behind the same small surface, so the evaluation pipeline
-never imports a runtime itself::
+A backend wraps one runtime (ONNX Runtime, OpenVINO, TensorRT, PyTorch,
+LiteRT) behind the same small surface, so the evaluation pipeline never
+imports a runtime itself::
 
-    with get_backend_class("onnxruntime")(spec, device="cpu") as backend:
+    with get_backend_class("onnxruntime")(spec, device="cpu", options={"precision": "fp32"}) as backend:
         outputs = backend.predict({"input": batch})
+
+Every backend accepts the ``precision`` option (``"fp32"``, ``"fp16"``,
+``"int8"`` where its engine offers it; ``"fp32"`` when unset) besides its own
+tuning options, and :meth:`Backend.describe` reports what actually ran: the
+execution provider or device plugin and the precision it computed in.
 """
 
 from __future__ import annotations
@@ -37,9 +42,12 @@ class Backend(abc.ABC):
 
     Notes
     -----
-    Subclasses set :attr:`name` and :attr:`pip_hint`, implement
-    :meth:`supports`, :meth:`load`, :meth:`predict`, :meth:`unload` and
-    :meth:`describe`, and fill ``_inputs``/``_outputs`` in :meth:`load`.
+    Subclasses set :attr:`name`, :attr:`pip_hint`, :attr:`formats` and
+    :attr:`option_names`, implement :meth:`probe`, :meth:`load`,
+    :meth:`predict`, :meth:`unload` and :meth:`describe`, and fill
+    ``_inputs``/``_outputs`` in :meth:`load`. :meth:`predict` is the hot path:
+    it should hand the arrays to the runtime without copying and do any
+    per-model work (names, ports, buffers) once, in :meth:`load`.
     Using the backend as a context manager loads it on entry and unloads it
     on exit, also when the body raises.
     """
@@ -50,6 +58,8 @@ class Backend(abc.ABC):
     pip_hint: ClassVar[str] = ""
     #: Option keys :meth:`__init__` accepts.
     option_names: ClassVar[frozenset[str]] = frozenset()
+    #: Model formats (``ModelSpec.format`` values) the backend loads.
+    formats: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: ModelSpec, *, device: str = "cpu", options: dict[str, Any] | None = None) -> None:
         options = dict(options or {})
@@ -57,6 +67,10 @@ class Backend(abc.ABC):
         if unknown:
             known = ", ".join(sorted(self.option_names)) or "none"
             raise EngineError(f"unknown {self.name} backend options: {', '.join(unknown)} (known: {known})")
+        if self.formats and spec.format not in self.formats:
+            raise EngineError(
+                f"the {self.name} backend cannot run {spec.format!r} models; it loads: {', '.join(self.formats)}"
+            )
         self.spec = spec
         self.device = device
         self.options = options
@@ -64,14 +78,32 @@ class Backend(abc.ABC):
         self._outputs: tuple[TensorSpec, ...] | None = None
 
     @classmethod
-    @abc.abstractmethod
     def supports(cls, spec: ModelSpec) -> bool:
         """Return whether this backend can run models of ``spec.format``."""
+        return spec.format in cls.formats
 
     @classmethod
     def probe(cls) -> dict[str, Any]:
-        """Describe the runtime on this worker: ``{"version": str, "devices": [str, ...]}``."""
-        return {"version": None, "devices": ["cpu"]}
+        """Describe the runtime on this worker.
+
+        Returns
+        -------
+        dict
+            ``{"version": str, "devices": [str, ...], "precisions": [str, ...],
+            "formats": [str, ...]}``: the devices it can run on here (``"cpu"``,
+            ``"cuda"``, ``"gpu"``, ``"auto"``) and the precisions over all of them.
+
+        Raises
+        ------
+        BackendUnavailable
+            With the precise reason (``"no CUDA device"``, ``"tensorrt is not
+            installed"``) when the backend cannot run anything on this worker.
+
+        Notes
+        -----
+        This default suits a pure-Python test double; real backends override it.
+        """
+        return {"version": None, "devices": ["cpu"], "precisions": ["fp32"], "formats": list(cls.formats)}
 
     @abc.abstractmethod
     def load(self) -> None:

@@ -1,7 +1,26 @@
-"""ONNX Runtime backend (CPU execution provider).
+"""ONNX Runtime backend: CPU, and the CUDA and TensorRT execution providers of onnxruntime-gpu.
+
+Devices
+-------
+``"cpu"``:
+    CPUExecutionProvider.
+``"cuda"`` (or ``"cuda:N"``):
+    CUDAExecutionProvider on GPU N (0 by default), with the ``provider``
+    option ``"tensorrt"`` TensorrtExecutionProvider in front of it. Both need
+    the onnxruntime-gpu build (``pip install evalsvc[gpu]``, which replaces
+    the CPU ``onnxruntime`` wheel) and a CUDA device; otherwise loading raises
+    :class:`BackendUnavailable` saying which is missing.
 
 Options
 -------
+precision:
+    ``"fp32"`` (default) runs the model in its own types; ``"fp16"`` only
+    with the TensorRT provider, which then builds FP16 engines.
+provider:
+    ``"tensorrt"`` to put TensorrtExecutionProvider first on a CUDA device.
+cache_dir:
+    Where the TensorRT provider keeps its engines (default: see
+    :func:`workers.backends._common.default_cache_dir`).
 intra_op_num_threads:
     Threads used inside one operator; unset leaves ONNX Runtime's default
     (one per physical core).
@@ -14,21 +33,34 @@ graph_optimization_level:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from collections import Counter
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
+from workers.backends._common import (
+    clean_message,
+    cuda_devices,
+    default_cache_dir,
+    dtype_precision,
+    int_option,
+    precision_option,
+)
 from workers.backends.base import Backend
 from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
 from workers.engine.types import Dim, ModelSpec, TensorSpec
 
 __all__ = ["OnnxRuntimeBackend"]
 
-_PROVIDERS: dict[str, str] = {"cpu": "CPUExecutionProvider"}
+CPU_EP = "CPUExecutionProvider"
+CUDA_EP = "CUDAExecutionProvider"
+TENSORRT_EP = "TensorrtExecutionProvider"
+GPU_HINT = "pip uninstall -y onnxruntime && pip install evalsvc[gpu]"
 
 _OPT_LEVELS: dict[str, Any] = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -57,6 +89,7 @@ _ORT_DTYPES: dict[str, str] = {
 }
 _TENSOR_TYPE = re.compile(r"tensor\((\w+)\)")
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*")
+_CUDA_DEVICE = re.compile(r"cuda(?::(\d+))?")
 
 # Errors that mean "this model (or this input) is wrong", not "try again".
 _MODEL_ERRORS = (
@@ -69,64 +102,154 @@ _MODEL_ERRORS = (
 
 
 class OnnxRuntimeBackend(Backend):
-    """Run ONNX models with ONNX Runtime's CPU execution provider.
+    """Run ONNX models with ONNX Runtime.
 
     Parameters
     ----------
     spec:
         An ONNX model file.
     device:
-        Only ``"cpu"`` for now.
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     options:
-        ``intra_op_num_threads``, ``inter_op_num_threads``,
-        ``graph_optimization_level`` (see the module docstring).
+        ``precision``, ``provider``, ``cache_dir``, ``intra_op_num_threads``,
+        ``inter_op_num_threads``, ``graph_optimization_level`` (see the module
+        docstring).
+
+    Notes
+    -----
+    ONNX-ML operators (scikit-learn models converted with skl2onnx) run on
+    the CPU provider; on CUDA they are placed on the CPU by ONNX Runtime.
     """
 
     name: ClassVar[str] = "onnxruntime"
     pip_hint: ClassVar[str] = "pip install onnxruntime"
+    formats: ClassVar[tuple[str, ...]] = ("onnx",)
     option_names: ClassVar[frozenset[str]] = frozenset(
-        {"intra_op_num_threads", "inter_op_num_threads", "graph_optimization_level"}
+        {
+            "precision",
+            "provider",
+            "cache_dir",
+            "intra_op_num_threads",
+            "inter_op_num_threads",
+            "graph_optimization_level",
+        }
     )
 
     def __init__(self, spec: ModelSpec, *, device: str = "cpu", options: dict[str, Any] | None = None) -> None:
         super().__init__(spec, device=device, options=options)
         self._session: ort.InferenceSession | None = None
+        self._run: Callable[..., list[Any]] | None = None
+        self._pack: Callable[[list[Any]], dict[str, np.ndarray]] = _packer([], tensors=True)
         self._output_names: list[str] = []
         self._provider = ""
-
-    @classmethod
-    def supports(cls, spec: ModelSpec) -> bool:
-        return spec.format == "onnx"
+        self._precision = ""
 
     @classmethod
     def probe(cls) -> dict[str, Any]:
         available = set(ort.get_available_providers())
-        return {"version": ort.__version__, "devices": [d for d, p in _PROVIDERS.items() if p in available]}
+        devices = ["cpu"] if CPU_EP in available else []
+        precisions = ["fp32"]
+        # Only a GPU build lists the CUDA provider; only then is a device query worth a subprocess.
+        if CUDA_EP in available and cuda_devices()[0]:
+            devices.append("cuda")
+            if TENSORRT_EP in available:
+                precisions.append("fp16")
+        if not devices:
+            raise BackendUnavailable(cls.name, f"no usable execution provider among {sorted(available)}")
+        return {"version": ort.__version__, "devices": devices, "precisions": precisions, "formats": list(cls.formats)}
 
     def load(self) -> None:
         if self._session is not None:
             return
-        provider = _PROVIDERS.get(self.device)
-        if provider is None or provider not in ort.get_available_providers():
+        providers = self._providers()
+        session = self._create_session(providers)
+        wanted = providers[0][0] if isinstance(providers[0], tuple) else providers[0]
+        used = session.get_providers()
+        if not used or used[0] != wanted:
+            # ONNX Runtime falls back to the CPU silently when a GPU provider
+            # fails to start (missing CUDA or cuDNN libraries): say so instead.
             raise BackendUnavailable(
-                self.name, f"device {self.device!r} is not supported; it runs on: {', '.join(_PROVIDERS)}"
+                self.name,
+                f"{wanted} failed to start (ONNX Runtime fell back to {', '.join(used) or 'nothing'}); "
+                "check the CUDA, cuDNN and TensorRT libraries on this worker",
+                hint=GPU_HINT,
             )
-        session = self._create_session(provider)
         self._inputs = tuple(_spec(a) for a in session.get_inputs())
         self._outputs = tuple(_spec(a) for a in session.get_outputs())
         self._output_names = [o.name for o in self._outputs]
-        self._provider = provider
+        self._pack = _packer(
+            self._output_names, tensors=all(o.type.startswith("tensor(") for o in session.get_outputs())
+        )
+        self._provider = wanted
+        if self._precision != "fp16":
+            self._precision = dtype_precision(s.dtype for s in self._inputs + self._outputs)
         self._session = session
+        # InferenceSession.run checks in Python, on every call, things this
+        # wrapper never needs (graph capture, OrtValue ownership, missing
+        # inputs, which _run_error reports instead) and would silently fall
+        # back to the CPU on an execution-provider failure, which describe()
+        # must not hide. The bound C++ run it then calls skips all that; the
+        # public method stays the fallback should a release rename it.
+        inner = getattr(session, "_sess", None)
+        self._run = inner.run if inner is not None and hasattr(inner, "run") else _public_run(session)
 
-    def _create_session(self, provider: str) -> ort.InferenceSession:
+    def _providers(self) -> list[Any]:
+        precision = precision_option(self.name, self.options, ("fp32", "fp16"))
+        provider = self.options.get("provider")
+        if provider not in (None, "tensorrt"):
+            raise EngineError(f"onnxruntime backend: provider must be 'tensorrt' or unset, got {provider!r}")
+        available = ort.get_available_providers()
+        if self.device == "cpu":
+            if provider is not None:
+                raise EngineError("onnxruntime backend: the tensorrt provider needs device 'cuda'")
+            if precision != "fp32":
+                raise EngineError("onnxruntime backend: on the CPU it runs the model in its own types; use fp32")
+            return [CPU_EP]
+        match = _CUDA_DEVICE.fullmatch(self.device)
+        if match is None:
+            raise BackendUnavailable(
+                self.name, f"device {self.device!r} is not supported; it runs on: cpu, cuda, cuda:N"
+            )
+        if CUDA_EP not in available:
+            raise BackendUnavailable(
+                self.name, f"{CUDA_EP} is not available: this is the CPU build of onnxruntime", hint=GPU_HINT
+            )
+        devices, reason = cuda_devices()
+        device_id = int(match.group(1) or 0)
+        if not devices:
+            raise BackendUnavailable(self.name, reason)
+        if device_id >= len(devices):
+            raise BackendUnavailable(self.name, f"no CUDA device {device_id}: this worker has {len(devices)}")
+        _preload_gpu_libraries(tensorrt=provider == "tensorrt")
+        cuda = (CUDA_EP, {"device_id": device_id})
+        if provider is None:
+            if precision != "fp32":
+                raise EngineError("onnxruntime backend: fp16 needs the tensorrt provider (options.provider)")
+            return [cuda, CPU_EP]
+        if TENSORRT_EP not in available:
+            raise BackendUnavailable(
+                self.name, f"{TENSORRT_EP} is not available in this onnxruntime build", hint="pip install tensorrt"
+            )
+        cache = str(self.options.get("cache_dir") or default_cache_dir("ort-tensorrt"))
+        os.makedirs(cache, exist_ok=True)
+        self._precision = precision
+        trt_options = {
+            "device_id": device_id,
+            "trt_fp16_enable": precision == "fp16",
+            "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": cache,
+            "trt_timing_cache_enable": True,
+            "trt_timing_cache_path": cache,
+        }
+        return [(TENSORRT_EP, trt_options), cuda, CPU_EP]
+
+    def _create_session(self, providers: list[Any]) -> ort.InferenceSession:
         opts = ort.SessionOptions()
         # Warnings such as "unused initializer" would flood the worker log.
         opts.log_severity_level = 3
         for key in ("intra_op_num_threads", "inter_op_num_threads"):
-            if self.options.get(key) is not None:
-                value = self.options[key]
-                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                    raise EngineError(f"{key} must be a non-negative integer, got {value!r}")
+            value = int_option(self.name, self.options, key)
+            if value is not None:
                 setattr(opts, key, value)
         level = self.options.get("graph_optimization_level")
         if level is not None:
@@ -134,7 +257,7 @@ class OnnxRuntimeBackend(Backend):
                 raise EngineError(f"graph_optimization_level must be one of {', '.join(_OPT_LEVELS)}, got {level!r}")
             opts.graph_optimization_level = _OPT_LEVELS[level]
         try:
-            return ort.InferenceSession(self.spec.path, sess_options=opts, providers=[provider])
+            return ort.InferenceSession(self.spec.path, sess_options=opts, providers=providers)
         except ort_errors.NoSuchFile as exc:
             # The file should have been fetched to this worker; another try may find it.
             raise EngineError("the model file is missing on the worker", permanent=False) from exc
@@ -144,19 +267,30 @@ class OnnxRuntimeBackend(Backend):
             raise EngineError(f"ONNX Runtime failed to load the model: {self._clean(exc)}", permanent=False) from exc
 
     def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        session = self._session
-        if session is None:
+        run = self._run
+        if run is None:
             raise EngineError("onnxruntime backend: predict() called before load()", permanent=False)
         try:
-            values = session.run(self._output_names, inputs)
-        except (*_MODEL_ERRORS, ort_errors.RuntimeException) as exc:
-            raise EngineError(f"ONNX Runtime failed to run the model: {self._clean(exc)}") from exc
+            values = run(self._output_names, inputs, None)
         except Exception as exc:
-            raise EngineError(f"ONNX Runtime failed to run the model: {self._clean(exc)}", permanent=False) from exc
-        return {name: _as_array(value) for name, value in zip(self._output_names, values, strict=True)}
+            raise self._run_error(exc, inputs) from exc
+        return self._pack(values)
+
+    def _run_error(self, exc: Exception, inputs: dict[str, np.ndarray]) -> EngineError:
+        # Only on failure: the checks InferenceSession.run would do up front.
+        expected = [s.name for s in self._inputs or ()]
+        missing = [name for name in expected if name not in inputs]
+        if missing:
+            return EngineError(
+                f"ONNX Runtime failed to run the model: missing inputs {', '.join(missing)} "
+                f"(the model takes {', '.join(expected)}; got {', '.join(map(str, inputs)) or 'none'})"
+            )
+        permanent = isinstance(exc, (*_MODEL_ERRORS, ort_errors.RuntimeException, TypeError, ValueError))
+        return EngineError(f"ONNX Runtime failed to run the model: {self._clean(exc)}", permanent=permanent)
 
     def unload(self) -> None:
         self._session = None
+        self._run = None
         self._inputs = self._outputs = None
         self._output_names = []
 
@@ -164,27 +298,13 @@ class OnnxRuntimeBackend(Backend):
         return {
             "backend": self.name,
             "version": ort.__version__,
-            "provider": self._provider or _PROVIDERS.get(self.device, ""),
+            "provider": self._provider or (CPU_EP if self.device == "cpu" else CUDA_EP),
             "device": self.device,
-            "precision": self._precision(),
+            "precision": self._precision or "fp32",
         }
 
-    def _precision(self) -> str:
-        # ONNX Runtime on CPU computes in the model's own types, so the
-        # precision is that of its floating-point tensors.
-        specs = (self._inputs or ()) + (self._outputs or ())
-        floats = Counter(s.dtype for s in specs if s.dtype.startswith(("float", "bfloat")))
-        return floats.most_common(1)[0][0] if floats else "native"
-
     def _clean(self, exc: BaseException) -> str:
-        text = _ORT_PREFIX.sub("", str(exc).strip())
-        # The worker's local path means nothing to the user.
-        text = " ".join(text.replace(self.spec.path, "<model>").split())
-        return _shorten(text) if text else type(exc).__name__
-
-
-def _shorten(text: str, limit: int = 500) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+        return clean_message(_ORT_PREFIX.sub("", str(exc).strip()), self.spec.path) or type(exc).__name__
 
 
 def _spec(arg: Any) -> TensorSpec:
@@ -194,6 +314,50 @@ def _spec(arg: Any) -> TensorSpec:
     if match and arg.shape is not None:
         shape = tuple(d if isinstance(d, (int, str)) else None for d in arg.shape)
     return TensorSpec(arg.name, dtype, shape)
+
+
+def _preload_gpu_libraries(*, tensorrt: bool) -> None:
+    """Load the CUDA, cuDNN and TensorRT libraries that pip installed outside the loader's search path.
+
+    The nvidia-* and tensorrt wheels put their shared libraries in
+    site-packages, where ONNX Runtime's providers do not look; once loaded
+    into the process by soname they are found. Missing ones are left for the
+    provider to report.
+    """
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        # Best effort: creating the session reports whatever is really missing.
+        with contextlib.suppress(Exception):
+            preload()
+    if tensorrt:
+        with contextlib.suppress(ImportError):
+            import tensorrt as _trt  # noqa: F401  (importing it loads libnvinfer)
+
+
+def _public_run(session: ort.InferenceSession) -> Callable[..., list[Any]]:
+    def run(names: list[str], feed: dict[str, Any], options: Any) -> list[Any]:
+        return list(session.run(names, feed, options))
+
+    return run
+
+
+def _packer(names: list[str], *, tensors: bool) -> Callable[[list[Any]], dict[str, np.ndarray]]:
+    """Build the function that names a run's outputs; chosen once per model because it runs on every call.
+
+    ONNX Runtime returns fresh numpy arrays for tensor outputs, so they are
+    passed through; literal dicts for one or two outputs (a classifier's
+    label and probabilities) cost a fraction of ``dict(zip(...))``.
+    """
+    if not tensors:
+        return lambda values: {name: _as_array(v) for name, v in zip(names, values, strict=True)}
+    if len(names) == 1:
+        (first,) = names
+        return lambda values: {first: values[0]}
+    if len(names) == 2:
+        first, second = names
+        return lambda values: {first: values[0], second: values[1]}
+    pairs = tuple(enumerate(names))
+    return lambda values: {name: values[i] for i, name in pairs}
 
 
 def _as_array(value: Any) -> np.ndarray:

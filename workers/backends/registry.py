@@ -18,6 +18,10 @@ __all__ = ["BACKENDS", "backend_names", "get_backend_class", "probe_backends"]
 #: name -> ("module:Class", install hint)
 BACKENDS: dict[str, tuple[str, str]] = {
     "onnxruntime": ("workers.backends.onnxruntime:OnnxRuntimeBackend", "pip install onnxruntime"),
+    "openvino": ("workers.backends.openvino:OpenVinoBackend", "pip install openvino"),
+    "torch": ("workers.backends.pytorch:TorchBackend", "pip install torch"),
+    "tensorrt": ("workers.backends.tensorrt:TensorRtBackend", "pip install evalsvc[gpu]"),
+    "tflite": ("workers.backends.tflite:TfLiteBackend", "pip install ai-edge-litert"),
 }
 
 _loaded: dict[str, type[Backend]] = {}
@@ -61,12 +65,21 @@ def probe_backends() -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        One ``{"name", "available", "version", "devices", "reason"}`` per
-        backend, in name order; ``reason`` is ``None`` when available.
+        One ``{"name", "available", "version", "devices", "precisions",
+        "formats", "reason"}`` per backend, in name order; ``reason`` is
+        ``None`` when available, and the lists are empty when not.
     """
     report = []
     for name in backend_names():
-        entry: dict[str, Any] = {"name": name, "available": False, "version": None, "devices": [], "reason": None}
+        entry: dict[str, Any] = {
+            "name": name,
+            "available": False,
+            "version": None,
+            "devices": [],
+            "precisions": [],
+            "formats": [],
+            "reason": None,
+        }
         try:
             info = get_backend_class(name).probe()
         except EngineError as exc:
@@ -74,6 +87,12 @@ def probe_backends() -> list[dict[str, Any]]:
         except Exception as exc:  # a broken runtime must not break the probe of the others
             entry["reason"] = f"{type(exc).__name__}: {exc}"
         else:
-            entry.update(available=True, version=info.get("version"), devices=list(info.get("devices", [])))
+            entry.update(
+                available=True,
+                version=info.get("version"),
+                devices=list(info.get("devices", [])),
+                precisions=list(info.get("precisions", [])),
+                formats=list(info.get("formats", [])),
+            )
         report.append(entry)
     return report

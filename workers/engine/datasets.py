@@ -1,11 +1,14 @@
-"""Streaming inspection and reading of tabular data sets (CSV and Parquet).
+"""Streaming inspection and reading of data sets: CSV, Parquet and ImageFolder zips.
 
 Data sets can be far larger than a worker's memory, so nothing here reads a
 whole file: inspection walks the rows once, and :func:`iter_batches` yields
 bounded :class:`pandas.DataFrame` batches.
 
 The format modules (:mod:`workers.engine.csvfile`,
-:mod:`workers.engine.parquetfile`) do the work; callers use this one.
+:mod:`workers.engine.parquetfile`, :mod:`workers.engine.imagefolder`) do the
+work; callers use this one. An ImageFolder zip reads as two text columns,
+``image`` (the name in the zip) and ``label``; the pixels come from
+:func:`workers.engine.imagefolder.iter_image_files`.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ __all__ = [
     "validate_label_column",
 ]
 
-DATASET_FORMATS: tuple[str, ...] = ("csv", "parquet")
+DATASET_FORMATS: tuple[str, ...] = ("csv", "parquet", "imagefolder")
 
 
 def inspect_dataset(path: str, fmt: str) -> DatasetInfo:
@@ -41,7 +44,8 @@ def inspect_dataset(path: str, fmt: str) -> DatasetInfo:
     path:
         Local path of the file.
     fmt:
-        ``"csv"`` (UTF-8, optional BOM, header row required) or ``"parquet"``.
+        ``"csv"`` (UTF-8, optional BOM, header row required), ``"parquet"``
+        or ``"imagefolder"`` (a zip of class folders).
 
     Returns
     -------
@@ -60,6 +64,11 @@ def inspect_dataset(path: str, fmt: str) -> DatasetInfo:
         raise InvalidDataset(f"unsupported data set format {fmt!r}; supported: {', '.join(DATASET_FORMATS)}")
     if os.path.getsize(path) == 0:
         raise InvalidDataset("the file is empty")
+    if fmt == "imagefolder":
+        # Imported here so CSV/Parquet-only callers never load Pillow.
+        from workers.engine.imagefolder import inspect_image_zip
+
+        return inspect_image_zip(path)
     return inspect_csv(path) if fmt == "csv" else inspect_parquet(path)
 
 
@@ -82,7 +91,8 @@ def iter_batches(
     Parameters
     ----------
     ref:
-        The data set; ``ref.format`` is ``"csv"`` or ``"parquet"``.
+        The data set; ``ref.format`` is ``"csv"``, ``"parquet"`` or
+        ``"imagefolder"`` (columns ``image`` and ``label``, no image data).
     batch_size:
         Upper bound on rows per batch. Parquet batches may be shorter at
         row-group boundaries.
@@ -111,6 +121,10 @@ def iter_batches(
         yield from iter_csv(ref.path, batch_size, columns, dtypes or {})
     elif ref.format == "parquet":
         yield from iter_parquet(ref.path, batch_size, columns, dtypes or {})
+    elif ref.format == "imagefolder":
+        from workers.engine.imagefolder import iter_image_names
+
+        yield from iter_image_names(ref, batch_size, columns)
     else:
         raise InvalidDataset(f"unsupported data set format {ref.format!r}; supported: {', '.join(DATASET_FORMATS)}")
 
@@ -123,4 +137,8 @@ def count_rows(ref: DatasetRef) -> int:
         return int(open_parquet(ref.path).metadata.num_rows)
     if ref.format == "csv":
         return count_csv_rows(ref.path)
+    if ref.format == "imagefolder":
+        from workers.engine.imagefolder import count_images
+
+        return count_images(ref.path)
     raise InvalidDataset(f"unsupported data set format {ref.format!r}; supported: {', '.join(DATASET_FORMATS)}")

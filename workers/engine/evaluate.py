@@ -3,11 +3,18 @@
 Only the label, the predictions and (for classifiers) the class scores are
 kept in memory; features are read, converted and dropped batch by batch, so
 the data set itself can be far larger than the worker's memory.
+
+With a :class:`ProcessingSpec` the model input is built by the spec (tabular
+columns, images from an ImageFolder zip, or tokenized text) and the outputs
+go through :func:`workers.engine.processing.post.apply_output` before
+scoring, so a logits model with a softmax and a label map is scored on
+probabilities and on the data set's own label strings.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +28,16 @@ from workers.engine.datasets import count_rows, iter_batches
 from workers.engine.errors import EngineError
 from workers.engine.labels import preview
 from workers.engine.metrics import regression_metrics
+from workers.engine.processing.pipeline import (
+    InputFeed,
+    OutputReader,
+    check_data_format,
+    input_columns,
+    predict_in_chunks,
+    regression_output,
+    spec_frames,
+)
+from workers.engine.processing.spec import InputSpec, OutputSpec, ProcessingSpec
 from workers.engine.tabular import list_names
 from workers.engine.types import DatasetRef, ModelSpec, ProgressCallback, TensorSpec
 
@@ -84,6 +101,9 @@ def evaluate(
     backend: str = "onnxruntime",
     device: str = "cpu",
     progress: ProgressCallback | None = None,
+    processing: ProcessingSpec | None = None,
+    tokenizer_path: str | None = None,
+    backend_options: dict[str, Any] | None = None,
 ) -> EvaluationResult:
     """Run ``model`` over every row of ``data`` and compute task metrics.
 
@@ -110,6 +130,16 @@ def evaluate(
     progress:
         Called as ``progress(rows_done, rows_total)`` after every batch; may
         raise :class:`Cancelled` to stop.
+    processing:
+        The model version's processing spec. Its input part decides the
+        feature columns (tabular), reads images from an ``"imagefolder"``
+        data set, or tokenizes a text column; its output part turns raw
+        outputs into scores and labels (its label map replaces
+        ``class_labels``; for two classes the second, whose score a
+        threshold tests, is the default ``positive_label``), and ``top_k``
+        adds ``top_<k>_accuracy``.
+    tokenizer_path:
+        The model version's ``tokenizer.json``, for a text input spec.
 
     Raises
     ------
@@ -124,32 +154,43 @@ def evaluate(
     if batch_size < 1:
         raise EngineError(f"batch_size must be at least 1, got {batch_size}")
     label = _label_column(data)
-    features = _feature_columns(data, label, feature_columns)
+    spec_input = processing.input if processing is not None else None
+    spec_output = processing.output if processing is not None else None
+    features = _input_columns(data, label, feature_columns, spec_input)
+    if spec_output is not None and spec_output.labels is not None and class_labels is not None:
+        raise EngineError("class labels come from the processing spec's label map; do not pass class_labels too")
     total = count_rows(data)
 
     backend_cls = get_backend_class(backend)
     if not backend_cls.supports(model):
         raise EngineError(f"backend {backend!r} cannot run {model.format!r} models")
-    with backend_cls(model, device=device) as runner:
-        feed = _Feed.for_model(runner, features)
-        head = ClassifierHead(runner, model, class_labels, label) if task == "classification" else None
-        out_name = _regression_output(runner.output_specs) if head is None else ""
-        # CSV types are guessed per batch; reading class labels as text and
-        # converting them once keeps "1" and 1 from meeting.
-        pinned = {label: "string"} if head is not None and data.format == "csv" else None
+    with backend_cls(model, device=device, options=backend_options) as runner:
+        feed: _Feed | InputFeed = (
+            _Feed.for_model(runner, features) if spec_input is None else InputFeed(runner, spec_input, tokenizer_path)
+        )
+        classify = task == "classification"
+        reader = OutputReader(spec_output) if classify and spec_output is not None else None
+        head = ClassifierHead(runner, model, class_labels, label) if classify and reader is None else None
+        out_name = "" if classify else _regression_output(runner.output_specs, spec_output)
         truth: list[np.ndarray] = []
         predicted: list[np.ndarray] = []
         missing = _MissingTally(features, label)
         done = 0
-        for frame in iter_batches(data, batch_size, features + [label], dtypes=pinned):
+        for frame in _batches(data, batch_size, features + [label], label, classify, spec_input):
             missing.add(frame, done)
             if not missing:  # once a value is missing, only count the rest
-                outputs = feed.run(frame)
+                outputs = feed.run(frame, done)
+                if reader is not None:
+                    outputs = reader.read(outputs, frame[label].to_numpy())
+                    if head is None:  # the class count is known from the first batch
+                        head = ClassifierHead(reader, model, reader.class_labels, label)  # type: ignore[arg-type]
+                        head.source = "processing"
                 if head is not None:
                     head.add(outputs, frame[label].to_numpy())
                 else:
+                    values = regression_output(outputs, spec_output, out_name) if spec_output else outputs[out_name]
                     truth.append(_numeric_labels(frame[label].to_numpy(), label))
-                    predicted.append(_regression_values(outputs[out_name], out_name, len(frame)))
+                    predicted.append(_regression_values(values, out_name, len(frame)))
             done += len(frame)
             if progress is not None:
                 progress(done, max(total, done))
@@ -173,7 +214,12 @@ def evaluate(
             metrics=regression_metrics(y_true, y_pred), residuals=_residual_sample(y_true, y_pred), **common
         )
     else:
+        assert head is not None
+        if reader is not None and positive_label is None and len(reader.class_labels or []) == 2:
+            positive_label = (reader.class_labels or [])[1]  # the column a threshold tests
         scores = head.score(positive_label)
+        if reader is not None:
+            scores.update(reader.top_k_metrics())
         result = EvaluationResult(
             labels=scores.pop("labels"),
             confusion_matrix=scores.pop("confusion_matrix"),
@@ -218,6 +264,30 @@ def _feature_columns(data: DatasetRef, label: str, chosen: list[str] | None) -> 
     return features
 
 
+def _input_columns(data: DatasetRef, label: str, chosen: list[str] | None, spec: InputSpec | None) -> list[str]:
+    check_data_format(spec, data)
+    if spec is None:
+        return _feature_columns(data, label, chosen)
+    columns = input_columns(spec)
+    if chosen is not None and list(chosen) != columns:
+        raise EngineError(
+            f"feature_columns ({list_names(list(chosen))}) differ from the columns the processing spec reads "
+            f"({list_names(columns)}); leave feature_columns out"
+        )
+    return _feature_columns(data, label, columns)
+
+
+def _batches(
+    data: DatasetRef, batch_size: int, columns: list[str], label: str, classify: bool, spec: InputSpec | None
+) -> Iterator[pd.DataFrame]:
+    # CSV types are guessed per batch; reading class labels as text and
+    # converting them once keeps "1" and 1 from meeting.
+    text = (label,) if classify else ()
+    if spec is not None:
+        return spec_frames(data, batch_size, columns, spec, text_columns=text)
+    return iter_batches(data, batch_size, columns, dtypes={label: "string"} if text and data.format == "csv" else None)
+
+
 @dataclass
 class _Feed:
     """Turns a batch of rows into the model's single 2-D input and runs it."""
@@ -249,20 +319,8 @@ class _Feed:
         rows = spec.shape[0] if spec.shape else None
         return cls(runner, spec, _INPUT_DTYPES[spec.dtype], features, rows if isinstance(rows, int) else None)
 
-    def run(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        x = self._matrix(frame[self.features])
-        if self.fixed_rows is None:
-            return self.runner.predict({self.spec.name: x})
-        # A model exported with a fixed batch size: feed exact-size chunks,
-        # padding the last with copies of its final row, then drop the padding.
-        k, parts = self.fixed_rows, []
-        for start in range(0, len(x), k):
-            chunk = x[start : start + k]
-            n = len(chunk)
-            if n < k:
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], k - n, axis=0)])
-            parts.append({name: v[:n] for name, v in self.runner.predict({self.spec.name: chunk}).items()})
-        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    def run(self, frame: pd.DataFrame, offset: int = 0) -> dict[str, np.ndarray]:
+        return predict_in_chunks(self.runner, {self.spec.name: self._matrix(frame[self.features])}, self.fixed_rows)
 
     def _matrix(self, frame: pd.DataFrame) -> np.ndarray:
         if self.dtype is object:
@@ -329,7 +387,9 @@ class _MissingTally:
 # ----------------------------------------------------------------- outputs
 
 
-def _regression_output(outputs: tuple[TensorSpec, ...]) -> str:
+def _regression_output(outputs: tuple[TensorSpec, ...], spec: OutputSpec | None = None) -> str:
+    if spec is not None and spec.output_name is not None:
+        return spec.output_name
     floats = [o for o in outputs if o.dtype.startswith(("float", "bfloat"))]
     if len(outputs) == 1 and floats:
         return outputs[0].name

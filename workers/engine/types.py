@@ -40,6 +40,13 @@ class ModelInfo:
     producer_version: str = ""
     #: Class labels declared by an ONNX-ML classifier node, in probability-column order.
     class_labels: tuple[int | str, ...] | None = None
+    #: Whether ``inputs``/``outputs`` are the model's full signature. False for
+    #: formats that record none (TorchScript): the tuples are then empty and
+    #: ``notes`` says what is known.
+    signature_known: bool = True
+    #: Plain-language remarks about the file for the uploader, e.g. the
+    #: TorchScript ``forward`` schema.
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,6 +67,9 @@ class DatasetInfo:
     format: str
     rows: int
     columns: tuple[ColumnInfo, ...]
+    #: Format-specific facts, JSON-ready: for "imagefolder", ``classes``
+    #: (label -> image count), ``top_level_folder`` and ``ignored_entries``.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,11 +77,17 @@ class DatasetInfo:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model file on local disk, identified by its SHA-256."""
+    """A model file on local disk, identified by its SHA-256.
+
+    ``format`` is one of "onnx", "torchscript", "torch_export", "openvino",
+    "tflite". OpenVINO IR keeps its weights beside the graph: ``path`` is the
+    ``.xml`` and ``weights_path`` the ``.bin``.
+    """
 
     path: str
     format: str
     sha256: str
+    weights_path: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,15 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
-from celery import Task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
+from evalsvc.core.exceptions import ApplicationError
 from evalsvc.evaluations import services
 from evalsvc.evaluations.models import EvaluationRun, RunStatus
+from evalsvc.registry.selectors import dataset_ref, model_spec, tokenizer_path
 from workers.engine.errors import Cancelled, EngineError
-from workers.engine.types import ProgressCallback
+from workers.engine.types import DatasetRef, ModelSpec, ProgressCallback
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,18 @@ PROGRESS_INTERVAL_S = 0.5
 Compute = Callable[[EvaluationRun, ProgressCallback], dict[str, Any]]
 
 _VERSIONED = ("numpy", "onnx", "onnxruntime", "scikit-learn", "pandas", "pyarrow")
+
+
+def load_artifacts(run: EvaluationRun, *, label_column: str | None = None) -> tuple[ModelSpec, DatasetRef, str | None]:
+    """The run's model, data set and tokenizer as local files; storage hiccups are worth a retry."""
+    try:
+        model = model_spec(run.model_version)
+        assert run.dataset_version is not None
+        data = dataset_ref(run.dataset_version, label_column=label_column)
+        tokenizer = tokenizer_path(run.model_version)
+    except OSError as exc:
+        raise EngineError(f"could not read a stored artifact: {exc}", permanent=False) from exc
+    return model, data, tokenizer
 
 
 def host_environment() -> dict[str, Any]:
@@ -77,6 +91,9 @@ def execute_run(task: Task, run_id: str, compute: Compute) -> str:
     except SoftTimeLimitExceeded:
         services.run_fail(run_id=run_id, message=f"the job ran past its time limit of {task.soft_time_limit} s")
         return RunStatus.FAILED
+    except ApplicationError as exc:  # a service refused something the job produced
+        services.run_fail(run_id=run_id, message=exc.message)
+        return RunStatus.FAILED
     except EngineError as exc:
         if not exc.permanent and task.request.retries < (task.max_retries or 0):
             services.run_requeue(run_id=run_id, message=exc.message)
@@ -90,3 +107,25 @@ def execute_run(task: Task, run_id: str, compute: Compute) -> str:
     environment = {**host_environment(), **(result.get("backend") or {}), "duration_s": time.monotonic() - started}
     services.run_succeed(run_id=run_id, result=result, environment=environment)
     return RunStatus.SUCCEEDED
+
+
+def job_task(name: str, *, queue: str, soft_time_limit: int = 3600) -> Callable[[Callable[..., Any]], Any]:
+    """The run-time policy every job task shares, in one place.
+
+    Acknowledged after it finishes (a worker that dies mid-job hands the run
+    to another), bounded retries for transient errors only (execute_run
+    decides which), and a soft limit that ends the run with a clear message.
+    The queue here is the default; submission routes each run to the queue of
+    a worker that offers what it asked for.
+    """
+    return shared_task(
+        bind=True,
+        name=name,
+        queue=queue,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        soft_time_limit=soft_time_limit,
+        time_limit=soft_time_limit + 60,
+        max_retries=3,
+        default_retry_delay=5,
+    )

@@ -2,26 +2,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
-
 from evalsvc.evaluations.models import EvaluationRun
-from evalsvc.registry.selectors import dataset_ref, model_spec
-from workers.engine.errors import EngineError
 from workers.engine.evaluate import evaluate
+from workers.engine.processing import parse_processing_spec
 from workers.engine.types import ProgressCallback
 from workers.queues import CPU
 
-from .common import execute_run
+from .common import execute_run, job_task, load_artifacts
 
 
 def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
     params = run.params
-    assert run.dataset_version is not None
-    try:
-        model = model_spec(run.model_version)
-        data = dataset_ref(run.dataset_version, label_column=params["label_column"])
-    except OSError as exc:  # storage briefly unreachable: worth a retry
-        raise EngineError(f"could not read a stored artifact: {exc}", permanent=False) from exc
+    model, data, tokenizer = load_artifacts(run, label_column=params["label_column"])
+    processing = run.model_version.processing
     result = evaluate(
         model,
         data,
@@ -33,20 +26,13 @@ def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
         backend=params.get("backend", "onnxruntime"),
         device=params.get("device", "cpu"),
         progress=progress,
+        processing=parse_processing_spec(processing) if processing else None,
+        tokenizer_path=tokenizer,
+        backend_options={"precision": params["precision"]} if params.get("precision") else None,
     )
     return result.to_dict()
 
 
-@shared_task(
-    bind=True,
-    name="evalsvc.evaluate",
-    queue=CPU,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    soft_time_limit=3600,
-    time_limit=3660,
-    max_retries=3,
-    default_retry_delay=5,
-)
+@job_task("evalsvc.evaluate", queue=CPU)
 def run_evaluate(self: Any, run_id: str) -> str:
     return execute_run(self, run_id, _compute)

@@ -22,9 +22,10 @@ class JobKind:
     label: str
     #: Celery task name; sent by name so the web side never imports worker code.
     task_name: str
-    queue: str
     needs_dataset: bool
     clean_params: Callable[[dict[str, Any], ModelVersion, DatasetVersion | None], dict[str, Any]]
+    #: The queue for a job with these (cleaned) params; raises when no live worker can take it.
+    route: Callable[[dict[str, Any], ModelVersion], str]
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -50,4 +51,4 @@ def all_kinds() -> list[JobKind]:
 
 
 def _load() -> None:
-    from . import evaluate  # noqa: F401  (registers itself)
+    from . import evaluate, parity, quantize  # noqa: F401  (each registers itself)

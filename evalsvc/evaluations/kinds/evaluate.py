@@ -7,13 +7,15 @@ from typing import Any
 from rest_framework import serializers
 
 from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.fleet.selectors import require_offer
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 from workers.backends.registry import backend_names
-from workers.queues import CPU
 
 from . import JobKind, register
 
 _LABEL_DTYPES = {"int64", "int32", "string", "bool"}
+DEVICES = ["cpu", "cuda", "gpu", "auto"]
+PRECISIONS = ["fp32", "fp16", "int8"]
 
 
 class EvaluateParams(serializers.Serializer):
@@ -27,15 +29,21 @@ class EvaluateParams(serializers.Serializer):
     batch_size = serializers.IntegerField(min_value=1, max_value=65536, default=256)
     positive_label = serializers.JSONField(required=False, help_text="Binary classification: the positive class.")
     backend = serializers.CharField(default="onnxruntime")
-    device = serializers.ChoiceField(choices=["cpu"], default="cpu")
+    device = serializers.ChoiceField(choices=DEVICES, default="cpu")
+    precision = serializers.ChoiceField(choices=PRECISIONS, required=False)
 
 
-def _infer_task(model: ModelVersion) -> str:
+def infer_task(model: ModelVersion) -> str:
+    """Classification when the model says it classifies: class labels, a label output, or a
+    declared classifier head (softmax/sigmoid, labels, top-k, threshold); else regression."""
     if model.class_labels:
         return "classification"
-    for output in model.outputs:
-        shape = output.get("shape") or []
-        if output.get("dtype") in _LABEL_DTYPES and len(shape) == 1:
+    output = (model.processing or {}).get("output") or {}
+    if output.get("activation") in ("softmax", "sigmoid") or output.get("labels") or output.get("top_k"):
+        return "classification"
+    for spec in model.outputs:
+        shape = spec.get("shape") or []
+        if spec.get("dtype") in _LABEL_DTYPES and len(shape) == 1:
             return "classification"
     return "regression"
 
@@ -65,8 +73,15 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
             raise ValidationFailed(f"feature columns not in data set {dataset}: {', '.join(missing)}")
         if label in features:
             raise ValidationFailed(f"the label column {label!r} cannot also be a feature")
-    data.setdefault("task", _infer_task(model))
+    data.setdefault("task", infer_task(model))
     return data
+
+
+def route(params: dict[str, Any], model: ModelVersion) -> str:
+    offer = require_offer(
+        backend=params["backend"], device=params["device"], precision=params.get("precision"), model_format=model.format
+    )
+    return offer.queue
 
 
 KIND = register(
@@ -74,8 +89,8 @@ KIND = register(
         name="evaluate",
         label="Evaluation",
         task_name="evalsvc.evaluate",
-        queue=CPU,
         needs_dataset=True,
         clean_params=clean_params,
+        route=route,
     )
 )

@@ -7,6 +7,7 @@ Artifacts go through the same registration services as uploads.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.db import transaction
 
 from evalsvc.evaluations.models import EvaluationRun
 from evalsvc.evaluations.services import run_submit
+from evalsvc.fleet.selectors import live_workers
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 from evalsvc.registry.services import dataset_version_register, model_version_register
 from evalsvc.registry.storage import hash_file
@@ -30,8 +32,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--fixture", default=str(Path(settings.BASE_DIR) / "fixtures" / "demo.json"))
         parser.add_argument("--no-runs", action="store_true", help="Do not submit the demo evaluation runs.")
+        parser.add_argument(
+            "--wait-for-worker",
+            type=float,
+            default=0,
+            metavar="SECONDS",
+            help="Wait this long for a worker to come up before submitting the demo runs.",
+        )
 
-    def handle(self, *args: Any, fixture: str, no_runs: bool, **options: Any) -> None:
+    def handle(self, *args: Any, fixture: str, no_runs: bool, wait_for_worker: float, **options: Any) -> None:
         path = Path(fixture)
         if not path.exists():
             raise CommandError(f"{path} does not exist")
@@ -60,6 +69,9 @@ class Command(BaseCommand):
         for entry in spec["datasets"]:
             datasets[entry["key"]] = self._dataset(team, owner, base / entry["file"], entry)
 
+        if not no_runs and not self._worker_is_up(wait_for_worker):
+            self.stdout.write(self.style.WARNING("no worker is running: the demo runs were not submitted"))
+            no_runs = True
         if not no_runs:
             for entry in spec.get("runs", []):
                 model, dataset = models[entry["model"]], datasets[entry["dataset"]]
@@ -77,6 +89,15 @@ class Command(BaseCommand):
                     )
                 self.stdout.write(f"submitted {run.kind} run {run.pk} ({model} on {dataset})")
         self.stdout.write(self.style.SUCCESS(f"demo team {team.slug!r} ready"))
+
+    def _worker_is_up(self, wait_s: float) -> bool:
+        deadline = time.monotonic() + wait_s
+        while True:
+            if live_workers().exists():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
 
     def _model(self, team: Team, owner: Any, path: Path, entry: dict[str, Any]) -> ModelVersion:
         sha256, _ = hash_file(path)

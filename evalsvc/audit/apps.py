@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class AuditConfig(AppConfig):
+    name = "evalsvc.audit"
+    label = "audit"
+
+    def ready(self) -> None:
+        # Sign-in is the one action Django reports only as a signal; everything
+        # else is recorded by an explicit audit_record call in its service.
+        from django.contrib.auth.signals import user_logged_in
+
+        from .signals import record_sign_in
+
+        user_logged_in.connect(record_sign_in, dispatch_uid="evalsvc.audit.sign_in")

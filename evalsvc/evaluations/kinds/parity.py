@@ -1,0 +1,80 @@
+"""The `parity` kind: one model version, one data set, the same inputs on several engines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.fleet.selectors import offers, require_worker_for
+from evalsvc.registry.models import DatasetVersion, ModelVersion
+
+from . import JobKind, register
+from .evaluate import DEVICES, PRECISIONS
+
+
+class TargetParams(serializers.Serializer):
+    backend = serializers.CharField()
+    device = serializers.ChoiceField(choices=DEVICES, default="cpu")
+    precision = serializers.ChoiceField(choices=PRECISIONS, default="fp32")
+
+
+class ParityParams(serializers.Serializer):
+    reference = TargetParams(required=False, help_text="Defaults to onnxruntime on cpu in fp32.")
+    candidates = TargetParams(
+        many=True, required=False, help_text="Defaults to every backend and device a live worker offers."
+    )
+    batch_size = serializers.IntegerField(min_value=1, max_value=65536, default=64)
+    max_rows = serializers.IntegerField(min_value=1, max_value=1_000_000, default=5000)
+    feature_columns = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
+    top_n = serializers.IntegerField(min_value=1, max_value=100, default=10)
+
+
+def _key(target: dict[str, Any]) -> tuple[str, str, str]:
+    return target["backend"], target["device"], target.get("precision") or "fp32"
+
+
+def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVersion | None) -> dict[str, Any]:
+    assert dataset is not None
+    serializer = ParityParams(data=params)
+    if not serializer.is_valid():
+        raise ValidationFailed("invalid params", extra={"errors": {"params": serializer.errors}})
+    data = serializer.validated_data
+    reference = dict(data.get("reference") or {"backend": "onnxruntime", "device": "cpu", "precision": "fp32"})
+    if "candidates" in data:
+        candidates = [dict(c) for c in data["candidates"]]
+    else:
+        fits = [o for o in offers() if not o.formats or model.format in o.formats]
+        candidates = [
+            {"backend": o.backend, "device": o.device, "precision": "fp32"}
+            for o in sorted({(o.backend, o.device): o for o in fits}.values(), key=lambda o: (o.backend, o.device))
+        ]
+    candidates = [c for c in candidates if _key(c) != _key(reference)]
+    unique = list({_key(c): c for c in candidates}.values())
+    if not unique:
+        raise ValidationFailed("parity needs at least one candidate other than the reference")
+    features = data.get("feature_columns")
+    if features:
+        missing = [c for c in features if c not in dataset.column_names]
+        if missing:
+            raise ValidationFailed(f"feature columns not in data set {dataset}: {', '.join(missing)}")
+    cleaned = {k: v for k, v in data.items() if k not in ("reference", "candidates")}
+    return {**cleaned, "reference": reference, "candidates": unique}
+
+
+def route(params: dict[str, Any], model: ModelVersion) -> str:
+    targets = [_key(params["reference"]), *(_key(c) for c in params["candidates"])]
+    return require_worker_for(targets=targets, model_format=model.format)
+
+
+KIND = register(
+    JobKind(
+        name="parity",
+        label="Backend parity",
+        task_name="evalsvc.parity",
+        needs_dataset=True,
+        clean_params=clean_params,
+        route=route,
+    )
+)

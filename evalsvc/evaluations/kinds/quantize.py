@@ -1,0 +1,57 @@
+"""The `quantize` kind: FP16 and INT8 variants of an ONNX model version, registered and compared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.fleet.selectors import require_offer
+from evalsvc.registry.models import DatasetVersion, ModelFormat, ModelVersion
+from workers.engine.quantize import VARIANTS
+
+from . import JobKind, register
+
+
+class QuantizeParams(serializers.Serializer):
+    variants = serializers.ListField(
+        child=serializers.ChoiceField(choices=VARIANTS), required=False, allow_empty=False, default=list(VARIANTS)
+    )
+    calibration_rows = serializers.IntegerField(min_value=1, max_value=100_000, default=256)
+    batch_size = serializers.IntegerField(min_value=1, max_value=65536, default=64)
+    max_rows = serializers.IntegerField(min_value=1, max_value=1_000_000, default=5000)
+    feature_columns = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
+    label_column = serializers.CharField(required=False)
+
+
+def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVersion | None) -> dict[str, Any]:
+    assert dataset is not None
+    if model.format != ModelFormat.ONNX:
+        raise ValidationFailed(f"quantization works on ONNX models; {model} is {model.get_format_display()}")
+    serializer = QuantizeParams(data=params)
+    if not serializer.is_valid():
+        raise ValidationFailed("invalid params", extra={"errors": {"params": serializer.errors}})
+    data = dict(serializer.validated_data)
+    data["variants"] = list(dict.fromkeys(data["variants"]))
+    label = data.get("label_column") or dataset.label_column
+    if label and label not in dataset.column_names:
+        raise ValidationFailed(f"label column {label!r} is not in data set {dataset}")
+    data["label_column"] = label or None
+    return data
+
+
+def route(params: dict[str, Any], model: ModelVersion) -> str:
+    return require_offer(backend="onnxruntime", device="cpu", model_format=model.format).queue
+
+
+KIND = register(
+    JobKind(
+        name="quantize",
+        label="Quantization",
+        task_name="evalsvc.quantize",
+        needs_dataset=True,
+        clean_params=clean_params,
+        route=route,
+    )
+)

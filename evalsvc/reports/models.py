@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from evalsvc.evaluations.models import EvaluationRun
+from evalsvc.registry.models import ModelVersion
+from evalsvc.teams.models import Team, TeamOwned
+
+
+class ReportStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    APPROVED = "approved", "Approved"
+
+
+class ReportPolicy(models.Model):
+    """A team's pass/fail thresholds for report summaries: {"accuracy": {"min": 0.9}, "rmse": {"max": 60}}."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="report_policy")
+    thresholds = models.JSONField(default=dict, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "report policies"
+
+    def __str__(self) -> str:
+        return f"report policy of {self.team}"
+
+
+class Report(TeamOwned):
+    """One rendering of an audit report: the stored PDF (by SHA-256), its HTML and its JSON document.
+
+    An approved report never changes; a change is a new report (``version`` + 1)
+    that ``supersedes`` it.
+    """
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="reports")
+    runs = models.ManyToManyField(EvaluationRun, through="ReportRun", related_name="reports")
+    title = models.CharField(max_length=300)
+    #: Counts the reports of one model version: 1, 2, …
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=ReportStatus.choices, default=ReportStatus.DRAFT)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size_bytes = models.BigIntegerField()
+    #: The PDF in the content-addressed artifact store.
+    pdf_key = models.CharField(max_length=255)
+    html = models.TextField()
+    #: SHA-256s of earlier renderings of this draft, replaced by an edit.
+    replaced_sha256 = models.JSONField(default=list, blank=True)
+    document = models.JSONField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    supersedes = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "version"], name="unique_report_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"report {self.version} of {self.model_version}"
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == ReportStatus.APPROVED
+
+
+class ReportRun(models.Model):
+    """A job included in a report, in report order; a run in a report cannot be deleted."""
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="report_runs")
+    run = models.ForeignKey(EvaluationRun, on_delete=models.PROTECT, related_name="report_runs")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["report", "position"]
+        constraints = [models.UniqueConstraint(fields=["report", "run"], name="unique_run_per_report")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} in report {self.report_id}"

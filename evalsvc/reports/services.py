@@ -1,0 +1,313 @@
+"""Generating, editing, approving and deleting audit reports; the team's thresholds.
+
+A report is rendered once, synchronously (a few jobs' stored results: about
+a second), and stored as a PDF in the content-addressed store with its
+SHA-256, plus its HTML and its JSON document. Approval freezes it: editing an
+approved report is refused, and a change is made by regenerating it as the
+next version, which supersedes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from evalsvc.audit.services import audit_record
+from evalsvc.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from evalsvc.evaluations.models import EvaluationRun, RunStatus
+from evalsvc.evaluations.selectors import run_get
+from evalsvc.registry.models import ModelVersion
+from evalsvc.registry.selectors import model_version_get
+from evalsvc.registry.storage import blob_delete, blob_store
+from evalsvc.teams.models import Role, Team
+from evalsvc.teams.selectors import role_for
+
+from .document import report_document_build
+from .models import Report, ReportPolicy, ReportRun, ReportStatus
+from .render import render_html, render_pdf
+from .selectors import REPORT_APPROVE_ROLES, REPORT_WRITE_ROLES, report_get, report_thresholds
+
+MAX_RUNS = 50
+
+
+def _require_role(*, user: Any, team: Team, roles: frozenset[str], doing: str) -> str:
+    role = role_for(user=user, team=team)
+    if role is None:
+        raise NotFound("team not found")
+    if role not in roles:
+        needed = " or ".join(sorted(roles))
+        raise Forbidden(f"your role in team {team.slug!r} is {role}; {doing} needs {needed}")
+    return role
+
+
+# --- thresholds -----------------------------------------------------------------
+
+
+def _clean_thresholds(thresholds: Any) -> dict[str, dict[str, float]]:
+    if not isinstance(thresholds, dict):
+        raise ValidationFailed('thresholds must be an object such as {"accuracy": {"min": 0.9}, "rmse": {"max": 60}}')
+    cleaned: dict[str, dict[str, float]] = {}
+    for metric, bounds in thresholds.items():
+        if not isinstance(metric, str) or not metric.strip() or len(metric) > 80:
+            raise ValidationFailed(f"{metric!r} is not a metric name")
+        if not isinstance(bounds, dict) or not bounds or set(bounds) - {"min", "max"}:
+            raise ValidationFailed(f'the threshold for {metric!r} must be {{"min": x}}, {{"max": y}} or both')
+        for bound, value in bounds.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValidationFailed(f"the {bound} of {metric!r} must be a number, not {value!r}")
+        if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
+            raise ValidationFailed(f"the threshold for {metric!r} has min {bounds['min']} above max {bounds['max']}")
+        cleaned[metric.strip()] = {b: float(v) for b, v in sorted(bounds.items())}
+    return cleaned
+
+
+def report_policy_set(*, user: Any, team: Team, thresholds: Any) -> ReportPolicy:
+    """Replace the team's report thresholds (owners only)."""
+    _require_role(user=user, team=team, roles=frozenset({Role.OWNER}), doing="changing report thresholds")
+    cleaned = _clean_thresholds(thresholds)
+    with transaction.atomic():
+        policy, _ = ReportPolicy.objects.select_for_update().get_or_create(team=team)
+        previous = policy.thresholds
+        policy.thresholds, policy.updated_by = cleaned, user
+        policy.save()
+        audit_record(
+            actor=user,
+            team=team,
+            action="report_policy.changed",
+            obj=policy,
+            details={"thresholds": cleaned, "previous": previous},
+        )
+    return policy
+
+
+# --- rendering --------------------------------------------------------------------
+
+
+def _select_runs(*, user: Any, model_version: ModelVersion, run_ids: Any) -> list[EvaluationRun]:
+    if not isinstance(run_ids, list | tuple) or not run_ids:
+        raise ValidationFailed("pick at least one job to include ('runs': a list of run ids)")
+    if len(run_ids) > MAX_RUNS:
+        raise ValidationFailed(f"a report includes at most {MAX_RUNS} jobs")
+    related = {model_version.pk}
+    parent_id = getattr(model_version, "parent_id", None)
+    if parent_id:
+        related.add(parent_id)  # the quantization or conversion that made this variant
+    runs: list[EvaluationRun] = []
+    for run_id in dict.fromkeys(str(r) for r in run_ids):
+        run = run_get(user=user, pk=run_id)
+        mentioned = str(model_version.pk) in json.dumps([run.params, run.result], default=str)
+        if run.team_id != model_version.team_id or (run.model_version_id not in related and not mentioned):
+            raise ValidationFailed(f"job {run_id} is about {run.model_version}, not {model_version}")
+        if run.status != RunStatus.SUCCEEDED:
+            raise ValidationFailed(f"job {run_id} is {run.status}; only succeeded jobs have results to report")
+        runs.append(run)
+    return runs
+
+
+def _clean_title(title: str | None, model_version: ModelVersion) -> str:
+    title = (title or "").strip()
+    if len(title) > 300:
+        raise ValidationFailed("the title is longer than 300 characters")
+    return title or f"Model audit report: {model_version.registered_model.name} v{model_version.version}"
+
+
+def _store_pdf(content: bytes, sha256: str) -> tuple[str, bool]:
+    directory = settings.FILE_UPLOAD_TEMP_DIR or None
+    fd, path = tempfile.mkstemp(suffix=".pdf", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        return blob_store(path=path, sha256=sha256)
+    finally:
+        os.unlink(path)
+
+
+def _render(report: Report, runs: list[EvaluationRun]) -> bool:
+    """Fill the report's document, HTML and PDF; returns whether the PDF blob was newly stored."""
+    document = report_document_build(
+        report=report, runs=runs, thresholds=report_thresholds(team=report.team), generated_at=timezone.now()
+    )
+    html = render_html(document)
+    pdf = render_pdf(html, report_id=report.pk)
+    report.document, report.html = document, html
+    report.sha256 = hashlib.sha256(pdf).hexdigest()
+    report.size_bytes = len(pdf)
+    report.pdf_key, created = _store_pdf(pdf, report.sha256)
+    return created
+
+
+def _drop_blob_later(key: str) -> None:
+    def drop() -> None:
+        if not Report.objects.filter(pdf_key=key).exists():
+            blob_delete(key)
+
+    transaction.on_commit(drop)
+
+
+def report_generate(
+    *,
+    user: Any,
+    model_version_id: object,
+    run_ids: Any,
+    title: str | None = None,
+    supersedes: Report | None = None,
+) -> Report:
+    """Render and store the next report of a model version over the chosen jobs."""
+    model_version = model_version_get(user=user, pk=model_version_id)
+    _require_role(user=user, team=model_version.team, roles=REPORT_WRITE_ROLES, doing="generating reports")
+    runs = _select_runs(user=user, model_version=model_version, run_ids=run_ids)
+    title = _clean_title(title, model_version)
+    created = False
+    report = Report(
+        id=uuid.uuid4(),
+        team=model_version.team,
+        model_version=model_version,
+        title=title,
+        status=ReportStatus.DRAFT,
+        created_by=user,
+        supersedes=supersedes,
+    )
+    try:
+        with transaction.atomic():
+            # Serialises the version numbers of one model version's reports.
+            ModelVersion.objects.select_for_update().filter(pk=model_version.pk).first()
+            latest = Report.objects.filter(model_version=model_version).aggregate(v=Max("version"))["v"] or 0
+            report.version = latest + 1
+            created = _render(report, runs)
+            report.save(force_insert=True)
+            ReportRun.objects.bulk_create([ReportRun(report=report, run=run, position=i) for i, run in enumerate(runs)])
+            audit_record(
+                actor=user,
+                team=report.team,
+                action="report.regenerated" if supersedes else "report.generated",
+                obj=report,
+                details={
+                    "sha256": report.sha256,
+                    "version": report.version,
+                    "model_version": str(model_version.pk),
+                    "model_sha256": model_version.sha256,
+                    "runs": [str(r.pk) for r in runs],
+                    "supersedes": str(supersedes.pk) if supersedes else None,
+                },
+            )
+    except BaseException:
+        if created:
+            blob_delete(report.pdf_key)
+        raise
+    return report
+
+
+def _locked(*, user: Any, report_id: object) -> Report:
+    report = report_get(user=user, pk=report_id)
+    return (
+        Report.objects.select_for_update().select_related("team", "model_version__registered_model").get(pk=report.pk)
+    )
+
+
+def _refuse_if_approved(report: Report, doing: str) -> None:
+    if report.is_approved:
+        raise Conflict(
+            f"report {report.pk} (version {report.version}) was approved on "
+            f"{report.approved_at:%Y-%m-%d %H:%M} UTC and is immutable: it cannot be {doing}. "
+            f"POST /api/reports/{report.pk}/regenerate/ makes a new version that supersedes it.",
+            extra={"status": report.status, "regenerate": f"/api/reports/{report.pk}/regenerate/"},
+        )
+
+
+def report_update(*, user: Any, report_id: object, title: str | None = None, run_ids: Any = None) -> Report:
+    """Edit a draft (title, jobs) and render it again in place; an approved report is refused."""
+    report = report_get(user=user, pk=report_id)
+    _require_role(user=user, team=report.team, roles=REPORT_WRITE_ROLES, doing="editing reports")
+    _refuse_if_approved(report, "modified")
+    with transaction.atomic():
+        report = _locked(user=user, report_id=report_id)
+        _refuse_if_approved(report, "modified")  # approved while we waited for the lock
+        if run_ids is None:
+            runs = [rr.run for rr in report.report_runs.select_related("run__created_by", "run__dataset_version")]
+        else:
+            runs = _select_runs(user=user, model_version=report.model_version, run_ids=run_ids)
+        if title is not None:
+            report.title = _clean_title(title, report.model_version)
+        old_sha, old_key = report.sha256, report.pdf_key
+        _render(report, runs)
+        if report.sha256 != old_sha:
+            report.replaced_sha256 = [*(report.replaced_sha256 or []), old_sha]
+        report.save()
+        if run_ids is not None:
+            report.report_runs.all().delete()
+            ReportRun.objects.bulk_create([ReportRun(report=report, run=run, position=i) for i, run in enumerate(runs)])
+        if old_key != report.pdf_key:
+            _drop_blob_later(old_key)
+        audit_record(
+            actor=user,
+            team=report.team,
+            action="report.updated",
+            obj=report,
+            details={"sha256": report.sha256, "previous_sha256": old_sha, "runs": [str(r.pk) for r in runs]},
+        )
+    return report
+
+
+def report_approve(*, user: Any, report_id: object) -> Report:
+    report = report_get(user=user, pk=report_id)
+    _require_role(user=user, team=report.team, roles=REPORT_APPROVE_ROLES, doing="approving reports")
+    with transaction.atomic():
+        report = _locked(user=user, report_id=report_id)
+        if report.is_approved:
+            raise Conflict(
+                f"report {report.pk} was already approved by {report.approved_by} on "
+                f"{report.approved_at:%Y-%m-%d %H:%M} UTC"
+            )
+        report.status, report.approved_by, report.approved_at = ReportStatus.APPROVED, user, timezone.now()
+        report.save(update_fields=["status", "approved_by", "approved_at", "updated_at"])
+        audit_record(
+            actor=user,
+            team=report.team,
+            action="report.approved",
+            obj=report,
+            details={"sha256": report.sha256, "version": report.version, "model_version": str(report.model_version_id)},
+        )
+    return report
+
+
+def report_regenerate(*, user: Any, report_id: object, title: str | None = None, run_ids: Any = None) -> Report:
+    """The next version of a report, over the same (or newly chosen) jobs; it supersedes the old one."""
+    report = report_get(user=user, pk=report_id)
+    if run_ids is None:
+        run_ids = [str(pk) for pk in report.report_runs.values_list("run_id", flat=True)]
+    return report_generate(
+        user=user,
+        model_version_id=report.model_version_id,
+        run_ids=run_ids,
+        title=report.title if title is None else title,
+        supersedes=report,
+    )
+
+
+def report_delete(*, user: Any, report_id: object) -> None:
+    """Delete a draft (its author or an owner); approved reports are kept."""
+    report = report_get(user=user, pk=report_id)
+    role = _require_role(user=user, team=report.team, roles=REPORT_WRITE_ROLES, doing="deleting reports")
+    if role != Role.OWNER and report.created_by_id != user.pk:
+        raise Forbidden("only the report's author or a team owner can delete a draft report")
+    _refuse_if_approved(report, "deleted")
+    with transaction.atomic():
+        report = _locked(user=user, report_id=report_id)
+        _refuse_if_approved(report, "deleted")
+        later = report.superseded_by.first()
+        if later is not None:
+            raise Conflict(f"report version {later.version} ({later.pk}) supersedes this one; delete that first")
+        details = {"sha256": report.sha256, "version": report.version, "model_version": str(report.model_version_id)}
+        key, pk, team = report.pdf_key, report.pk, report.team
+        report.delete()
+        _drop_blob_later(key)
+        audit_record(actor=user, team=team, action="report.deleted", obj=("reports.report", pk), details=details)

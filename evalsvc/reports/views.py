@@ -1,0 +1,108 @@
+"""Report pages: the builder, a report's page (downloads, approval), verification; all team-scoped."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from evalsvc.core.exceptions import ApplicationError, NotFound
+from evalsvc.registry.selectors import model_versions_for_user
+from evalsvc.registry.uploads import uploaded_file_path
+
+from . import selectors, services
+from .forms import ReportBuilderForm, VerifyForm
+
+
+@login_required
+def report_list(request: HttpRequest) -> HttpResponse:
+    reports = selectors.reports_for_user(user=request.user)[:200]
+    return render(request, "reports/list.html", {"reports": reports})
+
+
+@login_required
+def report_builder(request: HttpRequest) -> HttpResponse:
+    chosen = request.POST.get("model_version") or request.GET.get("model_version")
+    model_version = None
+    if chosen:
+        try:
+            model_version = model_versions_for_user(user=request.user).filter(pk=chosen).first()
+        except ValidationError:
+            model_version = None
+    form = ReportBuilderForm(
+        request.POST or None,
+        initial={"model_version": model_version},
+        user=request.user,
+        model_version=model_version,
+    )
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            report = services.report_generate(
+                user=request.user,
+                model_version_id=form.cleaned_data["model_version"].pk,
+                run_ids=[str(run.pk) for run in form.cleaned_data["runs"]],
+                title=form.cleaned_data["title"],
+            )
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+            status = exc.status_code
+        else:
+            messages.success(request, f"Generated report version {report.version} (sha256 {report.sha256[:12]}…)")
+            return redirect("report-detail", pk=report.pk)
+    elif request.method == "POST":
+        status = 400
+    return render(request, "reports/builder.html", {"form": form, "model_version": model_version}, status=status)
+
+
+@login_required
+def report_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    report = selectors.report_get(user=request.user, pk=pk)
+    return render(
+        request,
+        "reports/detail.html",
+        {
+            "report": report,
+            "doc": report.document,
+            "runs": [rr.run for rr in report.report_runs.select_related("run__dataset_version__dataset")],
+            "can_approve": selectors.report_can_approve(user=request.user, report=report) and not report.is_approved,
+            "superseded_by": list(report.superseded_by.all()),
+        },
+    )
+
+
+def _act(request: HttpRequest, pk: str, action, done: str) -> HttpResponse:
+    try:
+        result = action(user=request.user, report_id=pk)
+    except NotFound:
+        raise
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("report-detail", pk=pk)
+    messages.success(request, done)
+    return redirect("report-detail", pk=result.pk)
+
+
+@login_required
+@require_POST
+def report_approve(request: HttpRequest, pk: str) -> HttpResponse:
+    return _act(request, pk, services.report_approve, "The report is approved; it can no longer change.")
+
+
+@login_required
+@require_POST
+def report_regenerate(request: HttpRequest, pk: str) -> HttpResponse:
+    return _act(request, pk, services.report_regenerate, "A new version of the report was generated.")
+
+
+@login_required
+def report_verify(request: HttpRequest) -> HttpResponse:
+    form = VerifyForm(request.POST or None, request.FILES or None)
+    outcome = None
+    if request.method == "POST" and form.is_valid():
+        with uploaded_file_path(form.cleaned_data["file"]) as path:
+            outcome = selectors.report_verify(user=request.user, path=path)
+    return render(request, "reports/verify.html", {"form": form, "outcome": outcome})

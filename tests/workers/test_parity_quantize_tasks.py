@@ -1,0 +1,163 @@
+"""Parity and quantization jobs end to end in-process: submit, run the task, read the stored result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evalsvc.evaluations.services import run_submit
+from evalsvc.registry.models import ModelVersion
+from evalsvc.registry.services import dataset_version_register, model_version_register
+from tests.support.models import build_digits_mlp, digits_table
+from workers.tasks.parity import run_parity
+from workers.tasks.quantize import run_quantize
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def digits(alice, alpha, tmp_path):
+    model_path = tmp_path / "mlp.onnx"
+    predicted = build_digits_mlp(model_path)
+    table = digits_table()
+    csv = tmp_path / "digits.csv"
+    table.to_csv(csv, index=False)
+    model = model_version_register(
+        user=alice,
+        team=alpha,
+        name="digits-mlp",
+        path=str(model_path),
+        filename="mlp.onnx",
+        processing={"output": {"activation": "softmax"}},
+    )
+    data = dataset_version_register(
+        user=alice, team=alpha, name="digits", path=str(csv), filename="digits.csv", label_column="digit"
+    )
+    return model, data, predicted, table["digit"].to_numpy()
+
+
+def execute(task, run):
+    task.apply(args=[str(run.pk)])
+    run.refresh_from_db()
+    return run
+
+
+def test_parity_between_onnxruntime_and_openvino(alice, digits):
+    model, data, _, _ = digits
+    run = run_submit(
+        user=alice,
+        model_version_id=model.pk,
+        dataset_version_id=data.pk,
+        kind="parity",
+        params={"candidates": [{"backend": "openvino", "device": "cpu"}], "batch_size": 100},
+    )
+    run = execute(run_parity, run)
+    assert run.status == "succeeded", run.error
+    (candidate,) = run.result["candidates"]
+    assert candidate["status"] == "ok", candidate
+    (logits,) = candidate["outputs"]
+    assert logits["name"] == "logits"
+    assert logits["max_abs"] < 1e-4
+    assert logits["label_agreement"] == 1.0
+    assert candidate["backend"]["backend"] == "openvino"
+    assert run.result["rows"] == data.rows
+
+
+def test_parity_default_candidates_are_every_offer(alice, digits):
+    model, data, _, _ = digits
+    run = run_submit(user=alice, model_version_id=model.pk, dataset_version_id=data.pk, kind="parity", params={})
+    backends = {c["backend"] for c in run.params["candidates"]}
+    assert "openvino" in backends
+    assert ("onnxruntime", "cpu", "fp32") not in {
+        (c["backend"], c["device"], c["precision"]) for c in run.params["candidates"]
+    }
+
+
+def test_quantize_registers_linked_variants_and_compares_them(alice, digits):
+    model, data, predicted, truth = digits
+    run = run_submit(
+        user=alice, model_version_id=model.pk, dataset_version_id=data.pk, kind="quantize", params={"max_rows": 2000}
+    )
+    run = execute(run_quantize, run)
+    assert run.status == "succeeded", run.error
+    result = run.result
+    parent_accuracy = float(np.mean(predicted == truth))
+    assert result["parent"]["metrics"]["accuracy"] == pytest.approx(parent_accuracy, abs=1e-12)
+    variants = {v["variant"]: v for v in result["variants"]}
+    assert set(variants) == {"fp16", "int8_dynamic", "int8_static"}
+    for name, entry in variants.items():
+        assert entry["status"] == "ok", entry
+        version = ModelVersion.objects.get(pk=entry["model_version_id"])
+        assert version.parent_id == model.pk and version.variant == name
+        assert version.processing == model.processing  # declared processing travels with the variant
+        assert entry["size_bytes"] < model.size_bytes
+        assert entry["agreement"][0]["label_agreement"] > 0.95
+        assert abs(entry["metrics"]["accuracy"] - parent_accuracy) < 0.05
+    assert ModelVersion.objects.filter(parent=model).count() == 3
+
+    # a second job makes identical bytes: the same versions, not duplicates
+    again = execute(
+        run_quantize,
+        run_submit(user=alice, model_version_id=model.pk, dataset_version_id=data.pk, kind="quantize", params={}),
+    )
+    assert again.status == "succeeded", again.error
+    assert ModelVersion.objects.filter(parent=model).count() == 3
+
+
+def test_quantize_refuses_non_onnx_and_records_unquantizable_variants(alice, bc_model, bc_data):
+    run = execute(
+        run_quantize,
+        run_submit(user=alice, model_version_id=bc_model.pk, dataset_version_id=bc_data.pk, kind="quantize", params={}),
+    )
+    # the scikit-learn model is ONNX-ML: every variant records why, the job still finishes
+    assert run.status == "succeeded", run.error
+    assert {v["status"] for v in run.result["variants"]} == {"failed"}
+    assert all("ai.onnx.ml" in v["error"] for v in run.result["variants"])
+
+
+def test_parity_and_quantize_pages_show_the_stored_results(client, alice, digits):
+    model, data, _, _ = digits
+    parity = execute(
+        run_parity,
+        run_submit(
+            user=alice,
+            model_version_id=model.pk,
+            dataset_version_id=data.pk,
+            kind="parity",
+            params={"candidates": [{"backend": "openvino", "device": "cpu"}]},
+        ),
+    )
+    client.force_login(alice)
+    html = client.get(f"/runs/{parity.pk}/").content.decode()
+    assert "openvino/cpu/fp32" in html and "Label agreement" in html
+    assert 'id="figure-0"' in html
+    quant = execute(
+        run_quantize,
+        run_submit(
+            user=alice,
+            model_version_id=model.pk,
+            dataset_version_id=data.pk,
+            kind="quantize",
+            params={"variants": ["int8_dynamic"], "max_rows": 500},
+        ),
+    )
+    html = client.get(f"/runs/{quant.pk}/").content.decode()
+    variant = ModelVersion.objects.get(parent=model)
+    assert f"/models/{variant.pk}/" in html and "int8_dynamic" in html
+
+
+def test_engine_that_cannot_run_onnx_ml_says_which_operators(alice, bc_model, bc_data):
+    run = execute(
+        run_parity,
+        run_submit(
+            user=alice,
+            model_version_id=bc_model.pk,
+            dataset_version_id=bc_data.pk,
+            kind="parity",
+            params={"candidates": [{"backend": "openvino", "device": "cpu"}]},
+        ),
+    )
+    assert run.status == "succeeded", run.error
+    (candidate,) = run.result["candidates"]
+    assert candidate["status"] == "failed"
+    assert "unsupported operators ai.onnx.ml:LinearClassifier, ai.onnx.ml:Scaler" in candidate["error"]

@@ -1,0 +1,297 @@
+"""PyTorch backend (registry name ``"torch"``): TorchScript archives on CPU or CUDA.
+
+Never unpickles: the archive is checked by its ZIP entries and loaded with
+``torch.jit.load``, whose C++ unpickler rebuilds tensors and TorchScript
+objects only; ``torch.load`` is never called. ``torch.export`` programs are
+refused, because ``torch.export.load`` in this PyTorch version does unpickle
+(see :mod:`workers.engine.formats.torchscript`).
+
+Devices
+-------
+``"cpu"``, and ``"cuda"``/``"cuda:N"`` with a CUDA build of torch and a GPU.
+
+Options
+-------
+precision:
+    ``"fp32"`` (default); ``"fp16"`` on CUDA (the module and inputs are cast
+    to half, outputs cast back to float32).
+threads:
+    ``torch.set_num_threads``: note that it applies to the whole process.
+output_names:
+    Names for the outputs of a model returning a tensor or a tuple of
+    tensors (default ``"output"``, or ``"output_0"``, ``"output_1"``, ...).
+    A model returning a dict names its outputs by the dict keys.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from workers.backends._common import clean_message, cuda_devices, int_option, precision_option
+from workers.backends.base import Backend
+from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
+from workers.engine.formats.torchscript import check_torchscript_archive
+from workers.engine.types import ModelSpec, TensorSpec
+
+__all__ = ["TorchBackend"]
+
+# torch.inference_mode() enters exactly this C++ guard, after a few microseconds
+# of Python (__new__, __init__, a scripting check) that would double the
+# per-call cost for a small model; the public class stays the fallback.
+_inference_mode: Any = getattr(torch._C, "_InferenceMode", None) or torch.inference_mode
+
+_CUDA_DEVICE = re.compile(r"cuda(?::(\d+))?")
+_TUPLE = re.compile(r"^\((.*)\)$|^Tuple\[(.*)\]$")
+
+
+class TorchBackend(Backend):
+    """Run TorchScript models with PyTorch.
+
+    Parameters
+    ----------
+    spec:
+        A TorchScript archive (``torch.jit.save``).
+    device:
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    options:
+        ``precision``, ``threads``, ``output_names`` (see the module docstring).
+
+    Notes
+    -----
+    TorchScript records argument names but no shapes or element types, so
+    :attr:`input_specs` name the ``forward`` arguments with dtype
+    ``"float32"`` and unknown shape. :meth:`predict` runs under
+    ``torch.inference_mode`` on tensors that share the caller's arrays
+    (``torch.from_numpy``), and returns arrays that share the output
+    tensors' memory on the CPU.
+    """
+
+    name: ClassVar[str] = "torch"
+    pip_hint: ClassVar[str] = "pip install torch"
+    formats: ClassVar[tuple[str, ...]] = ("torchscript",)
+    option_names: ClassVar[frozenset[str]] = frozenset({"precision", "threads", "output_names"})
+
+    def __init__(self, spec: ModelSpec, *, device: str = "cpu", options: dict[str, Any] | None = None) -> None:
+        super().__init__(spec, device=device, options=options)
+        self._module: Any = None
+        self._forward: Any = None
+        self._simple = False
+        self._arg_names: tuple[str, ...] = ()
+        self._out0 = "output"
+        self._output_names: tuple[str, ...] = ()
+        self._torch_device = torch.device("cpu")
+        self._half = False
+        self._precision = ""
+
+    @classmethod
+    def probe(cls) -> dict[str, Any]:
+        devices, precisions = ["cpu"], ["fp32"]
+        # A CPU build (torch.version.cuda is None) never needs the device query.
+        if torch.version.cuda is not None and cuda_devices()[0]:
+            devices.append("cuda")
+            precisions.append("fp16")
+        return {
+            "version": torch.__version__,
+            "devices": devices,
+            "precisions": precisions,
+            "formats": list(cls.formats),
+        }
+
+    def load(self) -> None:
+        if self._module is not None:
+            return
+        device = self._device()
+        precision = precision_option(self.name, self.options, ("fp32", "fp16") if device.type == "cuda" else ("fp32",))
+        threads = int_option(self.name, self.options, "threads", minimum=1)
+        if not os.path.exists(self.spec.path):
+            # The file should have been fetched to this worker; another try may find it.
+            raise EngineError("the model file is missing on the worker", permanent=False)
+        check_torchscript_archive(self.spec.path)
+        try:
+            with warnings.catch_warnings():
+                # "torch.jit.load is deprecated": TorchScript is still the one format torch loads without pickle.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                module = torch.jit.load(self.spec.path, map_location=device)
+        except (RuntimeError, ValueError) as exc:
+            raise InvalidArtifact(f"PyTorch cannot load the TorchScript model: {self._clean(exc)}") from exc
+        module.eval()
+        if precision == "fp16":
+            module.half()
+        if threads is not None:
+            torch.set_num_threads(threads)
+        try:
+            schema = module.forward.schema
+        except (AttributeError, RuntimeError) as exc:
+            raise InvalidArtifact("the TorchScript model has no forward() method to run") from exc
+        output_names = self._outputs_from(schema)
+        self._arg_names = tuple(_public(a.name) for a in schema.arguments if a.name != "self")
+        self._inputs = tuple(TensorSpec(name, "float32", None) for name in self._arg_names)
+        self._output_names = output_names
+        self._outputs = tuple(TensorSpec(name, "float32", None) for name in self._output_names)
+        self._out0 = self._output_names[0] if self._output_names else "output"
+        self._torch_device = device
+        self._half = precision == "fp16"
+        self._precision = precision
+        self._module = module
+        # A loaded TorchScript module has no Python hooks, so its compiled
+        # forward can be called directly, skipping nn.Module.__call__.
+        self._forward = module.forward
+        # One argument, CPU, fp32: predict's fast path, with no conversions.
+        self._simple = len(self._arg_names) == 1 and device.type == "cpu" and not self._half
+
+    def _device(self) -> torch.device:
+        if self.device == "cpu":
+            return torch.device("cpu")
+        match = _CUDA_DEVICE.fullmatch(self.device)
+        if match is None:
+            raise BackendUnavailable(self.name, f"device {self.device!r} is not supported; it runs on: cpu, cuda")
+        if torch.version.cuda is None:
+            raise BackendUnavailable(
+                self.name, f"this torch {torch.__version__} is a CPU-only build", hint="install a CUDA build of torch"
+            )
+        # Inside the worker process, after any fork: safe to initialise CUDA here.
+        if not torch.cuda.is_available():
+            raise BackendUnavailable(self.name, "no CUDA device")
+        index = int(match.group(1) or 0)
+        if index >= torch.cuda.device_count():
+            raise BackendUnavailable(self.name, f"no CUDA device {index}: this worker has {torch.cuda.device_count()}")
+        return torch.device("cuda", index)
+
+    def _outputs_from(self, schema: Any) -> tuple[str, ...]:
+        names = self.options.get("output_names")
+        if names is not None:
+            if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
+                raise EngineError("torch backend: output_names must be a list of non-empty strings")
+            return tuple(names)
+        returns = str(schema.returns[0].type) if schema.returns else "Tensor"
+        match = _TUPLE.match(returns)
+        if match:
+            count = len(_split_types(match.group(1) or match.group(2)))
+            return tuple(f"output_{i}" for i in range(count))
+        if returns == "Tensor":
+            return ("output",)
+        # A dict's keys are known only once it has run.
+        return ()
+
+    def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        forward = self._forward
+        if forward is None:
+            raise EngineError("torch backend: predict() called before load()", permanent=False)
+        if self._simple and len(inputs) == 1:
+            # The hot path: one CPU tensor sharing the caller's array, one output array sharing the result's.
+            try:
+                array = inputs[self._arg_names[0]]
+                if type(array) is np.ndarray and array.flags.writeable:
+                    tensor = torch.from_numpy(array)
+                else:
+                    tensor = self._tensor(array)
+                with _inference_mode(True):
+                    result = forward(tensor)
+            except Exception as exc:
+                raise self._run_error(exc, inputs) from exc
+            if type(result) is torch.Tensor:
+                return {self._out0: result.numpy()}
+            return self._named(result)
+        try:
+            args = [inputs[name] for name in self._arg_names]
+        except KeyError:
+            raise EngineError(
+                f"torch backend: the model takes inputs {', '.join(self._arg_names)}; got {', '.join(inputs)}"
+            ) from None
+        if len(inputs) != len(args):
+            extra = sorted(set(inputs) - set(self._arg_names))
+            raise EngineError(f"torch backend: unknown inputs {', '.join(extra)}; the model takes {self._arg_names}")
+        try:
+            with _inference_mode(True):
+                result = forward(*[self._tensor(a) for a in args])
+        except Exception as exc:
+            raise self._run_error(exc, inputs) from exc
+        if isinstance(result, torch.Tensor):
+            return {self._out0: self._array(result)}
+        return self._named(result)
+
+    def _run_error(self, exc: Exception, inputs: dict[str, Any]) -> EngineError:
+        if isinstance(exc, KeyError):
+            return EngineError(
+                f"torch backend: the model takes inputs {', '.join(self._arg_names)}; got {', '.join(inputs)}"
+            )
+        if isinstance(exc, (RuntimeError, ValueError, TypeError, AttributeError)):
+            return EngineError(f"PyTorch failed to run the model: {self._clean(exc)}")
+        return EngineError(f"PyTorch failed to run the model: {self._clean(exc)}", permanent=False)
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        if not isinstance(array, np.ndarray):
+            array = np.asarray(array)
+        # from_numpy shares memory; a read-only array (a view on a buffer) is
+        # copied first because torch warns on, and may write to, shared memory.
+        tensor = torch.from_numpy(array if array.flags.writeable else array.copy())
+        if self._torch_device.type != "cpu":
+            tensor = tensor.to(self._torch_device)
+        if self._half and tensor.is_floating_point():
+            tensor = tensor.half()
+        return tensor
+
+    def _array(self, tensor: torch.Tensor) -> np.ndarray:
+        if self._half and tensor.dtype == torch.float16:
+            tensor = tensor.float()
+        if tensor.device.type != "cpu":
+            tensor = tensor.cpu()
+        return tensor.numpy()
+
+    def _named(self, result: Any) -> dict[str, np.ndarray]:
+        if isinstance(result, dict):
+            return {str(k): self._array(v) for k, v in result.items()}
+        if isinstance(result, (tuple, list)):
+            names = self._output_names or tuple(f"output_{i}" for i in range(len(result)))
+            if len(names) != len(result):
+                raise EngineError(f"torch backend: the model returned {len(result)} outputs, named {list(names)}")
+            return {n: self._array(v) for n, v in zip(names, result, strict=True)}
+        raise EngineError(f"torch backend: the model returned {type(result).__name__}, not tensors")
+
+    def unload(self) -> None:
+        self._module = None
+        self._forward = None
+        self._inputs = self._outputs = None
+        if self._torch_device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "version": torch.__version__,
+            "provider": "torch.jit",
+            "device": self.device,
+            "precision": self._precision or "fp32",
+        }
+
+    def _clean(self, exc: BaseException) -> str:
+        text = str(exc).split(". This is an internal miniz error")[0]
+        return clean_message(text, self.spec.path)
+
+
+def _public(name: str) -> str:
+    # TorchScript renames shadowed arguments "x.1"; the user wrote "x".
+    return name.split(".")[0] if re.fullmatch(r"\w+\.\d+", name) else name
+
+
+def _split_types(text: str) -> list[str]:
+    depth, parts, current = 0, [], ""
+    for ch in text:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        parts.append(current.strip())
+    return parts

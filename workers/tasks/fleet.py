@@ -1,0 +1,71 @@
+"""Each worker publishes the backends and devices it has, on start and then periodically.
+
+Submission reads these rows to refuse jobs that no running worker can take.
+A daemon thread refreshes the row; Celery's worker signals start and stop it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery.signals import worker_ready, worker_shutdown
+from django.db import close_old_connections, connection
+
+from evalsvc.fleet.selectors import HEARTBEAT_S
+from evalsvc.fleet.services import worker_status_offline, worker_status_publish
+from workers.backends.registry import probe_backends
+
+from .common import host_environment
+
+logger = logging.getLogger(__name__)
+_stop = threading.Event()
+
+
+def _queues(consumer: Any) -> list[str]:
+    try:
+        return sorted(q.name for q in consumer.task_consumer.queues)
+    except AttributeError:
+        return []
+
+
+def publish(hostname: str, queues: list[str], *, starting: bool = False) -> None:
+    close_old_connections()
+    try:
+        worker_status_publish(
+            hostname=hostname, queues=queues, backends=probe_backends(), host=host_environment(), starting=starting
+        )
+    finally:
+        connection.close()  # this runs on the heartbeat thread: don't leave its connection open
+
+
+def _heartbeat(hostname: str, queues: list[str]) -> None:
+    while not _stop.wait(HEARTBEAT_S):
+        try:
+            publish(hostname, queues)
+        except Exception:  # a database blip must not kill the thread
+            logger.exception("could not publish worker status")
+
+
+@worker_ready.connect
+def on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
+    hostname = getattr(sender, "hostname", None) or "worker"
+    queues = _queues(sender)
+    try:
+        publish(hostname, queues, starting=True)
+    except Exception:
+        logger.exception("could not publish worker status at start")
+    _stop.clear()
+    threading.Thread(target=_heartbeat, args=(hostname, queues), name="evalsvc-heartbeat", daemon=True).start()
+
+
+@worker_shutdown.connect
+def on_worker_shutdown(sender: Any = None, **kwargs: Any) -> None:
+    _stop.set()
+    hostname = getattr(sender, "hostname", None)
+    if hostname:
+        try:
+            worker_status_offline(hostname=hostname)
+        finally:
+            connection.close()

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Any
+
+from evalsvc.evaluations.models import EvaluationRun
+from workers.engine.inputs import input_batches
+from workers.engine.parity import Target, compare_backends, repeatable
+from workers.engine.types import ProgressCallback
+from workers.queues import CPU
+
+from .common import execute_run, job_task, load_artifacts
+
+
+def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
+    params = run.params
+    model, data, tokenizer = load_artifacts(run)
+    assert run.dataset_version is not None
+    rows = min(params["max_rows"], run.dataset_version.rows)
+    batches = repeatable(
+        lambda: input_batches(
+            model,
+            data,
+            batch_size=params["batch_size"],
+            max_rows=rows,
+            feature_columns=params.get("feature_columns"),
+            processing=run.model_version.processing,
+            tokenizer_path=tokenizer,
+        )
+    )
+    result = compare_backends(
+        model,
+        batches,
+        reference=Target(**params["reference"]),
+        candidates=[Target(**c) for c in params["candidates"]],
+        total_rows=rows,
+        top_n=params.get("top_n", 10),
+        progress=progress,
+    )
+    return {**result.to_dict(), "backend": result.reference_backend}
+
+
+@job_task("evalsvc.parity", queue=CPU)
+def run_parity(self: Any, run_id: str) -> str:
+    return execute_run(self, run_id, _compute)
