@@ -7,6 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
 .PHONY: install run test test-fast lint fixtures lock clean
+EFFICIENTNET := var/cache/models/efficientnet_lite0.onnx
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +22,7 @@ run: install
 	HOST=$(HOST) PORT=$(PORT) bash scripts/run_local.sh
 
 ## The whole suite against PostgreSQL and Redis on 127.0.0.1 (override DATABASE_URL / CELERY_BROKER_URL).
-test: install
+test: install $(EFFICIENTNET)
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/pytest
@@ -37,6 +38,10 @@ lint: install
 ## Rebuild the demo models and data sets in fixtures/ (deterministic).
 fixtures: install
 	$(BIN)/python scripts/build_fixtures.py
+
+## EfficientNet-Lite0 with its packaged ImageNet weights, exported to ONNX (large: cached, never committed).
+$(EFFICIENTNET): $(STAMP) scripts/build_models.py
+	$(BIN)/python scripts/build_models.py --only-efficientnet
 
 ## Re-resolve and pin every dependency (review the diff before committing).
 lock:

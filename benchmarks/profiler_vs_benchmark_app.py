@@ -295,7 +295,10 @@ def main(argv: list[str] | None = None) -> int:
             f"- {rounds} rounds × {seconds:g} s per tool and case, alternating order; profiler: openvino backend, "
             "cpu, fp32, percentiles by benchmark_app's method; benchmark_app: "
             "`-api sync -hint none -nireq 1 -nstreams 1 -infer_precision f32 -data_shape [B,...]`",
-            "- Ratios are profiler / benchmark_app of the medians over rounds; gate 0.90–1.10.",
+            "- Ratios are profiler / benchmark_app of the medians over rounds; gate 0.90–1.10. benchmark_app's median "
+            "is OpenVINO's own timer inside `infer()` (no Python binding cost); the profiler's p50 is "
+            '`perf_counter_ns` around `Backend.predict`; "difference" is the per-call cost between the two. '
+            "Both throughputs are iterations × batch over wall time.",
             *(f"- {note}" for note in notes),
             "",
             *lines,

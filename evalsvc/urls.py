@@ -15,6 +15,10 @@ from evalsvc.teams import apis as team_apis
 api = [
     path("auth/token/", team_apis.TokenApi.as_view(), name="api-token"),
     path("teams/", team_apis.TeamListApi.as_view(), name="api-teams"),
+    path("teams/<str:team>/members/", team_apis.MemberListApi.as_view(), name="api-team-members"),
+    path(
+        "teams/<str:team>/members/<str:username>/", team_apis.MemberDetailApi.as_view(), name="api-team-member"
+    ),
     path("backends/", fleet_apis.BackendListApi.as_view(), name="api-backends"),
     path("models/<str:pk>/", registry_apis.RegisteredModelDetailApi.as_view(), name="api-model"),
     path("model-versions/", registry_apis.ModelVersionListApi.as_view(), name="api-model-versions"),

@@ -5,6 +5,7 @@ digits and writes it in every upload format next to a test sample:
 
 * ``fixtures/digits_cnn.onnx``   ONNX, input ``input`` float32 [N,1,8,8], output ``logits`` [N,10]
 * ``fixtures/digits_cnn.pt``     TorchScript (torch.jit.trace), argument ``input``
+* ``fixtures/digits_cnn.pt2``    torch.export program (torch.export.save), argument ``input``, dynamic batch
 * ``fixtures/digits_cnn.xml/.bin`` OpenVINO IR converted from the ONNX file, FP32 weights
 * ``fixtures/digits_cnn.tflite`` TFLite, written as a FlatBuffer with LiteRT's schema (no TensorFlow)
 * ``fixtures/digits_test.npz``   the held-out images (``input``) and labels (``label``)
@@ -49,6 +50,7 @@ OPSET = 17
 DIGITS_FILES = (
     "digits_cnn.onnx",
     "digits_cnn.pt",
+    "digits_cnn.pt2",
     "digits_cnn.xml",
     "digits_cnn.bin",
     "digits_cnn.tflite",
@@ -170,6 +172,43 @@ def export_torchscript(model: nn.Module, path: Path, example: torch.Tensor) -> N
                 archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
 
 
+def export_torch_program(model: nn.Module, path: Path, example: torch.Tensor) -> None:
+    """torch.export with a dynamic batch dimension, saved so that rebuilds are byte-identical.
+
+    Before saving, the nodes' debugging metadata (stack traces with this
+    machine's paths, the module path the class was imported under) and the
+    sample inputs (a pickle) are dropped: the file then holds JSON and raw
+    tensor bytes only. ``.data/serialization_id`` is random on every save and
+    is derived from the content instead, as for TorchScript. ``example``
+    needs a batch of at least 2: export specializes dimensions of size 1.
+    """
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(model, (example,), dynamic_shapes={"input": {0: batch}}, strict=False)
+    for node in program.graph.nodes:
+        for key in ("stack_trace", "nn_module_stack", "source_fn_stack", "torch_fn"):
+            node.meta.pop(key, None)
+    program.example_inputs = None
+    with tempfile.TemporaryDirectory() as tmp:
+        # Same file name: torch names the archive's top folder after it.
+        raw = Path(tmp) / path.name
+        torch.export.save(program, str(raw))
+        _repack_with_content_id(raw, path)
+
+
+def _repack_with_content_id(raw: Path, path: Path) -> None:
+    with zipfile.ZipFile(raw) as archive:
+        records = [(info.filename, archive.read(info.filename)) for info in archive.infolist()]
+    digest = hashlib.sha1()
+    for name, data in records:
+        if not name.endswith("/.data/serialization_id"):
+            digest.update(name.encode() + b"\0" + data)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in records:
+            if name.endswith("/.data/serialization_id"):
+                data = digest.hexdigest().encode()
+            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+
+
 def export_openvino(onnx_path: Path, xml_path: Path) -> None:
     import openvino as ov
 
@@ -271,6 +310,7 @@ def build_digits(out: Path) -> dict[str, Any]:
     example = torch.zeros(1, 1, 8, 8)
     export_onnx(model, out / "digits_cnn.onnx", example)
     export_torchscript(model, out / "digits_cnn.pt", example)
+    export_torch_program(model, out / "digits_cnn.pt2", torch.zeros(2, 1, 8, 8))
     export_openvino(out / "digits_cnn.onnx", out / "digits_cnn.xml")
     export_tflite(model, out / "digits_cnn.tflite")
     # Not np.savez_compressed: zip timestamps would change the bytes on every run.

@@ -12,8 +12,9 @@ from rest_framework.views import APIView
 
 from evalsvc.audit.services import audit_record
 
-from .models import Membership, Team
-from .selectors import teams_for_user
+from . import services
+from .models import Membership, Role, Team
+from .selectors import team_get_for_user, teams_for_user
 
 
 class TeamOut(serializers.ModelSerializer):
@@ -44,3 +45,44 @@ class TokenApi(ObtainAuthToken):
         details = {"via": "api token", "ip": request.META.get("REMOTE_ADDR", "")}
         audit_record(actor=user, team=None, action="user.signed_in", obj=user, details=details)
         return response
+
+
+class MemberOut(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+
+    class Meta:
+        model = Membership
+        fields = ["username", "role", "created_at"]
+
+
+class MemberIn(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.values)
+
+
+class MemberListApi(APIView):
+    """Members of a team; owners add members and change roles (every change is audited)."""
+
+    @extend_schema(responses=MemberOut(many=True))
+    def get(self, request: Request, team: str) -> Response:
+        found = team_get_for_user(user=request.user, team=team)
+        members = Membership.objects.filter(team=found).select_related("user").order_by("user__username")
+        return Response(MemberOut(members, many=True).data)
+
+    @extend_schema(request=MemberIn, responses={200: MemberOut})
+    def post(self, request: Request, team: str) -> Response:
+        found = team_get_for_user(user=request.user, team=team)
+        body = MemberIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        membership = services.member_add_or_change(
+            team=found, actor=request.user, username=body.validated_data["username"], role=body.validated_data["role"]
+        )
+        return Response(MemberOut(membership).data)
+
+
+class MemberDetailApi(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, team: str, username: str) -> Response:
+        found = team_get_for_user(user=request.user, team=team)
+        services.member_remove(team=found, actor=request.user, username=username)
+        return Response(status=204)

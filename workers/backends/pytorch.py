@@ -1,10 +1,12 @@
-"""PyTorch backend (registry name ``"torch"``): TorchScript archives on CPU or CUDA.
+"""PyTorch backend (registry name ``"torch"``): TorchScript archives and torch.export programs on CPU or CUDA.
 
-Never unpickles: the archive is checked by its ZIP entries and loaded with
-``torch.jit.load``, whose C++ unpickler rebuilds tensors and TorchScript
-objects only; ``torch.load`` is never called. ``torch.export`` programs are
-refused, because ``torch.export.load`` in this PyTorch version does unpickle
-(see :mod:`workers.engine.formats.torchscript`).
+Never unpickles. A TorchScript archive is checked by its ZIP entries and
+loaded with ``torch.jit.load``, whose C++ unpickler rebuilds tensors and
+TorchScript objects only; ``torch.load`` is never called. A torch.export
+program (``.pt2``) is loaded by
+:func:`workers.engine.formats.torch_export.load_torch_export`, never by
+``torch.export.load`` (which unpickles and evaluates parts of the archive),
+and run as ``ExportedProgram.module()``.
 
 Devices
 -------
@@ -13,14 +15,16 @@ Devices
 Options
 -------
 precision:
-    ``"fp32"`` (default); ``"fp16"`` on CUDA (the module and inputs are cast
-    to half, outputs cast back to float32).
+    ``"fp32"`` (default); ``"fp16"`` on CUDA for TorchScript (the module and
+    inputs are cast to half, outputs cast back to float32). A torch.export
+    program runs in the element types its graph was exported with: fp32 only.
 threads:
     ``torch.set_num_threads``: note that it applies to the whole process.
 output_names:
     Names for the outputs of a model returning a tensor or a tuple of
     tensors (default ``"output"``, or ``"output_0"``, ``"output_1"``, ...).
-    A model returning a dict names its outputs by the dict keys.
+    A model returning a dict names its outputs by the dict keys. The same
+    for both formats.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import torch
 from workers.backends._common import clean_message, cuda_devices, int_option, precision_option
 from workers.backends.base import Backend
 from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
+from workers.engine.formats.torch_export import load_torch_export
 from workers.engine.formats.torchscript import check_torchscript_archive
 from workers.engine.types import ModelSpec, TensorSpec
 
@@ -51,12 +56,13 @@ _TUPLE = re.compile(r"^\((.*)\)$|^Tuple\[(.*)\]$")
 
 
 class TorchBackend(Backend):
-    """Run TorchScript models with PyTorch.
+    """Run TorchScript models and torch.export programs with PyTorch.
 
     Parameters
     ----------
     spec:
-        A TorchScript archive (``torch.jit.save``).
+        A TorchScript archive (``torch.jit.save``, format ``"torchscript"``)
+        or a torch.export program (``torch.export.save``, ``"torch_export"``).
     device:
         ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     options:
@@ -66,7 +72,8 @@ class TorchBackend(Backend):
     -----
     TorchScript records argument names but no shapes or element types, so
     :attr:`input_specs` name the ``forward`` arguments with dtype
-    ``"float32"`` and unknown shape. :meth:`predict` runs under
+    ``"float32"`` and unknown shape; a torch.export program records both
+    (symbolic dimensions as their symbol, e.g. ``"s31"``). :meth:`predict` runs under
     ``torch.inference_mode`` on tensors that share the caller's arrays
     (``torch.from_numpy``), and returns arrays that share the output
     tensors' memory on the CPU.
@@ -74,7 +81,7 @@ class TorchBackend(Backend):
 
     name: ClassVar[str] = "torch"
     pip_hint: ClassVar[str] = "pip install torch"
-    formats: ClassVar[tuple[str, ...]] = ("torchscript",)
+    formats: ClassVar[tuple[str, ...]] = ("torchscript", "torch_export")
     option_names: ClassVar[frozenset[str]] = frozenset({"precision", "threads", "output_names"})
 
     def __init__(self, spec: ModelSpec, *, device: str = "cpu", options: dict[str, Any] | None = None) -> None:
@@ -83,6 +90,8 @@ class TorchBackend(Backend):
         self._forward: Any = None
         self._simple = False
         self._arg_names: tuple[str, ...] = ()
+        # torch.export: how many of _arg_names are positional (the rest are keyword arguments).
+        self._positional = 0
         self._out0 = "output"
         self._output_names: tuple[str, ...] = ()
         self._torch_device = torch.device("cpu")
@@ -107,11 +116,27 @@ class TorchBackend(Backend):
         if self._module is not None:
             return
         device = self._device()
-        precision = precision_option(self.name, self.options, ("fp32", "fp16") if device.type == "cuda" else ("fp32",))
+        exported = self.spec.format == "torch_export"
+        cuda_fp16 = device.type == "cuda" and not exported
+        precision = precision_option(self.name, self.options, ("fp32", "fp16") if cuda_fp16 else ("fp32",))
         threads = int_option(self.name, self.options, "threads", minimum=1)
         if not os.path.exists(self.spec.path):
             # The file should have been fetched to this worker; another try may find it.
             raise EngineError("the model file is missing on the worker", permanent=False)
+        if exported:
+            self._load_program(device)
+        else:
+            self._load_torchscript(device, precision)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self._out0 = self._output_names[0] if self._output_names else "output"
+        self._torch_device = device
+        self._half = precision == "fp16"
+        self._precision = precision
+        # One argument, CPU, fp32: predict's fast path, with no conversions.
+        self._simple = self._positional == 1 == len(self._arg_names) and device.type == "cpu" and not self._half
+
+    def _load_torchscript(self, device: torch.device, precision: str) -> None:
         check_torchscript_archive(self.spec.path)
         try:
             with warnings.catch_warnings():
@@ -123,27 +148,44 @@ class TorchBackend(Backend):
         module.eval()
         if precision == "fp16":
             module.half()
-        if threads is not None:
-            torch.set_num_threads(threads)
         try:
             schema = module.forward.schema
         except (AttributeError, RuntimeError) as exc:
             raise InvalidArtifact("the TorchScript model has no forward() method to run") from exc
-        output_names = self._outputs_from(schema)
+        self._output_names = self._outputs_from(schema)
         self._arg_names = tuple(_public(a.name) for a in schema.arguments if a.name != "self")
+        self._positional = len(self._arg_names)
         self._inputs = tuple(TensorSpec(name, "float32", None) for name in self._arg_names)
-        self._output_names = output_names
         self._outputs = tuple(TensorSpec(name, "float32", None) for name in self._output_names)
-        self._out0 = self._output_names[0] if self._output_names else "output"
-        self._torch_device = device
-        self._half = precision == "fp16"
-        self._precision = precision
         self._module = module
         # A loaded TorchScript module has no Python hooks, so its compiled
         # forward can be called directly, skipping nn.Module.__call__.
         self._forward = module.forward
-        # One argument, CPU, fp32: predict's fast path, with no conversions.
-        self._simple = len(self._arg_names) == 1 and device.type == "cpu" and not self._half
+
+    def _load_program(self, device: torch.device) -> None:
+        try:
+            loaded = load_torch_export(self.spec.path, device=device)
+        except InvalidArtifact as exc:
+            raise InvalidArtifact(clean_message(exc.message, self.spec.path)) from exc
+        names = self._option_output_names()
+        if names is not None and loaded.output_kind != "dict" and len(names) != len(loaded.outputs):
+            raise EngineError(
+                f"torch backend: output_names has {len(names)} names; the model returns {len(loaded.outputs)} outputs"
+            )
+        if names is None or loaded.output_kind == "dict":
+            # As for TorchScript: a returned dict names its outputs by its keys.
+            names = [spec.name for spec in loaded.outputs]
+        self._arg_names = (*loaded.positional, *loaded.keywords)
+        self._positional = len(loaded.positional)
+        self._inputs = loaded.inputs
+        self._output_names = tuple(names)
+        self._outputs = tuple(
+            TensorSpec(name, spec.dtype, spec.shape) for name, spec in zip(names, loaded.outputs, strict=True)
+        )
+        self._module = loaded.module
+        # Called through nn.Module.__call__: its pre-hook checks the inputs
+        # against the exported shapes and ranges, with a readable error.
+        self._forward = loaded.module
 
     def _device(self) -> torch.device:
         if self.device == "cpu":
@@ -163,12 +205,18 @@ class TorchBackend(Backend):
             raise BackendUnavailable(self.name, f"no CUDA device {index}: this worker has {torch.cuda.device_count()}")
         return torch.device("cuda", index)
 
-    def _outputs_from(self, schema: Any) -> tuple[str, ...]:
+    def _option_output_names(self) -> tuple[str, ...] | None:
         names = self.options.get("output_names")
+        if names is None:
+            return None
+        if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
+            raise EngineError("torch backend: output_names must be a list of non-empty strings")
+        return tuple(names)
+
+    def _outputs_from(self, schema: Any) -> tuple[str, ...]:
+        names = self._option_output_names()
         if names is not None:
-            if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
-                raise EngineError("torch backend: output_names must be a list of non-empty strings")
-            return tuple(names)
+            return names
         returns = str(schema.returns[0].type) if schema.returns else "Tensor"
         match = _TUPLE.match(returns)
         if match:
@@ -208,8 +256,16 @@ class TorchBackend(Backend):
             extra = sorted(set(inputs) - set(self._arg_names))
             raise EngineError(f"torch backend: unknown inputs {', '.join(extra)}; the model takes {self._arg_names}")
         try:
+            tensors = [self._tensor(a) for a in args]
+            positional = self._positional
             with _inference_mode(True):
-                result = forward(*[self._tensor(a) for a in args])
+                if positional == len(tensors):
+                    result = forward(*tensors)
+                else:
+                    result = forward(
+                        *tensors[:positional],
+                        **dict(zip(self._arg_names[positional:], tensors[positional:], strict=True)),
+                    )
         except Exception as exc:
             raise self._run_error(exc, inputs) from exc
         if isinstance(result, torch.Tensor):
@@ -265,7 +321,7 @@ class TorchBackend(Backend):
         return {
             "backend": self.name,
             "version": torch.__version__,
-            "provider": "torch.jit",
+            "provider": "torch.export" if self.spec.format == "torch_export" else "torch.jit",
             "device": self.device,
             "precision": self._precision or "fp32",
         }

@@ -14,9 +14,9 @@ from workers.engine.types import ModelInfo
 __all__ = ["MODEL_FORMATS", "REFUSED_FORMATS", "inspect_model"]
 
 #: Formats :func:`inspect_model` accepts.
-MODEL_FORMATS: tuple[str, ...] = ("onnx", "torchscript", "openvino", "tflite")
-#: Formats it recognises but refuses, with the reason in the error.
-REFUSED_FORMATS: tuple[str, ...] = ("torch_export",)
+MODEL_FORMATS: tuple[str, ...] = ("onnx", "torchscript", "torch_export", "openvino", "tflite")
+#: Formats it recognises but refuses, with the reason in the error (none at present).
+REFUSED_FORMATS: tuple[str, ...] = ()
 
 
 def inspect_model(path: str, fmt: str, *, weights_path: str | None = None) -> ModelInfo:
@@ -25,7 +25,8 @@ def inspect_model(path: str, fmt: str, *, weights_path: str | None = None) -> Mo
     Parameters
     ----------
     path:
-        Local path of the model file (the ``.xml`` for OpenVINO IR).
+        Local path of the model file (the ``.xml`` for OpenVINO IR, the
+        ``.pt2`` from ``torch.export.save`` for ``torch_export``).
     fmt:
         Declared format, one of :data:`MODEL_FORMATS`.
     weights_path:
@@ -54,7 +55,7 @@ def inspect_model(path: str, fmt: str, *, weights_path: str | None = None) -> Mo
 
         return inspect_torchscript(path)
     if fmt == "torch_export":
-        from workers.engine.formats.torchscript import inspect_torch_export
+        from workers.engine.formats.torch_export import inspect_torch_export
 
         return inspect_torch_export(path)
     if fmt == "openvino":

@@ -1,4 +1,4 @@
-"""Inspection of PyTorch model files: TorchScript archives, and the refusal of torch.export programs.
+"""Inspection of TorchScript archives (torch.export programs: :mod:`workers.engine.formats.torch_export`).
 
 What is and is not unpickled
 ----------------------------
@@ -14,12 +14,10 @@ code, so neither this module nor the backends ever call ``torch.load``.
   operators. (Untrusted models are still best run in an isolated worker.)
 * A checkpoint is recognised by its ZIP entries alone (``data.pkl`` without
   ``constants.pkl`` or ``code/``) and refused before anything reads it.
-* ``torch.export.load`` in torch 2.13 does unpickle: the archive's sample
-  inputs go through ``torch.load`` with a fallback to ``weights_only=False``,
-  weights and constants flagged as pickled through
-  ``torch.load(weights_only=False)`` and ``pickle.loads``. A ``.pt2`` file
-  from an uploader could therefore run code on load, so the
-  ``torch_export`` format is refused outright (:func:`inspect_torch_export`).
+* A torch.export program (``.pt2``) uploaded as TorchScript is named for what
+  it is and refused here; the ``torch_export`` format loads it without
+  ``torch.export.load``, which unpickles and evaluates parts of the archive
+  (see :mod:`workers.engine.formats.torch_export`).
 """
 
 from __future__ import annotations
@@ -33,19 +31,16 @@ from workers.engine.types import ModelInfo
 
 __all__ = [
     "CHECKPOINT_MESSAGE",
-    "TORCH_EXPORT_REFUSED",
+    "TORCH_EXPORT_AS_TORCHSCRIPT",
     "check_torchscript_archive",
-    "inspect_torch_export",
     "inspect_torchscript",
 ]
 
 CHECKPOINT_MESSAGE = (
     "this is a pickled PyTorch checkpoint, not TorchScript: export it with torch.jit.script/trace or torch.export"
 )
-TORCH_EXPORT_REFUSED = (
-    "torch.export programs (.pt2) are not accepted: torch.export.load in this PyTorch version unpickles parts of "
-    "the archive (sample inputs, some weights and constants) with Python's pickle, which can run arbitrary code; "
-    "upload the model as TorchScript (torch.jit.trace/script, then torch.jit.save) or export it to ONNX"
+TORCH_EXPORT_AS_TORCHSCRIPT = (
+    "this is a torch.export program, not TorchScript: upload it with the torch_export format (a .pt2 file)"
 )
 
 _SNIFF = (
@@ -88,7 +83,7 @@ def check_torchscript_archive(path: str) -> None:
     # only what sits directly inside it decides the kind of archive.
     entries = {_relative(n) for n in names}
     if "archive_format" in entries or any(e.startswith("models/") and e.endswith(".json") for e in entries):
-        raise InvalidArtifact(f"this is a torch.export program, not TorchScript; {TORCH_EXPORT_REFUSED}")
+        raise InvalidArtifact(TORCH_EXPORT_AS_TORCHSCRIPT)
     if "data.pkl" not in entries:
         raise InvalidArtifact("not a TorchScript model: a ZIP archive without the data.pkl a PyTorch file has")
     if "constants.pkl" not in entries and not any(e.startswith("code/") for e in entries):
@@ -151,20 +146,6 @@ def forward_schema(schema: object) -> str:
     args = [a for a in schema.arguments if a.name != "self"]  # type: ignore[attr-defined]
     returns = ", ".join(str(r.type) for r in schema.returns)  # type: ignore[attr-defined]
     return f"forward({', '.join(f'{a.type} {a.name}' for a in args)}) -> {returns or 'None'}"
-
-
-def inspect_torch_export(path: str) -> ModelInfo:
-    """Refuse a torch.export program: loading one unpickles (see the module docstring).
-
-    Raises
-    ------
-    InvalidArtifact
-        Always: ``"the file is empty"`` for an empty file, otherwise
-        :data:`TORCH_EXPORT_REFUSED`.
-    """
-    if os.path.getsize(path) == 0:
-        raise InvalidArtifact("the file is empty")
-    raise InvalidArtifact(TORCH_EXPORT_REFUSED)
 
 
 def _relative(name: str) -> str:

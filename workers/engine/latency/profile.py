@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from workers.backends._common import clean_message
 from workers.backends.base import Backend
 from workers.backends.registry import get_backend_class
 from workers.engine.errors import BackendUnavailable, Cancelled, EngineError
@@ -277,7 +278,8 @@ def profile_cell(
     except EngineError as exc:
         result = CellResult(key=key, status="failed", error=exc.message)
     except Exception as exc:  # one broken cell must not lose the others' results
-        result = CellResult(key=key, status="failed", error=f"{type(exc).__name__}: {exc}")
+        message = clean_message(exc, model.path, model.weights_path)
+        result = CellResult(key=key, status="failed", error=f"{type(exc).__name__}: {message}")
     verdict = judge(result, objectives) if objectives is not None else None
     return replace(result, verdict=verdict, seconds=time.perf_counter() - started)
 
@@ -308,6 +310,11 @@ def _profile_cell(
     load_ns = time.perf_counter_ns() - t0
     try:
         inputs: CellInputs = inputs_factory(key.batch_size, backend.input_specs)
+        if grid.preprocessing in ("in", "both") and not inputs.has_preprocessing:
+            raise EngineError(
+                "preprocessing was asked to be in the measurement, but the inputs have no preprocessing "
+                "(synthetic inputs are already model-ready)"
+            )
         t0 = time.perf_counter_ns()
         backend.predict(inputs.batches[0])
         first_ns = time.perf_counter_ns() - t0
@@ -322,12 +329,7 @@ def _profile_cell(
             model_only = _variant("model", measured, warm, grid, key.batch_size)
 
         with_pre = None
-        if grid.preprocessing in ("in", "both"):
-            if not inputs.has_preprocessing or inputs.raw is None or inputs.preprocess is None:
-                raise EngineError(
-                    "preprocessing was asked to be in the measurement, but the inputs have no preprocessing "
-                    "(synthetic inputs are already model-ready)"
-                )
+        if grid.preprocessing in ("in", "both") and inputs.raw is not None and inputs.preprocess is not None:
             preprocess = inputs.preprocess
 
             def serve(raw: Any) -> object:
