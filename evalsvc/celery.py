@@ -15,5 +15,6 @@ app.conf.imports = (
     "workers.tasks.evaluate",
     "workers.tasks.parity",
     "workers.tasks.quantize",
+    "workers.tasks.profile",
     "workers.tasks.fleet",
 )

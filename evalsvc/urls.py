@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from evalsvc.dashboards import apis as dashboard_apis
 from evalsvc.dashboards import views as dashboard_views
 from evalsvc.evaluations import apis as run_apis
 from evalsvc.evaluations import views as run_views
@@ -16,9 +17,7 @@ api = [
     path("auth/token/", team_apis.TokenApi.as_view(), name="api-token"),
     path("teams/", team_apis.TeamListApi.as_view(), name="api-teams"),
     path("teams/<str:team>/members/", team_apis.MemberListApi.as_view(), name="api-team-members"),
-    path(
-        "teams/<str:team>/members/<str:username>/", team_apis.MemberDetailApi.as_view(), name="api-team-member"
-    ),
+    path("teams/<str:team>/members/<str:username>/", team_apis.MemberDetailApi.as_view(), name="api-team-member"),
     path("backends/", fleet_apis.BackendListApi.as_view(), name="api-backends"),
     path("models/<str:pk>/", registry_apis.RegisteredModelDetailApi.as_view(), name="api-model"),
     path("model-versions/", registry_apis.ModelVersionListApi.as_view(), name="api-model-versions"),
@@ -38,6 +37,11 @@ api = [
     path("runs/", run_apis.RunListApi.as_view(), name="api-runs"),
     path("runs/<str:pk>/", run_apis.RunDetailApi.as_view(), name="api-run"),
     path("runs/<str:pk>/cancel/", run_apis.RunCancelApi.as_view(), name="api-run-cancel"),
+    path(
+        "runs/<str:pk>/result.<str:fmt>",
+        dashboard_apis.RunResultDownloadApi.as_view(),
+        name="api-run-result",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

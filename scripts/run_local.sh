@@ -16,7 +16,7 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-$BIN/celery -A evalsvc worker -Q cpu -c 1 -n cpu@%h --loglevel=INFO >"$VAR/log/worker.log" 2>&1 &
+$BIN/celery -A evalsvc worker -Q cpu,profile -c 1 -n cpu@%h --loglevel=INFO >"$VAR/log/worker.log" 2>&1 &
 pids+=($!)
 $BIN/celery -A evalsvc beat --loglevel=INFO --pidfile= >"$VAR/log/beat.log" 2>&1 &
 pids+=($!)

@@ -131,5 +131,5 @@ def local_worker(db):
     from workers.backends.registry import probe_backends
 
     return worker_status_publish(
-        hostname="tests@localhost", queues=["cpu"], backends=probe_backends(), host={}, starting=True
+        hostname="tests@localhost", queues=["cpu", "profile"], backends=probe_backends(), host={}, starting=True
     )

@@ -2,5 +2,7 @@
 
 CPU = "cpu"
 GPU = "gpu"
+#: Latency profiles: workers consume it one job at a time, so no other job shares their cores.
+PROFILE = "profile"
 
-ALL = (CPU, GPU)
+ALL = (CPU, GPU, PROFILE)

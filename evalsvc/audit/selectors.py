@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from evalsvc.core.csvcells import csv_safe
 from evalsvc.core.exceptions import Forbidden, ValidationFailed
 from evalsvc.teams.models import Membership, Role, Team
 from evalsvc.teams.selectors import role_for, team_get_for_user
@@ -94,14 +95,6 @@ def audit_entries_for_user(
 CSV_COLUMNS = [
     "seq", "created_at", "team", "actor", "action", "object_type", "object_id", "details", "prev_hash", "hash",
 ]  # fmt: skip
-#: A spreadsheet treats a cell starting with one of these as a formula (CWE-1236).
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: Any) -> str:
-    """The cell as text, with a leading quote where a spreadsheet would read a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
 
 
 def _row(entry: AuditEntry) -> list[str]:

@@ -147,3 +147,121 @@ def quantize_figures(result: dict[str, Any]) -> list[Figure]:
         quality.update_layout(title=f"{metric} on the labelled rows", yaxis_title=metric, **_LAYOUT)
         figures.append(("Quality", quality))
     return figures
+
+
+def _cell_label(key: dict[str, Any]) -> str:
+    threads = key.get("threads")
+    return f"{key['backend']}/{key['device']}/{key['precision']} b{key['batch_size']}" + (
+        f" t{threads}" if threads else ""
+    )
+
+
+def _ok_cells(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in result.get("cells", []) if c.get("status") == "ok" and (c.get("model") or {}).get("latency")]
+
+
+@builder("profile")
+def profile_figures(result: dict[str, Any]) -> list[Figure]:
+    cells = _ok_cells(result)
+    if not cells:
+        return []
+    labels = [_cell_label(c["key"]) for c in cells]
+    figures: list[Figure] = []
+
+    bars = go.Figure()
+    for p in ("p50", "p90", "p95", "p99"):
+        bars.add_trace(go.Bar(x=labels, y=[c["model"]["latency"][f"{p}_ms"] for c in cells], name=p))
+    bars.update_layout(
+        title="Latency percentiles per configuration", yaxis_title="ms per batch", barmode="group", **_LAYOUT
+    )
+    figures.append(("Latency percentiles", bars))
+
+    series: dict[str, list[dict[str, Any]]] = {}
+    for c in cells:
+        k = c["key"]
+        name = f"{k['backend']}/{k['device']}/{k['precision']}" + (f" t{k['threads']}" if k.get("threads") else "")
+        series.setdefault(name, []).append(c)
+    throughput = go.Figure()
+    tradeoff = go.Figure()
+    for name, group in series.items():
+        group = sorted(group, key=lambda c: c["key"]["batch_size"])
+        batch = [c["key"]["batch_size"] for c in group]
+        rows_s = [c["model"]["latency"]["throughput_rows_s"] for c in group]
+        p99 = [c["model"]["latency"]["p99_ms"] for c in group]
+        throughput.add_trace(go.Scatter(x=batch, y=rows_s, mode="lines+markers", name=name))
+        tradeoff.add_trace(
+            go.Scatter(x=rows_s, y=p99, mode="lines+markers+text", text=[f"b{b}" for b in batch],
+                       textposition="top center", name=name)
+        )  # fmt: skip
+    throughput.update_layout(title="Throughput versus batch size", xaxis_title="batch size", xaxis_type="log",
+                             yaxis_title="rows/s", **_LAYOUT)  # fmt: skip
+    tradeoff.update_layout(title="The batching trade-off: p99 latency versus throughput", xaxis_title="rows/s",
+                           yaxis_title="p99 ms per batch", **_LAYOUT)  # fmt: skip
+    figures += [("Throughput versus batch size", throughput), ("Latency versus throughput", tradeoff)]
+
+    cdf = go.Figure()
+    for label, c in zip(labels, cells, strict=True):
+        samples = sorted(c["model"].get("samples_ns") or [])
+        if samples:
+            n = len(samples)
+            step = max(1, n // 400)  # a few hundred points draw the same curve
+            xs = [s / 1e6 for s in samples[::step]]
+            ys = [(i * step + 1) / n for i in range(len(xs))]
+            cdf.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=label))
+    if cdf.data:
+        cdf.update_layout(title="Latency distribution (CDF of kept samples)", xaxis_title="ms per batch",
+                          xaxis_type="log", yaxis_title="fraction of calls", **_LAYOUT)  # fmt: skip
+        figures.append(("Latency distribution", cdf))
+
+    cold = go.Figure()
+    cold.add_trace(go.Bar(x=labels, y=[1000 * c["cold_start"]["load_s"] for c in cells], name="model load"))
+    cold.add_trace(go.Bar(x=labels, y=[c["cold_start"]["first_inference_ms"] for c in cells], name="first inference"))
+    cold.update_layout(title="Cold start", yaxis_title="ms", barmode="stack", **_LAYOUT)
+    figures.append(("Cold start", cold))
+    return figures
+
+
+def profile_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One flat row per cell, for the CSV download and the table on the page."""
+    rows = []
+    for c in result.get("cells", []):
+        key = c.get("key", {})
+        latency = (c.get("model") or {}).get("latency") or {}
+        stability = (c.get("model") or {}).get("stability") or {}
+        verdict = c.get("verdict") or {}
+        cold = c.get("cold_start") or {}
+        memory = c.get("memory") or {}
+        rows.append(
+            {
+                "backend": key.get("backend"),
+                "device": key.get("device"),
+                "precision": key.get("precision"),
+                "batch_size": key.get("batch_size"),
+                "threads": key.get("threads"),
+                "status": c.get("status"),
+                "error": c.get("error", ""),
+                **{
+                    k: latency.get(k)
+                    for k in (
+                        "count",
+                        "mean_ms",
+                        "std_ms",
+                        "min_ms",
+                        "p50_ms",
+                        "p90_ms",
+                        "p95_ms",
+                        "p99_ms",
+                        "max_ms",
+                        "throughput_rows_s",
+                        "throughput_batches_s",
+                    )
+                },  # fmt: skip
+                "stable": stability.get("stable"),
+                "load_s": cold.get("load_s"),
+                "first_inference_ms": cold.get("first_inference_ms"),
+                "peak_rss_bytes": memory.get("peak_rss_bytes"),
+                "with_preprocessing_p50_ms": (((c.get("with_preprocessing") or {}).get("latency")) or {}).get("p50_ms"),
+                "verdict": None if not verdict else ("pass" if verdict.get("passed") else "fail"),
+            }
+        )
+    return rows

@@ -18,7 +18,7 @@ from evalsvc.registry.selectors import (
 )
 from evalsvc.teams.selectors import teams_for_user
 
-from .figures import figures_for
+from .figures import figures_for, profile_rows
 
 #: Headline metrics per task, in the order a reviewer reads them.
 _METRIC_LABELS = {
@@ -117,6 +117,7 @@ def run_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "kind": get_kind(run.kind),
             "kind_template": f"dashboards/kinds/{run.kind}.html",
             "variant_rows": _variant_rows(result) if run.kind == "quantize" else [],
+            "profile_rows": profile_rows(result) if run.kind == "profile" else [],
             "figures": figures,
             "metrics": _headline_metrics(result),
             "averaging": result.get("metrics", {}).get("average"),

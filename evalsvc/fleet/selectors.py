@@ -117,7 +117,9 @@ def _reasons(backend: str) -> str:
     return "; ".join(sorted(reasons))
 
 
-def require_worker_for(*, targets: list[tuple[str, str, str | None]], model_format: str | None = None) -> str:
+def require_worker_for(
+    *, targets: list[tuple[str, str, str | None]], model_format: str | None = None, queue: str | None = None
+) -> str:
     """The queue of a live worker that can run every (backend, device, precision) target.
 
     Parity and quantization jobs compare targets inside one process, so one
@@ -125,7 +127,10 @@ def require_worker_for(*, targets: list[tuple[str, str, str | None]], model_form
     """
     for target in targets:  # the per-target message is the clearest when one is missing everywhere
         require_offer(backend=target[0], device=target[1], precision=target[2], model_format=model_format)
-    for worker in live_workers().order_by("hostname"):
+    workers = live_workers().order_by("hostname")
+    for worker in workers:
+        if queue is not None and queue not in worker.queues:
+            continue
         table = {e["name"]: e for e in worker.backends if e.get("available")}
         if all(
             t[0] in table
@@ -133,9 +138,13 @@ def require_worker_for(*, targets: list[tuple[str, str, str | None]], model_form
             and (not t[2] or not table[t[0]].get("precisions") or t[2] in table[t[0]]["precisions"])
             for t in targets
         ):
+            if queue is not None:
+                return queue
             accelerated = any(t[1] != "cpu" for t in targets)
             queues = sorted(worker.queues, key=lambda q: q != ("gpu" if accelerated else "cpu"))
             if queues:
                 return queues[0]
+    if queue is not None and not any(queue in w.queues for w in workers):
+        raise ValidationFailed(f"no running worker takes {queue} jobs: start one with `-Q {queue} -c 1`")
     listed = ", ".join(f"{b}/{d}/{p or 'fp32'}" for b, d, p in targets)
     raise ValidationFailed(f"no single worker offers all of {listed}; compare fewer targets per job")

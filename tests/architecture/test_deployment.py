@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_compose_file_parses_and_names_every_service():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "beat"} <= set(services)
+    assert {"postgres", "redis", "web", "worker-cpu", "worker-profile", "worker-gpu", "beat"} <= set(services)
     assert services["worker-gpu"]["profiles"] == ["gpu"]
-    for name in ("web", "worker-cpu", "worker-gpu", "beat"):
+    for name in ("web", "worker-cpu", "worker-profile", "worker-gpu", "beat"):
         assert services[name]["build"]["context"] == "."  # one Dockerfile for every role
         env = services[name]["environment"]
         assert env["DJANGO_SETTINGS_MODULE"] == "evalsvc.settings.production"
@@ -25,6 +25,7 @@ def test_compose_file_parses_and_names_every_service():
         assert env["CELERY_BROKER_URL"].startswith("redis://")
     assert "-Q gpu" in services["worker-gpu"]["command"]
     assert "-Q cpu" in services["worker-cpu"]["command"]
+    assert "-Q profile -c 1" in services["worker-profile"]["command"]
 
 
 def _manage(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:

@@ -62,7 +62,7 @@ def test_probe_reports_every_backend_with_precisions_and_formats() -> None:
             assert name in entry["reason"] and entry["devices"] == [], name
     # Every CPU worker has these; the formats say what each one loads.
     assert report["openvino"]["formats"] == ["onnx", "openvino"]
-    assert report["torch"]["formats"] == ["torchscript"]
+    assert report["torch"]["formats"] == ["torchscript", "torch_export"]
     assert report["tflite"]["formats"] == ["tflite"]
     assert "cpu" in report["openvino"]["devices"] and "auto" in report["openvino"]["devices"]
 

@@ -186,3 +186,21 @@ def test_use_before_load(digits_onnx: ModelSpec) -> None:
     with pytest.raises(EngineError, match="before load"):
         backend.predict({})
     backend.unload()  # harmless before load
+
+
+def test_alternating_large_and_small_batches_never_touch_caller_memory(digits_onnx: ModelSpec) -> None:
+    """Large inputs are shared with the request, small ones copied into its own tensor:
+    switching between the two must not write into an array a caller lent earlier."""
+    import onnxruntime as ort
+
+    sample = np.load(FIXTURES / "digits_test.npz")["input"]
+    session = ort.InferenceSession(digits_onnx.path, providers=["CPUExecutionProvider"])
+    big = np.ascontiguousarray(np.concatenate([sample] * 40))  # 14400 x 256 bytes: shared
+    big_copy = big.copy()
+    with OpenVinoBackend(digits_onnx) as backend:
+        for batch in (big, sample[:3], sample[:3], big, sample[:1], sample[5:9]):
+            (logits,) = backend.predict({"input": batch}).values()
+            (expected,) = session.run(None, {"input": batch})
+            np.testing.assert_allclose(logits, expected, atol=1e-4)
+            assert backend.runtime_latency_ns() > 0
+    np.testing.assert_array_equal(big, big_copy)

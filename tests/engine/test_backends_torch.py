@@ -1,4 +1,7 @@
-"""The torch backend: TorchScript on the CPU, checkpoints refused without unpickling, CUDA where present."""
+"""The torch backend: TorchScript on the CPU, checkpoints refused without unpickling, CUDA where present.
+
+torch.export programs, which the backend runs too: test_torch_export.py.
+"""
 
 from __future__ import annotations
 
@@ -62,15 +65,16 @@ def test_probe() -> None:
     info = TorchBackend.probe()
     assert info["version"] == torch.__version__
     assert info["devices"][0] == "cpu" and info["precisions"][0] == "fp32"
-    assert info["formats"] == ["torchscript"]
+    assert info["formats"] == ["torchscript", "torch_export"]
 
 
-def test_supports_torchscript_only() -> None:
+def test_supports_torchscript_and_torch_export() -> None:
     assert TorchBackend.supports(ModelSpec("m.pt", "torchscript", ""))
-    # torch.export programs are refused: loading them unpickles (see formats/torchscript.py).
-    assert not TorchBackend.supports(ModelSpec("m.pt2", "torch_export", ""))
-    with pytest.raises(EngineError, match="cannot run 'torch_export' models; it loads: torchscript"):
-        TorchBackend(ModelSpec("m.pt2", "torch_export", ""))
+    # Loaded without torch.export.load, which unpickles (see formats/torch_export.py).
+    assert TorchBackend.supports(ModelSpec("m.pt2", "torch_export", ""))
+    assert not TorchBackend.supports(ModelSpec("m.onnx", "onnx", ""))
+    with pytest.raises(EngineError, match="cannot run 'onnx' models; it loads: torchscript, torch_export"):
+        TorchBackend(ModelSpec("m.onnx", "onnx", ""))
 
 
 def test_predict_and_describe(digits_pt: ModelSpec, images: np.ndarray, no_unpickling: None) -> None:

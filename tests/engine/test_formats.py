@@ -14,7 +14,8 @@ import torch
 
 from workers.engine.errors import InvalidArtifact
 from workers.engine.formats import MODEL_FORMATS, REFUSED_FORMATS, inspect_model
-from workers.engine.formats.torchscript import CHECKPOINT_MESSAGE, TORCH_EXPORT_REFUSED
+from workers.engine.formats.torch_export import UNPICKLING_REFUSED
+from workers.engine.formats.torchscript import CHECKPOINT_MESSAGE, TORCH_EXPORT_AS_TORCHSCRIPT
 from workers.engine.types import TensorSpec
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -41,8 +42,8 @@ def no_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_formats_listed() -> None:
-    assert MODEL_FORMATS == ("onnx", "torchscript", "openvino", "tflite")
-    assert REFUSED_FORMATS == ("torch_export",)
+    assert MODEL_FORMATS == ("onnx", "torchscript", "torch_export", "openvino", "tflite")
+    assert REFUSED_FORMATS == ()
 
 
 def test_weights_file_only_for_openvino(tmp_path: Path) -> None:
@@ -87,8 +88,8 @@ def test_pickled_checkpoints_are_rejected_unread(tmp_path: Path, what: str, no_u
 
 @pytest.fixture
 def exported_program(tmp_path: Path) -> Path:
-    # The layout torch.export.save writes in torch 2.13 (exporting a real
-    # program takes seconds; the refusal never reads past the entry names).
+    # The layout torch.export.save writes in torch 2.13, with a bare pickle
+    # stream as sample inputs (a real program is in test_torch_export.py).
     path = tmp_path / "model.pt2"
     _zip(
         path,
@@ -97,6 +98,7 @@ def exported_program(tmp_path: Path) -> Path:
             "model/archive_version": b"0",
             "model/models/model.json": b"{}",
             "model/data/weights/model_weights_config.json": b"{}",
+            "model/data/constants/model_constants_config.json": b"{}",
             "model/data/weights/weight_0": b"\x00" * 24,
             "model/data/sample_inputs/model.pt": b"\x80\x02",
             "model/byteorder": b"little",
@@ -105,16 +107,27 @@ def exported_program(tmp_path: Path) -> Path:
     return path
 
 
-def test_torch_export_is_refused_because_loading_unpickles(exported_program: Path, tmp_path: Path) -> None:
+def test_torch_export_signature(no_unpickling: None) -> None:
+    info = inspect_model(str(FIXTURES / "digits_cnn.pt2"), "torch_export")
+    batch = info.inputs[0].shape[0]
+    assert isinstance(batch, str)
+    assert info.inputs == (TensorSpec("input", "float32", (batch, 1, 8, 8)),)
+    assert info.outputs == (TensorSpec("output", "float32", (batch, 10)),)
+    assert info.signature_known and info.producer_name == "torch.export" and info.producer_version
+
+
+def test_torch_export_that_needs_unpickling_is_refused_unread(
+    exported_program: Path, tmp_path: Path, no_unpickling: None
+) -> None:
     with pytest.raises(InvalidArtifact) as err:
         inspect_model(str(exported_program), "torch_export")
-    assert err.value.message == TORCH_EXPORT_REFUSED
-    assert "pickle" in err.value.message and "TorchScript" in err.value.message
+    assert err.value.message == f"the program's sample inputs are not a tensor file; {UNPICKLING_REFUSED}"
     with pytest.raises(InvalidArtifact, match="^the file is empty$"):
         inspect_model(_write(tmp_path / "e.pt2", b""), "torch_export")
     # Uploaded under the wrong format, it is named for what it is.
-    with pytest.raises(InvalidArtifact, match="^this is a torch.export program, not TorchScript"):
+    with pytest.raises(InvalidArtifact) as err:
         inspect_model(str(exported_program), "torchscript")
+    assert err.value.message == TORCH_EXPORT_AS_TORCHSCRIPT
 
 
 def _zip(path: Path, entries: dict[str, bytes]) -> str:
@@ -294,7 +307,11 @@ def test_every_format_rejects_an_empty_file(tmp_path: Path) -> None:
 
 def test_copies_keep_their_meaning(tmp_path: Path) -> None:
     # The same bytes under another name inspect the same: nothing depends on the file name.
-    for name, fmt in (("digits_cnn.pt", "torchscript"), ("digits_cnn.tflite", "tflite")):
+    for name, fmt in (
+        ("digits_cnn.pt", "torchscript"),
+        ("digits_cnn.pt2", "torch_export"),
+        ("digits_cnn.tflite", "tflite"),
+    ):
         copy = tmp_path / "upload.bin"
         shutil.copy(FIXTURES / name, copy)
         with warnings.catch_warnings():

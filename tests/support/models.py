@@ -43,3 +43,22 @@ def build_digits_mlp(path: Path, *, hidden: int = 32) -> np.ndarray:
     onnx.checker.check_model(model)
     onnx.save(model, path)
     return clf.predict(x)
+
+
+def build_matmul_chain(path: Path, *, repeats: int, width: int = 64) -> None:
+    """x @ W applied `repeats` times: the same model made slower by adding work."""
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array((rng.standard_normal((width, width)) / width).astype(np.float32), "w")
+    nodes, current = [], "input"
+    for i in range(repeats):
+        nodes.append(helper.make_node("MatMul", [current, "w"], [f"h{i}"]))
+        current = f"h{i}"
+    nodes.append(helper.make_node("Identity", [current], ["output"]))
+    graph = helper.make_graph(
+        nodes,
+        "chain",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", width])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", width])],
+        [weight],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)

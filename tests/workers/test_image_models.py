@@ -37,7 +37,9 @@ def digit_images(alice, alpha, tmp_path):
             buf = io.BytesIO()
             Image.fromarray(pixels, mode="L").save(buf, "PNG")
             zf.writestr(f"digits/{label}/{index:04d}.png", buf.getvalue())
-    data = dataset_version_register(user=alice, team=alpha, name="digit-images", path=str(archive), filename="digits.zip")
+    data = dataset_version_register(
+        user=alice, team=alpha, name="digit-images", path=str(archive), filename="digits.zip"
+    )
     return data, sample
 
 
@@ -71,6 +73,7 @@ def test_image_folder_dataset_is_registered_with_its_classes(digit_images):
         ("digits_cnn.onnx", "openvino", {}),
         ("digits_cnn.xml", "openvino", {"weights_path": str(FIXTURES / "digits_cnn.bin")}),
         ("digits_cnn.pt", "torch", {}),
+        ("digits_cnn.pt2", "torch", {}),
         ("digits_cnn.tflite", "tflite", {}),
     ],
 )

@@ -117,6 +117,14 @@ class Backend(abc.ABC):
     def unload(self) -> None:
         """Free the model; calling it twice or before :meth:`load` is harmless."""
 
+    def runtime_latency_ns(self) -> int | None:
+        """The runtime's own timing of the last :meth:`predict`, where it keeps one (OpenVINO does).
+
+        Profiles report it beside the call latency: it is what the runtime's own
+        benchmark tools print, without the Python binding around it.
+        """
+        return None
+
     @abc.abstractmethod
     def describe(self) -> dict[str, Any]:
         """Return what ran the model, for the result record.

@@ -68,3 +68,47 @@ def input_batches(
             bad = [c for c in features if frame[c].isna().any()]
             raise EngineError(f"missing values in feature columns {', '.join(bad)}: the model cannot take them")
         yield {spec.name: np.ascontiguousarray(frame.to_numpy(dtype=dtype))}
+
+
+def raw_rows(
+    model: ModelSpec,
+    data: DatasetRef,
+    *,
+    rows: int,
+    feature_columns: list[str] | None = None,
+    processing: dict[str, Any] | None = None,
+    tokenizer_path: str | None = None,
+) -> tuple[Any, Any]:
+    """Up to `rows` raw rows of the data set and the callable that turns a slice of them into model inputs.
+
+    Profiles time the callable and the model together ("preprocessing in") or
+    the model alone on inputs built before timing ("out").
+    """
+    import pandas as pd
+
+    if processing and processing.get("input"):
+        from workers.engine.processing import parse_processing_spec
+        from workers.engine.processing.pipeline import InputBuilder, input_columns, spec_frames
+
+        spec = parse_processing_spec(processing)
+        info = inspect_model(model.path, model.format, weights_path=model.weights_path)
+        builder = InputBuilder(spec.input, info.inputs, tokenizer_path)
+        frames = []
+        for frame in spec_frames(data, min(rows, 1024), input_columns(spec.input), spec.input):
+            frames.append(frame)
+            if sum(len(f) for f in frames) >= rows:
+                break
+        table = pd.concat(frames, ignore_index=True).iloc[:rows] if frames else pd.DataFrame()
+        return table, lambda chunk, specs: builder.build(chunk.reset_index(drop=True), 0)
+    from workers.engine.latency.inputs import tabular_preprocess
+
+    features = feature_columns or [c for c in data.columns if c != data.label_column]
+    frames = []
+    for frame in iter_batches(data, min(rows, 4096), columns=features):
+        frames.append(frame)
+        if sum(len(f) for f in frames) >= rows:
+            break
+    table = pd.concat(frames, ignore_index=True).iloc[:rows] if frames else pd.DataFrame(columns=features)
+    if table.isna().to_numpy().any():
+        raise EngineError("the profiling rows have missing feature values: the model cannot take them")
+    return table, tabular_preprocess

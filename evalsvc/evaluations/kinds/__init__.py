@@ -51,4 +51,4 @@ def all_kinds() -> list[JobKind]:
 
 
 def _load() -> None:
-    from . import evaluate, parity, quantize  # noqa: F401  (each registers itself)
+    from . import evaluate, parity, profile, quantize  # noqa: F401  (each registers itself)

@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from evalsvc.audit.models import AuditEntry
-from evalsvc.audit.selectors import csv_safe
 from evalsvc.audit.services import audit_record
+from evalsvc.core.csvcells import csv_safe
 from evalsvc.teams.models import Membership
 from tests.factories import MembershipFactory, UserFactory
 

@@ -26,7 +26,12 @@ def post(client, filename: str, content: bytes, **extra):
 
 @pytest.mark.parametrize(
     ("filename", "fmt"),
-    [("digits_cnn.onnx", "onnx"), ("digits_cnn.pt", "torchscript"), ("digits_cnn.tflite", "tflite")],
+    [
+        ("digits_cnn.onnx", "onnx"),
+        ("digits_cnn.pt", "torchscript"),
+        ("digits_cnn.pt2", "torch_export"),
+        ("digits_cnn.tflite", "tflite"),
+    ],
 )
 def test_single_file_formats_are_accepted(api, filename, fmt):
     response = post(api["alice"], filename, (FIXTURES / filename).read_bytes())

@@ -2,7 +2,7 @@
 
 Why not ``torch.export.load``
 -----------------------------
-In torch 2.13, ``torch.export.load`` can run code from the archive in four ways:
+In torch 2.13, ``torch.export.load`` can run code from the archive in five ways:
 
 * the sample inputs go through ``torch.load(weights_only=True)`` and, when
   that fails, ``torch.load(weights_only=False)``: full unpickling;
@@ -13,10 +13,11 @@ In torch 2.13, ``torch.export.load`` can run code from the archive in four ways:
 * every symbolic shape (``expr_str``, e.g. ``Symbol('s0', integer=True)``)
   goes through ``sympy.sympify``, which is ``eval``: an ``expr_str`` of
   ``__import__('os').system(...)`` runs on load, unpickling or not;
-* ``ExportedProgram.module()`` turns the archive's ``guards_code`` strings,
+* ``ExportedProgram.module()`` pastes the archive's ``guards_code`` strings,
   its ``forward_arg_names`` and the keys of its input tree spec into Python
-  source and ``exec``-s it; an archive holding ``data/aotinductor/`` files
-  makes it ``dlopen`` the compiled shared libraries inside.
+  source and ``exec``-s it;
+* an archive holding ``data/aotinductor/`` files makes ``torch.export.load``
+  load the compiled shared libraries inside (native code).
 
 So a guard around ``torch.export.load`` that only forces ``weights_only``
 would not make it safe. This module never hands the archive to torch:
@@ -35,9 +36,10 @@ would not make it safe. This module never hands the archive to torch:
    symbol names); every node target an ``aten``/``prims`` operator or one of
    the arithmetic builtins export emits; every name a Python identifier; tree
    specs plain tuples, lists and dicts; no subgraphs, operator arguments,
-   custom objects or effect tokens. Node metadata is dropped and
-   ``guards_code`` is dropped (recorded in the notes), so no string from the
-   file reaches ``exec`` or ``eval``.
+   custom objects or effect tokens. Node metadata and ``guards_code`` are
+   dropped (the number of guards is recorded in the notes), so the only
+   strings from the file that reach ``eval`` are the checked sympy
+   expressions, and those that reach generated source are checked names.
 4. torch's ``ExportedProgramDeserializer`` then builds the program from that
    checked document and the tensors, with no sample inputs, under
    :func:`refuse_unrestricted_unpickling`; ``module(check_guards=False)``
@@ -54,9 +56,11 @@ unaffected; loads are serialized by a lock (torch's deserializer keeps
 global state too).
 
 Remaining exposure, as with TorchScript: the graph may call any registered
-``aten``/``prims`` operator except a few with file or console side effects,
-including kernels that skip bounds checks (``_unsafe_index``); untrusted
-models are still best run in an isolated worker.
+``aten``/``prims`` operator but a few with file or console side effects,
+kernels that skip bounds checks (``_unsafe_index``) included; untrusted
+models are still best run in an isolated worker. The loader uses torch's
+private serde API (``torch._export.serde``), checked against torch 2.13: a
+torch upgrade must pass ``tests/engine/test_torch_export.py`` again.
 """
 
 from __future__ import annotations
@@ -156,8 +160,10 @@ class LoadedProgram:
 
     ``module`` is ``ExportedProgram.module(check_guards=False)``: call it with
     the tensors of :attr:`positional` as positional arguments and those of
-    :attr:`keywords` by name. It returns one tensor, or a tuple/list/dict of
-    tensors named as :attr:`output_names` says (see :func:`output_names`).
+    :attr:`keywords` by name. It returns what :attr:`output_kind` says: one
+    tensor (named ``"output"`` in :attr:`outputs`), a tuple or list
+    (``"output_0"``, ``"output_1"``...) or a dict (named by its keys), as the
+    torch backend names TorchScript outputs.
     """
 
     program: Any
@@ -225,18 +231,22 @@ def load_torch_export(path: str, device: Any = None) -> LoadedProgram:
     entries = check_torch_export_archive(path)
     import torch  # late: listing formats needs no torch
 
+    target = torch.device("cpu" if device is None else device)
+    if target.type not in ("cpu", "cuda"):
+        raise ValueError(f"torch.export programs run on cpu or cuda, not {target}")
     with zipfile.ZipFile(path) as archive:
         document = _read_json(archive, entries[_MODEL_JSON], "models/model.json")
-        weights = _read_payloads(archive, entries, _WEIGHTS_CONFIG, "data/weights/", _WEIGHT_FILE, torch)
-        constants = _read_payloads(archive, entries, _CONSTANTS_CONFIG, "data/constants/", _CONSTANT_FILE, torch)
-    dropped_guards = _check_document(document)
+        weights = _read_payloads(archive, entries, _WEIGHTS_CONFIG, "data/weights/", _WEIGHT_FILE, target, torch)
+        constants = _read_payloads(
+            archive, entries, _CONSTANTS_CONFIG, "data/constants/", _CONSTANT_FILE, target, torch
+        )
+    # Every device the program names becomes the target: what move_to_device_pass does,
+    # done on the JSON because moving the rebuilt program's metadata across device
+    # types aborts the process in torch 2.13 (cuda metadata on a CPU-only build).
+    dropped_guards = _check_document(document, {"type": target.type, "index": target.index})
     with refuse_unrestricted_unpickling():
         program = _deserialize(document, weights, constants, torch)
         _check_built_graph(program, torch)
-        if device is not None and torch.device(device) != torch.device("cpu"):
-            from torch.export.passes import move_to_device_pass
-
-            program = move_to_device_pass(program, torch.device(device))
         module = program.module(check_guards=False)
     return _describe(program, module, document, dropped_guards)
 
@@ -341,7 +351,8 @@ def refuse_unrestricted_unpickling() -> Iterator[None]:
         def weights_only_load(*args: Any, **kwargs: Any) -> Any:
             if threading.get_ident() != owner:
                 return torch_load(*args, **kwargs)
-            if kwargs.get("weights_only") is False or kwargs.get("pickle_module") is not None:
+            pickle_module = args[2] if len(args) > 2 else kwargs.get("pickle_module")
+            if kwargs.get("weights_only") is False or pickle_module is not None:
                 raise refuse("torch.load(weights_only=False)")
             kwargs["weights_only"] = True
             return torch_load(*args, **kwargs)
@@ -427,7 +438,7 @@ def _check_sample_inputs(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Non
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as inner:
             pickles = [n for n in inner.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
-            if len(pickles) != 1:
+            if len(pickles) != 1 or inner.getinfo(pickles[0]).file_size > _MAX_SAMPLE_INPUTS:
                 raise InvalidArtifact(f"the program's sample inputs are not a tensor file; {UNPICKLING_REFUSED}")
             stream = inner.read(pickles[0])
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -463,9 +474,15 @@ def _is_storage_global(name: str) -> bool:
 
 
 def _read_payloads(
-    archive: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo], config: str, folder: str, file_name: Any, torch: Any
+    archive: zipfile.ZipFile,
+    entries: dict[str, zipfile.ZipInfo],
+    config: str,
+    folder: str,
+    file_name: Any,
+    device: Any,
+    torch: Any,
 ) -> dict[str, Any]:
-    """Rebuild weights or tensor constants from their raw bytes and the config's tensor metadata."""
+    """Rebuild weights or tensor constants on ``device`` from their raw bytes and the config's tensor metadata."""
     document = _read_json(archive, entries[config], config)
     table = document.get("config") if isinstance(document, dict) else None
     if not isinstance(table, dict):
@@ -492,9 +509,9 @@ def _read_payloads(
             data = archive.read(entries[folder + path_name])
             if len(data) % dtype.itemsize:
                 raise InvalidArtifact(f"the data of {what} {fqn!r} is not a whole number of {dtype} elements")
-            storages[path_name] = (
-                torch.frombuffer(bytearray(data), dtype=dtype) if data else torch.empty(0, dtype=dtype)
-            )
+            flat = torch.frombuffer(bytearray(data), dtype=dtype) if data else torch.empty(0, dtype=dtype)
+            # Views of one entry share the moved storage, as they shared the saved one.
+            storages[path_name] = flat.to(device)
         storage = storages[path_name]
         if storage.dtype != dtype:
             raise InvalidArtifact(f"the {what} {fqn!r} shares data of another element type")
@@ -540,8 +557,11 @@ def _tensor_layout(meta: Any, fqn: str, torch: Any) -> tuple[Any, list[int], lis
 # ------------------------------------------------------------- the program JSON
 
 
-def _check_document(document: Any) -> int:
-    """Check models/model.json in place (see the module docstring); return how many guards were dropped."""
+def _check_document(document: Any, device: dict[str, Any]) -> int:
+    """Check models/model.json in place (see the module docstring); return how many guards were dropped.
+
+    ``device`` (``{"type": ..., "index": ...}``) replaces every device the program names.
+    """
     if not isinstance(document, dict) or not isinstance(document.get("graph_module"), dict):
         raise InvalidArtifact("models/model.json in the torch.export archive is not a serialized program")
     guards = document.get("guards_code") or []
@@ -573,7 +593,7 @@ def _check_document(document: Any) -> int:
         raise InvalidArtifact("models/model.json: the module call graph is malformed")
     for entry in calls:
         _check_call_entry(entry, top=entry is calls[0])
-    _walk(document, 0)
+    _walk(document, 0, device)
     return len(guards)
 
 
@@ -665,12 +685,12 @@ def _check_tree(text: Any, *, inputs: bool) -> None:
                 raise InvalidArtifact(f"the program returns a dict with a key this service cannot name: {key!r}")
 
 
-def _walk(value: Any, depth: int) -> None:
+def _walk(value: Any, depth: int, device: dict[str, Any]) -> None:
     if depth > 64:
         raise InvalidArtifact("models/model.json is nested too deeply")
     if isinstance(value, list):
         for item in value:
-            _walk(item, depth + 1)
+            _walk(item, depth + 1, device)
         return
     if not isinstance(value, dict):
         return
@@ -687,13 +707,18 @@ def _walk(value: Any, depth: int) -> None:
             _check_fqn(item, "a parameter, buffer or constant")
         elif key == "target":
             _check_target(item)
+        elif key in ("device", "as_device") and isinstance(item, dict):
+            if item.get("type") not in ("cpu", "cuda"):
+                raise InvalidArtifact(f"the program names the device {item.get('type')!r}; it can run on cpu or cuda")
+            value[key] = dict(device)
+            continue
         elif key in ("tensor_values", "sym_int_values", "sym_bool_values", "sym_float_values") and isinstance(
             item, dict
         ):
             for name in item:
                 _check_identifier(name, "a value")
         if key != "metadata":
-            _walk(item, depth + 1)
+            _walk(item, depth + 1, device)
 
 
 def _check_identifier(name: Any, what: str, *, keywords: bool = False) -> None:
@@ -856,7 +881,7 @@ def _check_built_graph(program: Any, torch: Any) -> None:
                 continue
             target = node.target
             if isinstance(target, torch._ops.OpOverload) and target.namespace in ("aten", "prims"):
-                if target._opname in _DENIED_OPS:
+                if target._opname in _DENIED_OPS or _DENIED_OP.fullmatch(target._opname):
                     raise InvalidArtifact(
                         f"the program calls {target}, which has side effects this service does not allow"
                     )

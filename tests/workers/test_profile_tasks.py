@@ -1,0 +1,135 @@
+"""Profile jobs through the service: grid, verdicts, downloads, API round trip, regression check."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from evalsvc.evaluations.services import run_submit
+from evalsvc.registry.services import model_version_register
+from tests.conftest import FIXTURES
+from tests.support.models import build_matmul_chain
+from workers.engine.latency import ProfileResult
+from workers.tasks.profile import run_profile
+
+pytestmark = pytest.mark.django_db
+
+FAST = {"max_seconds_per_cell": 4}
+
+
+def execute(run):
+    run_profile.apply(args=[str(run.pk)])
+    run.refresh_from_db()
+    return run
+
+
+def test_profile_grid_synthetic_inputs_round_trips_through_the_api(api, alice, alpha, client):
+    model = model_version_register(
+        user=alice, team=alpha, name="cnn", path=str(FIXTURES / "digits_cnn.onnx"), filename="digits_cnn.onnx"
+    )
+    response = api["alice"].post(
+        "/api/runs/",
+        {
+            "kind": "profile",
+            "model_version": str(model.pk),
+            "params": {
+                **FAST,
+                "backends": ["onnxruntime", "openvino"],
+                "batch_sizes": [1, 8],
+                "threads": [1],
+                "objectives": {"latency": {"max_ms": 50, "percentile": 99, "batch_size": 1}},
+            },
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["queue"] == "profile"
+    run = execute(run_submit_reload(response.json()["id"]))
+    assert run.status == "succeeded", run.error
+
+    body = api["alice"].get(f"/api/runs/{run.pk}/").json()
+    result = ProfileResult.from_dict(body["result"])  # survives JSON, PostgreSQL jsonb and the API
+    assert len(result.cells) == 4 and {c.status for c in result.cells} == {"ok"}
+    for cell in result.cells:
+        lat = cell.model.latency
+        assert lat.p50_ms <= lat.p90_ms <= lat.p95_ms <= lat.p99_ms <= lat.max_ms
+        assert lat.count >= 50
+    assert result.recommendation is not None and result.recommendation.key.batch_size == 1
+    assert body["result"]["host"]["cpu_logical"] >= 1
+    assert body["environment"]["backend"] in ("onnxruntime", "openvino")
+
+    table = list(csv.DictReader(io.StringIO(api["alice"].get(f"/api/runs/{run.pk}/result.csv").content.decode())))
+    assert len(table) == 4 and float(table[0]["p99_ms"]) > 0
+    assert api["alice"].get(f"/api/runs/{run.pk}/result.json").json()["cells"][0]["key"]["backend"] == "onnxruntime"
+    assert api["carol"].get(f"/api/runs/{run.pk}/result.csv").status_code == 404
+
+    client.force_login(alice)
+    html = client.get(f"/runs/{run.pk}/").content.decode()
+    assert "Recommended:" in html and "Download CSV" in html
+    assert html.count('class="figure"') >= 4
+
+
+def run_submit_reload(run_id):
+    from evalsvc.evaluations.models import EvaluationRun
+
+    return EvaluationRun.objects.get(pk=run_id)
+
+
+def test_preprocessing_is_measured_in_and_out_on_real_rows(alice, bc_model, bc_data):
+    run = execute(
+        run_submit(
+            user=alice,
+            model_version_id=bc_model.pk,
+            dataset_version_id=bc_data.pk,
+            kind="profile",
+            params={**FAST, "batch_sizes": [16], "preprocessing": "both"},
+        )
+    )
+    assert run.status == "succeeded", run.error
+    (cell,) = run.result["cells"]
+    assert cell["input_source"] == "dataset"
+    assert cell["with_preprocessing"]["latency"]["p50_ms"] >= cell["model"]["latency"]["p50_ms"] * 0.5
+    assert cell["preprocessing_ms"] is not None
+
+
+def test_planted_slowdown_is_flagged_and_same_model_is_not(alice, alpha, tmp_path):
+    fast_path, slow_path = tmp_path / "fast.onnx", tmp_path / "slow.onnx"
+    build_matmul_chain(fast_path, repeats=1)
+    build_matmul_chain(slow_path, repeats=40)
+    fast = model_version_register(user=alice, team=alpha, name="chain", path=str(fast_path), filename="fast.onnx")
+    slow = model_version_register(user=alice, team=alpha, name="chain", path=str(slow_path), filename="slow.onnx")
+    params = {**FAST, "batch_sizes": [32], "threads": [1]}
+    baseline = execute(
+        run_submit(user=alice, model_version_id=fast.pk, dataset_version_id=None, kind="profile", params=params)
+    )
+    assert baseline.status == "succeeded", baseline.error
+    compare = {**params, "regression": {"baseline_run": str(baseline.pk), "threshold": 0.5}}
+    slower = execute(
+        run_submit(user=alice, model_version_id=slow.pk, dataset_version_id=None, kind="profile", params=compare)
+    )
+    assert slower.status == "succeeded", slower.error
+    assert slower.result["regression"]["regressions"], slower.result["regression"]
+    # A 50% threshold keeps machine noise out while a 40x slower model stands out.
+    same = execute(
+        run_submit(user=alice, model_version_id=fast.pk, dataset_version_id=None, kind="profile", params=compare)
+    )
+    assert same.result["regression"]["regressions"] == []
+
+
+def test_bad_profile_submissions(api, alice, bc_model, local_worker):
+    def submit(**params):
+        return api["alice"].post(
+            "/api/runs/", {"kind": "profile", "model_version": str(bc_model.pk), "params": params}, format="json"
+        )
+
+    assert "needs real rows" in submit(preprocessing="in").json()["detail"]
+    assert "cells" in submit(batch_sizes=list(range(1, 60))).json()["detail"]
+    assert (
+        "baseline run" in submit(regression={"baseline_run": "00000000-0000-0000-0000-000000000000"}).json()["detail"]
+    )
+    local_worker.queues = ["cpu"]
+    local_worker.save()
+    response = submit()
+    assert response.status_code == 400 and "takes profile jobs" in response.json()["detail"]
