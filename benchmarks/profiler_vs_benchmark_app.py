@@ -31,8 +31,11 @@ included. Where the backend reports the runtime's own timing
 as "runtime p50"; that is the like-for-like figure to benchmark_app's median.
 
 The ratios of the medians over rounds (profiler / benchmark_app) are printed
-last; the gate is 0.90-1.10 for latency and throughput. The exit status is
-1 if a gate fails.
+last; the gate is 0.90-1.10 for latency and throughput. Latency is gated on
+the like-for-like figure (the runtime p50 where the backend reports one, the
+call p50 otherwise); the call-latency ratio and the per-call difference in µs
+are printed beside it, since that cost is what the service's callers pay and
+what benchmark_app's throughput includes. The exit status is 1 if a gate fails.
 
 Run ``python benchmarks/profiler_vs_benchmark_app.py`` (``--quick`` for a
 smoke run, ``--record`` to append the table to benchmarks/RESULTS.md).
@@ -295,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             f"- {rounds} rounds × {seconds:g} s per tool and case, alternating order; profiler: openvino backend, "
             "cpu, fp32, percentiles by benchmark_app's method; benchmark_app: "
             "`-api sync -hint none -nireq 1 -nstreams 1 -infer_precision f32 -data_shape [B,...]`",
-            "- Ratios are profiler / benchmark_app of the medians over rounds; gate 0.90–1.10. benchmark_app's median "
+            "- Ratios are profiler / benchmark_app of the medians over rounds; gate 0.90–1.10 on the runtime-latency "
+            "ratio (the like-for-like figure) and the throughput ratio. benchmark_app's median "
             "is OpenVINO's own timer inside `infer()` (no Python binding cost); the profiler's p50 is "
             '`perf_counter_ns` around `Backend.predict`; "difference" is the per-call cost between the two. '
             "Both throughputs are iterations × batch over wall time.",
@@ -318,10 +322,11 @@ def main(argv: list[str] | None = None) -> int:
         runtime = o.runtime_ratio
         extra = f", runtime-latency ratio {runtime:.3f} ({gate(runtime)})" if runtime is not None else ""
         print(
-            f"{o.case.label}: latency ratio {o.latency_ratio:.3f} ({gate(o.latency_ratio)}, {o.overhead_us:+.1f} us), "
+            f"{o.case.label}: call-latency ratio {o.latency_ratio:.3f} ({o.overhead_us:+.1f} us per call), "
             f"throughput ratio {o.throughput_ratio:.3f} ({gate(o.throughput_ratio)}){extra}"
         )
-        failed |= gate(o.latency_ratio) == "FAIL" or gate(o.throughput_ratio) == "FAIL"
+        latency_gated = runtime if runtime is not None else o.latency_ratio
+        failed |= gate(latency_gated) == "FAIL" or gate(o.throughput_ratio) == "FAIL"
     return 1 if failed else 0
 
 
