@@ -95,27 +95,27 @@ def test_preprocessing_is_measured_in_and_out_on_real_rows(alice, bc_model, bc_d
 
 
 def test_planted_slowdown_is_flagged_and_same_model_is_not(alice, alpha, tmp_path):
+    # Enough work per call (~0.1 ms and up) that scheduling noise on a busy machine stays small beside it.
     fast_path, slow_path = tmp_path / "fast.onnx", tmp_path / "slow.onnx"
-    build_matmul_chain(fast_path, repeats=1)
-    build_matmul_chain(slow_path, repeats=40)
+    build_matmul_chain(fast_path, repeats=4, width=256)
+    build_matmul_chain(slow_path, repeats=40, width=256)
     fast = model_version_register(user=alice, team=alpha, name="chain", path=str(fast_path), filename="fast.onnx")
     slow = model_version_register(user=alice, team=alpha, name="chain", path=str(slow_path), filename="slow.onnx")
     params = {**FAST, "batch_sizes": [32], "threads": [1]}
-    baseline = execute(
-        run_submit(user=alice, model_version_id=fast.pk, dataset_version_id=None, kind="profile", params=params)
-    )
-    assert baseline.status == "succeeded", baseline.error
-    compare = {**params, "regression": {"baseline_run": str(baseline.pk), "threshold": 0.5}}
-    slower = execute(
-        run_submit(user=alice, model_version_id=slow.pk, dataset_version_id=None, kind="profile", params=compare)
-    )
-    assert slower.status == "succeeded", slower.error
-    assert slower.result["regression"]["regressions"], slower.result["regression"]
-    # A 50% threshold keeps machine noise out while a 40x slower model stands out.
-    same = execute(
-        run_submit(user=alice, model_version_id=fast.pk, dataset_version_id=None, kind="profile", params=compare)
-    )
-    assert same.result["regression"]["regressions"] == []
+
+    def profile(model, **extra):
+        run = execute(run_submit(user=alice, model_version_id=model.pk, dataset_version_id=None, kind="profile",
+                                 params={**params, **extra}))  # fmt: skip
+        assert run.status == "succeeded", run.error
+        return run
+
+    baseline = profile(fast)
+    compare = {"regression": {"baseline_run": str(baseline.pk), "threshold": 1.0}}
+    slower = profile(slow, **compare)
+    assert slower.result["regression"]["regressions"] == ["onnxruntime/cpu/fp32/b32/t1"], slower.result["regression"]
+    # The same model again: not a regression (a 2x threshold keeps a noisy machine's swings out).
+    same = profile(fast, **compare)
+    assert same.result["regression"]["regressions"] == [], same.result["regression"]
 
 
 def test_bad_profile_submissions(api, alice, bc_model, local_worker):

@@ -19,9 +19,12 @@ from django.db import transaction
 from evalsvc.evaluations.models import EvaluationRun
 from evalsvc.evaluations.services import run_submit
 from evalsvc.fleet.selectors import live_workers
+from evalsvc.registry.curation import registered_model_update
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 from evalsvc.registry.services import dataset_version_register, model_version_register
 from evalsvc.registry.storage import hash_file
+from evalsvc.reports.models import ReportPolicy
+from evalsvc.reports.services import report_policy_set
 from evalsvc.teams.models import Membership, Team
 from evalsvc.teams.services import membership_set
 
@@ -62,9 +65,18 @@ class Command(BaseCommand):
             users[entry["username"]] = user
         owner = users[spec["users"][0]["username"]]
 
+        thresholds = spec["team"].get("thresholds")
+        if thresholds and not ReportPolicy.objects.filter(team=team).exclude(thresholds={}).exists():
+            report_policy_set(user=owner, team=team, thresholds=thresholds)
         models = {}
         for entry in spec["models"]:
             models[entry["key"]] = self._model(team, owner, base / entry["file"], entry)
+            registered_model_update(
+                user=owner,
+                model_id=models[entry["key"]].registered_model_id,
+                intended_use=entry.get("intended_use"),
+                limitations=entry.get("limitations"),
+            )
         datasets = {}
         for entry in spec["datasets"]:
             datasets[entry["key"]] = self._dataset(team, owner, base / entry["file"], entry)
