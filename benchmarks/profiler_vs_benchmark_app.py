@@ -270,11 +270,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="benchmark_app -t per run (default 5)")
     parser.add_argument("--quick", action="store_true", help="2 rounds of 2 s, batch 1 only")
     parser.add_argument("--record", action="store_true", help="append the results to benchmarks/RESULTS.md")
+    parser.add_argument("--only", default="", help="run only cases whose label contains this, e.g. 'b1 t2'")
     args = parser.parse_args(argv)
     rounds, seconds = (2, 2.0) if args.quick else (args.rounds, args.seconds)
 
     host = host_facts(with_gpu=False)
     found, notes = cases(args.quick)
+    if args.only:
+        found = [c for c in found if args.only in c.label]
     for note in notes:
         print(f"note: {note}")
     print(
