@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
+from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -14,65 +17,77 @@ from .forms import DatasetUploadForm, ModelUploadForm
 from .uploads import uploaded_file_path
 
 
-@login_required
-def model_upload(request: HttpRequest) -> HttpResponse:
-    form = ModelUploadForm(request.POST or None, request.FILES or None, user=request.user)
+def _upload_page(
+    request: HttpRequest,
+    form_class: type[forms.Form],
+    template: str,
+    register: Callable[[dict[str, Any], ExitStack], Any],
+    done: Callable[[Any], tuple[str, str]],
+) -> HttpResponse:
+    """The form round trip both upload pages share: validate, register, show the service's error or redirect."""
+    form = form_class(request.POST or None, request.FILES or None, user=request.user)
     status = 200
     if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
-        data = form.cleaned_data
         try:
             with ExitStack() as stack:
-                path = stack.enter_context(uploaded_file_path(upload))
-                weights = stack.enter_context(uploaded_file_path(data["weights"])) if data.get("weights") else None
-                tokenizer = (
-                    stack.enter_context(uploaded_file_path(data["tokenizer"])) if data.get("tokenizer") else None
-                )
-                version = services.model_version_register(
-                    user=request.user,
-                    team=data["team"],
-                    name=data["name"],
-                    path=path,
-                    filename=upload.name,
-                    notes=data["notes"],
-                    weights_path=weights,
-                    tokenizer_path=tokenizer,
-                    processing=data.get("processing"),
-                )
+                version = register(form.cleaned_data, stack)
         except ApplicationError as exc:
             form.add_error(None, exc.message)
             status = exc.status_code
         else:
-            messages.success(request, f"Registered {version} (sha256 {version.sha256[:12]}…)")
-            return redirect("model-version-detail", pk=version.pk)
+            message, url_name = done(version)
+            messages.success(request, message)
+            return redirect(url_name, pk=version.pk)
     elif request.method == "POST":
         status = 400
-    return render(request, "registry/model_upload.html", {"form": form}, status=status)
+    return render(request, template, {"form": form}, status=status)
+
+
+def _optional_file(stack: ExitStack, upload: Any) -> str | None:
+    return stack.enter_context(uploaded_file_path(upload)) if upload else None
+
+
+@login_required
+def model_upload(request: HttpRequest) -> HttpResponse:
+    def register(data: dict[str, Any], stack: ExitStack) -> Any:
+        return services.model_version_register(
+            user=request.user,
+            team=data["team"],
+            name=data["name"],
+            path=stack.enter_context(uploaded_file_path(data["file"])),
+            filename=data["file"].name,
+            notes=data["notes"],
+            weights_path=_optional_file(stack, data.get("weights")),
+            tokenizer_path=_optional_file(stack, data.get("tokenizer")),
+            processing=data.get("processing"),
+        )
+
+    return _upload_page(
+        request,
+        ModelUploadForm,
+        "registry/model_upload.html",
+        register,
+        lambda v: (f"Registered {v} (sha256 {v.sha256[:12]}…)", "model-version-detail"),
+    )
 
 
 @login_required
 def dataset_upload(request: HttpRequest) -> HttpResponse:
-    form = DatasetUploadForm(request.POST or None, request.FILES or None, user=request.user)
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
-        try:
-            with uploaded_file_path(upload) as path:
-                version = services.dataset_version_register(
-                    user=request.user,
-                    team=form.cleaned_data["team"],
-                    name=form.cleaned_data["name"],
-                    path=path,
-                    filename=upload.name,
-                    label_column=form.cleaned_data["label_column"],
-                    notes=form.cleaned_data["notes"],
-                )
-        except ApplicationError as exc:
-            form.add_error(None, exc.message)
-            status = exc.status_code
-        else:
-            messages.success(request, f"Registered {version} ({version.rows:,} rows)")
-            return redirect("dataset-version-detail", pk=version.pk)
-    elif request.method == "POST":
-        status = 400
-    return render(request, "registry/dataset_upload.html", {"form": form}, status=status)
+    def register(data: dict[str, Any], stack: ExitStack) -> Any:
+        return services.dataset_version_register(
+            user=request.user,
+            team=data["team"],
+            name=data["name"],
+            path=stack.enter_context(uploaded_file_path(data["file"])),
+            filename=data["file"].name,
+            label_column=data["label_column"],
+            notes=data["notes"],
+        )
+
+    return _upload_page(
+        request,
+        DatasetUploadForm,
+        "registry/dataset_upload.html",
+        register,
+        lambda v: (f"Registered {v} ({v.rows:,} rows)", "dataset-version-detail"),
+    )
