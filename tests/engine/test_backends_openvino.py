@@ -198,7 +198,8 @@ def test_alternating_large_and_small_batches_never_touch_caller_memory(digits_on
     big = np.ascontiguousarray(np.concatenate([sample] * 40))  # 14400 x 256 bytes: shared
     big_copy = big.copy()
     with OpenVinoBackend(digits_onnx) as backend:
-        for batch in (big, sample[:3], sample[:3], big, sample[:1], sample[5:9]):
+        # Same shape, new data, twice in a row: the copy into the bound tensor must take.
+        for batch in (big, sample[:3], sample[3:6], sample[:3], big, sample[:1], sample[5:9], sample[9:13]):
             (logits,) = backend.predict({"input": batch}).values()
             (expected,) = session.run(None, {"input": batch})
             np.testing.assert_allclose(logits, expected, atol=1e-4)
