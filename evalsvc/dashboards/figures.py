@@ -213,12 +213,70 @@ def profile_figures(result: dict[str, Any]) -> list[Figure]:
                           xaxis_type="log", yaxis_title="fraction of calls", **_LAYOUT)  # fmt: skip
         figures.append(("Latency distribution", cdf))
 
+    sweep = concurrency_figure(cells, labels)
+    if sweep is not None:
+        figures.append(("Concurrency", sweep))
+
     cold = go.Figure()
     cold.add_trace(go.Bar(x=labels, y=[1000 * c["cold_start"]["load_s"] for c in cells], name="model load"))
     cold.add_trace(go.Bar(x=labels, y=[c["cold_start"]["first_inference_ms"] for c in cells], name="first inference"))
     cold.update_layout(title="Cold start", yaxis_title="ms", barmode="stack", **_LAYOUT)
     figures.append(("Cold start", cold))
     return figures
+
+
+def concurrency_figure(cells: list[dict[str, Any]], labels: list[str]) -> go.Figure | None:
+    """p50/p99 latency (left axis) and rows/s (right axis) against requests in flight, per cell swept.
+
+    A star marks the level where the median latency starts to climb, as the
+    sweep recorded it.
+    """
+    figure = go.Figure()
+    for label, c in zip(labels, cells, strict=True):
+        sweep = c.get("concurrency") or {}
+        levels = sweep.get("levels") or []
+        if not levels:
+            continue
+        n = [level["concurrency"] for level in levels]
+        p50 = [level["latency"]["p50_ms"] for level in levels]
+        p99 = [level["latency"]["p99_ms"] for level in levels]
+        rows_s = [level["latency"]["throughput_rows_s"] for level in levels]
+        figure.add_trace(go.Scatter(x=n, y=p50, mode="lines+markers", name=f"{label} p50 ms"))
+        figure.add_trace(go.Scatter(x=n, y=p99, mode="lines+markers", name=f"{label} p99 ms"))
+        figure.add_trace(
+            go.Scatter(x=n, y=rows_s, mode="lines+markers", name=f"{label} rows/s", yaxis="y2", line={"dash": "dot"})
+        )
+        climbs = sweep.get("latency_climbs_at")
+        if climbs in n:
+            at = n.index(climbs)
+            figure.add_trace(
+                go.Scatter(x=[climbs], y=[p50[at]], mode="markers+text", marker={"symbol": "star", "size": 14},
+                           text=[f"climbs at {climbs}"], textposition="top center", name=f"{label} latency climbs")
+            )  # fmt: skip
+    if not figure.data:
+        return None
+    figure.update_layout(
+        title="Concurrency: latency and throughput with N requests in flight",
+        xaxis={"title": "requests in flight", "type": "log", "dtick": 0.30102999566},  # ticks at powers of 2
+        yaxis={"title": "ms per batch"},
+        yaxis2={"title": "rows/s", "overlaying": "y", "side": "right", "rangemode": "tozero", "tickmode": "sync"},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},  # clear of the right-hand axis
+        **{**_LAYOUT, "margin": {**_LAYOUT["margin"], "r": 70, "b": 40}, "height": 520},
+    )
+    return figure
+
+
+def _verdict_word(verdict: dict[str, Any] | None) -> str | None:
+    """One word for a cell's verdict: ``None`` without objectives, ``"n/a"`` where none applies to the cell."""
+    states = [verdict.get(k) for k in ("latency", "throughput")] if verdict else []
+    states = [s for s in states if s is not None]
+    if not states:
+        return None
+    if "fail" in states:
+        return "fail"
+    if all(s == "not_applicable" for s in states):
+        return "n/a"
+    return "pass"
 
 
 def profile_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -231,6 +289,7 @@ def profile_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         verdict = c.get("verdict") or {}
         cold = c.get("cold_start") or {}
         memory = c.get("memory") or {}
+        sweep = c.get("concurrency") or {}
         rows.append(
             {
                 "backend": key.get("backend"),
@@ -261,7 +320,11 @@ def profile_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "first_inference_ms": cold.get("first_inference_ms"),
                 "peak_rss_bytes": memory.get("peak_rss_bytes"),
                 "with_preprocessing_p50_ms": (((c.get("with_preprocessing") or {}).get("latency")) or {}).get("p50_ms"),
-                "verdict": None if not verdict else ("pass" if verdict.get("passed") else "fail"),
+                "verdict": _verdict_word(verdict),
+                "concurrency_levels": ",".join(str(level["concurrency"]) for level in sweep.get("levels") or []),
+                "latency_climbs_at": sweep.get("latency_climbs_at"),
+                "best_throughput_at": sweep.get("best_throughput_at"),
+                "max_concurrency_within_latency_objective": sweep.get("max_within_latency_objective"),
             }
         )
     return rows

@@ -1,0 +1,53 @@
+"""The profile dashboard's table words and the concurrency figure, from stored results."""
+
+from __future__ import annotations
+
+import pytest
+
+from evalsvc.dashboards.figures import concurrency_figure, profile_rows
+
+
+def verdict(latency=None, throughput=None, passed=False):
+    return {"latency": latency, "latency_ms": None, "throughput": throughput, "throughput_rows_s": None,
+            "passed": passed, "notes": []}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("stored", "word"),
+    [
+        (None, None),
+        (verdict(), None),  # no objective set: not a failure
+        (verdict(latency="pass", passed=True), "pass"),
+        (verdict(latency="fail"), "fail"),
+        (verdict(latency="not_applicable"), "n/a"),  # the objective is for another batch size
+        (verdict(latency="not_applicable", throughput="pass"), "pass"),
+        (verdict(latency="not_applicable", throughput="fail"), "fail"),
+    ],
+)
+def test_verdict_words(stored, word):
+    cell = {"key": {"backend": "onnxruntime", "batch_size": 1}, "status": "ok", "verdict": stored}
+    assert profile_rows({"cells": [cell]})[0]["verdict"] == word
+
+
+def level(n, p50, p99, rows_s):
+    return {"concurrency": n, "latency": {"p50_ms": p50, "p99_ms": p99, "throughput_rows_s": rows_s}}
+
+
+def test_concurrency_figure_plots_the_stored_sweep_and_marks_the_climb():
+    sweep = {"levels": [level(1, 1.0, 1.5, 900), level(2, 1.1, 1.8, 1700), level(4, 2.0, 3.5, 1900)],
+             "latency_climbs_at": 4, "best_throughput_at": 4, "climb_threshold": 0.25}  # fmt: skip
+    cells = [{"concurrency": sweep}, {"concurrency": None}]
+    figure = concurrency_figure(cells, ["a", "b"])
+    assert figure is not None
+    by_name = {trace.name: trace for trace in figure.data}
+    assert list(by_name["a p50 ms"].y) == [1.0, 1.1, 2.0]
+    assert list(by_name["a p99 ms"].y) == [1.5, 1.8, 3.5]
+    assert list(by_name["a rows/s"].y) == [900, 1700, 1900] and by_name["a rows/s"].yaxis == "y2"
+    assert list(by_name["a latency climbs"].x) == [4] and list(by_name["a latency climbs"].y) == [2.0]
+    assert not any(name.startswith("b ") for name in by_name)  # a cell without a sweep adds nothing
+    row = profile_rows({"cells": [{"key": {}, "status": "ok", "concurrency": sweep}]})[0]
+    assert (row["concurrency_levels"], row["latency_climbs_at"], row["best_throughput_at"]) == ("1,2,4", 4, 4)
+
+
+def test_no_sweep_no_figure():
+    assert concurrency_figure([{"concurrency": {"levels": []}}, {}], ["a", "b"]) is None
