@@ -201,22 +201,40 @@ class PolicyIO(serializers.Serializer):
     thresholds = serializers.JSONField(
         help_text='Per metric a minimum and/or maximum, e.g. {"accuracy": {"min": 0.9}, "rmse": {"max": 60}}.'
     )
+    allow_self_approval = serializers.BooleanField(
+        required=False,
+        help_text="Whether a report's author may approve it. Off by default: another owner or auditor must "
+        "(four eyes). Left out of a PUT, the setting stays as it is.",
+    )
 
 
 class ReportPolicyApi(APIView):
-    """The team's report thresholds: read by members, replaced by owners."""
+    """The team's report policy (thresholds, who may approve): read by members, replaced by owners."""
 
     @extend_schema(responses=PolicyIO)
     def get(self, request: Request, team: str) -> Response:
         found = team_get_for_user(user=request.user, team=team)
-        return Response({"team": found.slug, "thresholds": selectors.report_thresholds(team=found)})
+        return Response(
+            {
+                "team": found.slug,
+                "thresholds": selectors.report_thresholds(team=found),
+                "allow_self_approval": selectors.self_approval_allowed(team=found),
+            }
+        )
 
     @extend_schema(request=PolicyIO, responses=PolicyIO)
     def put(self, request: Request, team: str) -> Response:
         found = team_get_for_user(user=request.user, team=team)
         data = _validated(PolicyIO, request.data)
-        policy: ReportPolicy = services.report_policy_set(user=request.user, team=found, thresholds=data["thresholds"])
-        return Response({"team": found.slug, "thresholds": policy.thresholds})
+        policy: ReportPolicy = services.report_policy_set(
+            user=request.user,
+            team=found,
+            thresholds=data["thresholds"],
+            allow_self_approval=data.get("allow_self_approval"),
+        )
+        return Response(
+            {"team": found.slug, "thresholds": policy.thresholds, "allow_self_approval": policy.allow_self_approval}
+        )
 
 
 class ReportVerifySlashApi(ReportVerifyApi):

@@ -14,10 +14,17 @@ class ReportStatus(models.TextChoices):
 
 
 class ReportPolicy(models.Model):
-    """A team's pass/fail thresholds for report summaries: {"accuracy": {"min": 0.9}, "rmse": {"max": 60}}."""
+    """A team's report rules: pass/fail thresholds for summaries and who may approve.
+
+    ``thresholds`` look like ``{"accuracy": {"min": 0.9}, "rmse": {"max": 60}}``.
+    """
 
     team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="report_policy")
     thresholds = models.JSONField(default=dict, blank=True)
+    allow_self_approval = models.BooleanField(
+        default=False,
+        help_text="Let a report's author approve it. Off (the default), another owner or auditor must: four eyes.",
+    )
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -42,8 +42,27 @@ def report_thresholds(*, team: Team) -> dict[str, dict[str, float]]:
     return ReportPolicy.objects.filter(team=team).values_list("thresholds", flat=True).first() or {}
 
 
+def self_approval_allowed(*, team: Team) -> bool:
+    """Whether the team lets a report's author approve it (off unless an owner turned it on)."""
+    return bool(ReportPolicy.objects.filter(team=team).values_list("allow_self_approval", flat=True).first())
+
+
+def report_approval_refusal(*, user: Any, report: Report) -> str | None:
+    """Why ``user`` may not approve ``report`` for its role or authorship; ``None`` if they may."""
+    role = role_for(user=user, team=report.team)
+    if role not in REPORT_APPROVE_ROLES:
+        needed = " or ".join(sorted(REPORT_APPROVE_ROLES))
+        return f"your role in team {report.team.slug!r} is {role}; approving reports needs {needed}"
+    if report.created_by_id == user.pk and not self_approval_allowed(team=report.team):
+        return (
+            "you generated this report, so another owner or auditor of the team must approve it (four eyes); "
+            "a team owner can allow authors to approve their own reports in the team's report policy"
+        )
+    return None
+
+
 def report_can_approve(*, user: Any, report: Report) -> bool:
-    return role_for(user=user, team=report.team) in REPORT_APPROVE_ROLES
+    return report_approval_refusal(user=user, report=report) is None
 
 
 def report_verify(*, user: Any, path: str) -> dict[str, Any]:

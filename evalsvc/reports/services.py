@@ -34,7 +34,13 @@ from evalsvc.teams.selectors import role_for
 from .document import report_document_build
 from .models import Report, ReportPolicy, ReportRun, ReportStatus
 from .render import render_html, render_pdf
-from .selectors import REPORT_APPROVE_ROLES, REPORT_WRITE_ROLES, report_get, report_thresholds
+from .selectors import (
+    REPORT_APPROVE_ROLES,
+    REPORT_WRITE_ROLES,
+    report_approval_refusal,
+    report_get,
+    report_thresholds,
+)
 
 MAX_RUNS = 50
 
@@ -70,21 +76,31 @@ def _clean_thresholds(thresholds: Any) -> dict[str, dict[str, float]]:
     return cleaned
 
 
-def report_policy_set(*, user: Any, team: Team, thresholds: Any) -> ReportPolicy:
-    """Replace the team's report thresholds (owners only)."""
-    _require_role(user=user, team=team, roles=frozenset({Role.OWNER}), doing="changing report thresholds")
+def report_policy_set(
+    *, user: Any, team: Team, thresholds: Any, allow_self_approval: bool | None = None
+) -> ReportPolicy:
+    """Replace the team's report thresholds and, when given, whether authors may approve (owners only)."""
+    _require_role(user=user, team=team, roles=frozenset({Role.OWNER}), doing="changing the report policy")
     cleaned = _clean_thresholds(thresholds)
+    if allow_self_approval is not None and not isinstance(allow_self_approval, bool):
+        raise ValidationFailed("allow_self_approval must be true or false")
     with transaction.atomic():
         policy, _ = ReportPolicy.objects.select_for_update().get_or_create(team=team)
-        previous = policy.thresholds
+        previous = {"thresholds": policy.thresholds, "allow_self_approval": policy.allow_self_approval}
         policy.thresholds, policy.updated_by = cleaned, user
+        if allow_self_approval is not None:
+            policy.allow_self_approval = allow_self_approval
         policy.save()
         audit_record(
             actor=user,
             team=team,
             action="report_policy.changed",
             obj=policy,
-            details={"thresholds": cleaned, "previous": previous},
+            details={
+                "thresholds": cleaned,
+                "allow_self_approval": policy.allow_self_approval,
+                "previous": previous,
+            },
         )
     return policy
 
@@ -267,6 +283,9 @@ def report_approve(*, user: Any, report_id: object) -> Report:
                 f"report {report.pk} was already approved by {report.approved_by} on "
                 f"{report.approved_at:%Y-%m-%d %H:%M} UTC"
             )
+        refusal = report_approval_refusal(user=user, report=report)
+        if refusal is not None:
+            raise Forbidden(refusal)
         report.status, report.approved_by, report.approved_at = ReportStatus.APPROVED, user, timezone.now()
         report.save(update_fields=["status", "approved_by", "approved_at", "updated_at"])
         audit_record(
@@ -274,7 +293,13 @@ def report_approve(*, user: Any, report_id: object) -> Report:
             team=report.team,
             action="report.approved",
             obj=report,
-            details={"sha256": report.sha256, "version": report.version, "model_version": str(report.model_version_id)},
+            details={
+                "sha256": report.sha256,
+                "version": report.version,
+                "model_version": str(report.model_version_id),
+                "author": report.created_by.username if report.created_by else None,
+                "self_approved": report.created_by_id == user.pk,
+            },
         )
     return report
 

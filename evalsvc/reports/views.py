@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from evalsvc.core.exceptions import ApplicationError, NotFound
 from evalsvc.registry.selectors import model_versions_for_user
 from evalsvc.registry.uploads import uploaded_file_path
+from evalsvc.teams.selectors import role_for
 
 from . import selectors, services
 from .forms import ReportBuilderForm, VerifyForm
@@ -61,6 +62,8 @@ def report_builder(request: HttpRequest) -> HttpResponse:
 @login_required
 def report_detail(request: HttpRequest, pk: str) -> HttpResponse:
     report = selectors.report_get(user=request.user, pk=pk)
+    refusal = selectors.report_approval_refusal(user=request.user, report=report)
+    may_approve = role_for(user=request.user, team=report.team) in selectors.REPORT_APPROVE_ROLES
     return render(
         request,
         "reports/detail.html",
@@ -68,7 +71,9 @@ def report_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "report": report,
             "doc": report.document,
             "runs": [rr.run for rr in report.report_runs.select_related("run__dataset_version__dataset")],
-            "can_approve": selectors.report_can_approve(user=request.user, report=report) and not report.is_approved,
+            "can_approve": not report.is_approved and refusal is None,
+            # An owner or auditor who may not approve is the author under the four-eyes rule: say so.
+            "approval_refusal": refusal if not report.is_approved and may_approve else None,
             "superseded_by": list(report.superseded_by.all()),
         },
     )

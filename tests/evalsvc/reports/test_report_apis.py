@@ -60,13 +60,13 @@ def test_verify_accepts_the_original_and_rejects_one_changed_byte(api, bc_model,
     assert verify(api["alice"], b"%PDF-1.7 something else").json()["issued"] is False
 
 
-def test_verify_reports_approval(api, bc_model, bc_run, make_report):
+def test_verify_reports_approval(api, dave_api, bc_model, bc_run, make_report):
     report = make_report(bc_model, [bc_run])
     content = pdf_of(api["alice"], report["id"])
-    assert api["alice"].post(f"/api/reports/{report['id']}/approve/").status_code == 200
+    assert dave_api.post(f"/api/reports/{report['id']}/approve/").status_code == 200
     body = verify(api["alice"], content).json()
     assert body["issued"] is True and body["approved"] is True
-    assert body["approved_by"] == "alice" and body["approved_at"]
+    assert body["approved_by"] == "dave" and body["approved_at"]
     # Someone outside the team holding the file learns that it is genuine, not the team's details.
     outsider = verify(api["carol"], content).json()
     assert outsider["issued"] is True and outsider["approved"] is True
@@ -76,9 +76,9 @@ def test_verify_reports_approval(api, bc_model, bc_run, make_report):
 # --- approval and immutability -------------------------------------------------------
 
 
-def test_an_approved_report_cannot_be_modified_through_the_api(api, bc_model, bc_run, make_report):
+def test_an_approved_report_cannot_be_modified_through_the_api(api, dave_api, bc_model, bc_run, make_report):
     report = make_report(bc_model, [bc_run])
-    approved = api["alice"].post(f"/api/reports/{report['id']}/approve/")
+    approved = dave_api.post(f"/api/reports/{report['id']}/approve/")
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
     before = Report.objects.get(pk=report["id"])
 
@@ -89,7 +89,7 @@ def test_an_approved_report_cannot_be_modified_through_the_api(api, bc_model, bc
         assert "/regenerate/" in response.json()["detail"]
     deleted = api["alice"].delete(f"/api/reports/{report['id']}/")
     assert deleted.status_code == 409 and "immutable" in deleted.json()["detail"]
-    again = api["alice"].post(f"/api/reports/{report['id']}/approve/")
+    again = dave_api.post(f"/api/reports/{report['id']}/approve/")
     assert again.status_code == 409 and "already approved" in again.json()["detail"]
 
     after = Report.objects.get(pk=report["id"])
@@ -227,7 +227,7 @@ def test_carol_gets_404_on_every_report_endpoint_of_alpha(api, client, carol, bc
 # --- pages ---------------------------------------------------------------------------------
 
 
-def test_builder_page_generates_a_report_and_the_detail_page_approves_it(client, alice, bc_model, bc_run):
+def test_builder_page_generates_a_report_and_the_detail_page_approves_it(client, alice, dave, bc_model, bc_run):
     client.force_login(alice)
     page = client.get(f"/reports/new/?model_version={bc_model.pk}")
     assert page.status_code == 200 and str(bc_run.pk) in page.content.decode()
@@ -238,10 +238,18 @@ def test_builder_page_generates_a_report_and_the_detail_page_approves_it(client,
     report = Report.objects.get(title="From the browser")
     detail = client.get(response["Location"])
     content = detail.content.decode()
-    assert report.sha256 in content and 'id="approve"' in content
+    # Its author sees why they cannot approve it, and posting anyway changes nothing.
+    assert report.sha256 in content and 'id="approve"' not in content and "four eyes" in content
+    refused = client.post(f"/reports/{report.pk}/approve/", follow=True)
+    assert "another owner or auditor" in refused.content.decode()
+    report.refresh_from_db()
+    assert report.status == "draft"
+
+    client.force_login(dave)  # the team's auditor
+    assert 'id="approve"' in client.get(f"/reports/{report.pk}/").content.decode()
     assert client.post(f"/reports/{report.pk}/approve/").status_code == 302
     report.refresh_from_db()
-    assert report.status == "approved"
+    assert report.status == "approved" and report.approved_by == dave
     assert 'id="approve"' not in client.get(f"/reports/{report.pk}/").content.decode()
     assert "From the browser" in client.get("/reports/").content.decode()
 
@@ -266,11 +274,11 @@ def test_verify_page(client, alice, api, bc_model, bc_run, make_report):
 # --- deletion of what reports cite --------------------------------------------------------------
 
 
-def test_versions_in_an_approved_report_cannot_be_deleted(api, bc_model, bc_data, bc_run, make_report):
+def test_versions_in_an_approved_report_cannot_be_deleted(api, dave_api, bc_model, bc_data, bc_run, make_report):
     report = make_report(bc_model, [bc_run])
     draft = api["alice"].delete(f"/api/model-versions/{bc_model.pk}/")
     assert draft.status_code == 409 and report["id"] in draft.json()["detail"] and "draft" in draft.json()["detail"]
-    api["alice"].post(f"/api/reports/{report['id']}/approve/")
+    assert dave_api.post(f"/api/reports/{report['id']}/approve/").status_code == 200
     for url in (f"/api/model-versions/{bc_model.pk}/", f"/api/dataset-versions/{bc_data.pk}/"):
         response = api["alice"].delete(url)
         assert response.status_code == 409, url
@@ -321,3 +329,65 @@ def test_a_models_intended_use_and_limitations_are_edited_over_the_api_and_shown
     client.force_login(alice)
     page = client.get(f"/models/{bc_model.pk}/").content.decode()
     assert "Second opinion for radiologists." in page and "Trained on 1990s data." in page
+
+
+# --- four eyes ---------------------------------------------------------------------------
+
+
+def test_the_author_cannot_approve_their_own_report_unless_the_team_allows_it(
+    api, dave_api, alice, bc_model, bc_run, make_report
+):
+    from evalsvc.audit.models import AuditEntry
+
+    report = make_report(bc_model, [bc_run])  # generated by alice, an owner
+    refused = api["alice"].post(f"/api/reports/{report['id']}/approve/")
+    assert refused.status_code == 403
+    assert "four eyes" in refused.json()["detail"] and "report policy" in refused.json()["detail"]
+    assert Report.objects.get(pk=report["id"]).status == "draft"
+    assert not AuditEntry.objects.filter(action="report.approved", object_id=report["id"]).exists()
+
+    policy = api["alice"].get("/api/teams/alpha/report-policy/").json()
+    assert policy["allow_self_approval"] is False
+    # Only an owner changes it, only to a boolean; leaving it out of a PUT keeps it.
+    assert (
+        dave_api.put(
+            "/api/teams/alpha/report-policy/", {"thresholds": {}, "allow_self_approval": True}, format="json"
+        ).status_code
+        == 403
+    )
+    bad = api["alice"].put(
+        "/api/teams/alpha/report-policy/", {"thresholds": {}, "allow_self_approval": "perhaps"}, format="json"
+    )
+    assert bad.status_code == 400 and "allow_self_approval" in str(bad.json())
+    on = api["alice"].put(
+        "/api/teams/alpha/report-policy/", {"thresholds": {}, "allow_self_approval": True}, format="json"
+    )
+    assert on.status_code == 200 and on.json()["allow_self_approval"] is True
+    kept = api["alice"].put("/api/teams/alpha/report-policy/", {"thresholds": {}}, format="json")
+    assert kept.json()["allow_self_approval"] is True
+    changed = AuditEntry.objects.filter(action="report_policy.changed").order_by("seq").last()
+    assert changed.details["allow_self_approval"] is True
+
+    approved = api["alice"].post(f"/api/reports/{report['id']}/approve/")
+    assert approved.status_code == 200 and approved.json()["approved_by"] == "alice"
+    entry = AuditEntry.objects.get(action="report.approved", object_id=report["id"])
+    assert entry.details["self_approved"] is True and entry.details["author"] == "alice"
+
+
+def test_another_approver_is_recorded_as_not_self_approved(dave_api, bc_model, bc_run, make_report):
+    from evalsvc.audit.models import AuditEntry
+
+    report = make_report(bc_model, [bc_run])
+    assert dave_api.post(f"/api/reports/{report['id']}/approve/").status_code == 200
+    entry = AuditEntry.objects.get(action="report.approved", object_id=report["id"])
+    assert entry.details["self_approved"] is False and entry.details["author"] == "alice"
+    assert entry.actor_label == "dave"
+
+
+def test_an_auditor_who_generated_a_report_needs_someone_else(api, dave_api, bc_model, bc_run):
+    body = {"model_version": str(bc_model.pk), "runs": [str(bc_run.pk)]}
+    response = dave_api.post("/api/reports/", body, format="json")
+    assert response.status_code == 201, response.json()
+    report = response.json()
+    assert dave_api.post(f"/api/reports/{report['id']}/approve/").status_code == 403
+    assert api["alice"].post(f"/api/reports/{report['id']}/approve/").status_code == 200
