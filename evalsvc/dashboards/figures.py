@@ -213,9 +213,7 @@ def profile_figures(result: dict[str, Any]) -> list[Figure]:
                           xaxis_type="log", yaxis_title="fraction of calls", **_LAYOUT)  # fmt: skip
         figures.append(("Latency distribution", cdf))
 
-    sweep = concurrency_figure(cells, labels)
-    if sweep is not None:
-        figures.append(("Concurrency", sweep))
+    figures += concurrency_figures(cells, labels)
 
     cold = go.Figure()
     cold.add_trace(go.Bar(x=labels, y=[1000 * c["cold_start"]["load_s"] for c in cells], name="model load"))
@@ -225,13 +223,15 @@ def profile_figures(result: dict[str, Any]) -> list[Figure]:
     return figures
 
 
-def concurrency_figure(cells: list[dict[str, Any]], labels: list[str]) -> go.Figure | None:
-    """p50/p99 latency (left axis) and rows/s (right axis) against requests in flight, per cell swept.
+def concurrency_figures(cells: list[dict[str, Any]], labels: list[str]) -> list[Figure]:
+    """Against requests in flight, per cell swept: p50/p99 latency, and rows/s.
 
-    A star marks the level where the median latency starts to climb, as the
-    sweep recorded it.
+    Two figures of one axis each, so that reports draw them too. A star on
+    the latency figure marks the level where the median latency starts to
+    climb, as the sweep recorded it.
     """
-    figure = go.Figure()
+    latency = go.Figure()
+    throughput = go.Figure()
     for label, c in zip(labels, cells, strict=True):
         sweep = c.get("concurrency") or {}
         levels = sweep.get("levels") or []
@@ -239,31 +239,30 @@ def concurrency_figure(cells: list[dict[str, Any]], labels: list[str]) -> go.Fig
             continue
         n = [level["concurrency"] for level in levels]
         p50 = [level["latency"]["p50_ms"] for level in levels]
-        p99 = [level["latency"]["p99_ms"] for level in levels]
-        rows_s = [level["latency"]["throughput_rows_s"] for level in levels]
-        figure.add_trace(go.Scatter(x=n, y=p50, mode="lines+markers", name=f"{label} p50 ms"))
-        figure.add_trace(go.Scatter(x=n, y=p99, mode="lines+markers", name=f"{label} p99 ms"))
-        figure.add_trace(
-            go.Scatter(x=n, y=rows_s, mode="lines+markers", name=f"{label} rows/s", yaxis="y2", line={"dash": "dot"})
-        )
+        latency.add_trace(go.Scatter(x=n, y=p50, mode="lines+markers", name=f"{label} p50"))
+        latency.add_trace(
+            go.Scatter(x=n, y=[level["latency"]["p99_ms"] for level in levels], mode="lines+markers",
+                       name=f"{label} p99", line={"dash": "dot"})
+        )  # fmt: skip
+        throughput.add_trace(
+            go.Scatter(x=n, y=[level["latency"]["throughput_rows_s"] for level in levels], mode="lines+markers",
+                       name=label)
+        )  # fmt: skip
         climbs = sweep.get("latency_climbs_at")
         if climbs in n:
-            at = n.index(climbs)
-            figure.add_trace(
-                go.Scatter(x=[climbs], y=[p50[at]], mode="markers+text", marker={"symbol": "star", "size": 14},
-                           text=[f"climbs at {climbs}"], textposition="top center", name=f"{label} latency climbs")
+            latency.add_trace(
+                go.Scatter(x=[climbs], y=[p50[n.index(climbs)]], mode="markers+text",
+                           marker={"symbol": "star", "size": 14}, text=[f"climbs at {climbs}"],
+                           textposition="top center", name=f"{label} latency climbs")
             )  # fmt: skip
-    if not figure.data:
-        return None
-    figure.update_layout(
-        title="Concurrency: latency and throughput with N requests in flight",
-        xaxis={"title": "requests in flight", "type": "log", "dtick": 0.30102999566},  # ticks at powers of 2
-        yaxis={"title": "ms per batch"},
-        yaxis2={"title": "rows/s", "overlaying": "y", "side": "right", "rangemode": "tozero", "tickmode": "sync"},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},  # clear of the right-hand axis
-        **{**_LAYOUT, "margin": {**_LAYOUT["margin"], "r": 70, "b": 40}, "height": 520},
-    )
-    return figure
+    if not latency.data:
+        return []
+    axis = {"title": "requests in flight", "type": "log", "dtick": 0.30102999566}  # ticks at powers of 2
+    latency.update_layout(title="Latency with N requests in flight", xaxis=axis, yaxis_title="ms per batch",
+                          **_LAYOUT)  # fmt: skip
+    throughput.update_layout(title="Throughput with N requests in flight", xaxis=axis, yaxis_title="rows/s",
+                             yaxis_rangemode="tozero", **_LAYOUT)  # fmt: skip
+    return [("Concurrency: latency", latency), ("Concurrency: throughput", throughput)]
 
 
 def _verdict_word(verdict: dict[str, Any] | None) -> str | None:

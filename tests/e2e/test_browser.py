@@ -127,7 +127,7 @@ def test_profile_dashboard_draws_every_figure_and_the_concurrency_sweep(
     figures = page.locator(".figure")
     titles = page.locator("section.card > h2").all_inner_texts()
     for title in ("Latency percentiles", "Throughput versus batch size", "Latency versus throughput",
-                  "Latency distribution", "Concurrency", "Cold start"):  # fmt: skip
+                  "Latency distribution", "Concurrency: latency", "Concurrency: throughput", "Cold start"):  # fmt: skip
         assert title in titles
     for index in range(figures.count()):
         page.wait_for_selector(f"#{figures.nth(index).get_attribute('id')} .main-svg", timeout=15000)

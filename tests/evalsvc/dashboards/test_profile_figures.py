@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from evalsvc.dashboards.figures import concurrency_figure, profile_rows
+from evalsvc.dashboards.figures import concurrency_figures, profile_rows
+from evalsvc.reports.svg import figure_svg
 
 
 def verdict(latency=None, throughput=None, passed=False):
@@ -33,21 +34,25 @@ def level(n, p50, p99, rows_s):
     return {"concurrency": n, "latency": {"p50_ms": p50, "p99_ms": p99, "throughput_rows_s": rows_s}}
 
 
-def test_concurrency_figure_plots_the_stored_sweep_and_marks_the_climb():
+def test_concurrency_figures_plot_the_stored_sweep_and_mark_the_climb():
     sweep = {"levels": [level(1, 1.0, 1.5, 900), level(2, 1.1, 1.8, 1700), level(4, 2.0, 3.5, 1900)],
              "latency_climbs_at": 4, "best_throughput_at": 4, "climb_threshold": 0.25}  # fmt: skip
     cells = [{"concurrency": sweep}, {"concurrency": None}]
-    figure = concurrency_figure(cells, ["a", "b"])
-    assert figure is not None
-    by_name = {trace.name: trace for trace in figure.data}
-    assert list(by_name["a p50 ms"].y) == [1.0, 1.1, 2.0]
-    assert list(by_name["a p99 ms"].y) == [1.5, 1.8, 3.5]
-    assert list(by_name["a rows/s"].y) == [900, 1700, 1900] and by_name["a rows/s"].yaxis == "y2"
+    (lat_title, latency), (thr_title, throughput) = concurrency_figures(cells, ["a", "b"])
+    assert (lat_title, thr_title) == ("Concurrency: latency", "Concurrency: throughput")
+    by_name = {trace.name: trace for trace in latency.data}
+    assert list(by_name["a p50"].y) == [1.0, 1.1, 2.0] and list(by_name["a p50"].x) == [1, 2, 4]
+    assert list(by_name["a p99"].y) == [1.5, 1.8, 3.5]
     assert list(by_name["a latency climbs"].x) == [4] and list(by_name["a latency climbs"].y) == [2.0]
+    assert [list(t.y) for t in throughput.data] == [[900, 1700, 1900]]
     assert not any(name.startswith("b ") for name in by_name)  # a cell without a sweep adds nothing
     row = profile_rows({"cells": [{"key": {}, "status": "ok", "concurrency": sweep}]})[0]
     assert (row["concurrency_levels"], row["latency_climbs_at"], row["best_throughput_at"]) == ("1,2,4", 4, 4)
+    # Reports draw them as they are (one axis each).
+    for figure in (latency, throughput):
+        svg = figure_svg(figure)
+        assert svg.startswith("<svg") and "requests in flight" in svg
 
 
 def test_no_sweep_no_figure():
-    assert concurrency_figure([{"concurrency": {"levels": []}}, {}], ["a", "b"]) is None
+    assert concurrency_figures([{"concurrency": {"levels": []}}, {}], ["a", "b"]) == []

@@ -185,3 +185,30 @@ def test_chinese_feature_names_render_with_a_cjk_font(alice, alpha, bc_model, ap
         assert word in text, word
     fonts = pdf_tool("pdffonts", content, tmp_path)
     assert "CJK" in fonts, f"no CJK font embedded (install fonts-noto-cjk):\n{fonts}"
+
+
+def test_a_latency_profile_with_a_concurrency_sweep_is_drawn_in_full(alice, alpha, api, make_report, tmp_path):
+    from evalsvc.registry.services import model_version_register
+    from workers.tasks.profile import run_profile
+
+    model = model_version_register(
+        user=alice, team=alpha, name="cnn", path=str(FIXTURES / "digits_cnn.onnx"), filename="digits_cnn.onnx"
+    )
+    run = run_submit(
+        user=alice,
+        model_version_id=model.pk,
+        dataset_version_id=None,
+        kind="profile",
+        params={"backends": ["onnxruntime"], "batch_sizes": [1], "threads": [1], "concurrency": 2,
+                "max_seconds_per_cell": 2},
+    )  # fmt: skip
+    run_profile.apply(args=[str(run.pk)])
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    report = make_report(model, [run])
+    figures = Report.objects.get(pk=report["id"]).document["jobs"][0]["figures"]
+    titles = [f["title"] for f in figures]
+    assert "Concurrency: latency" in titles and "Concurrency: throughput" in titles
+    assert all(f["svg"] for f in figures), [f.get("unavailable") for f in figures]  # every one drawn
+    text = pdf_text(b"".join(api["alice"].get(f"/api/reports/{report['id']}/pdf/").streaming_content), tmp_path)
+    assert "requests in flight" in text and "not drawn in reports" not in text
