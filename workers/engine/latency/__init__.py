@@ -10,7 +10,8 @@ service stores.
 
 Modules: :mod:`.stats` (percentiles, summaries), :mod:`.stability` (the
 window rule and the measurement loop), :mod:`.inputs` (synthetic and
-data-set inputs), :mod:`.profile` (cells and grids), :mod:`.concurrency`,
+data-set inputs), :mod:`.grid` (what a profile covers), :mod:`.profile`
+(measuring cells and grids), :mod:`.concurrency`,
 :mod:`.objectives`, :mod:`.regression`, :mod:`.host`, :mod:`.memory`,
 :mod:`.results`.
 """
