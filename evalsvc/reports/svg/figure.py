@@ -1,0 +1,101 @@
+"""The entry point: :func:`figure_svg` lays out a figure and draws it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._base import AXIS_COLOR, SUPPORTED, UnsupportedFigure, _array, _num, _text, _x
+from .axes import _build_axis
+from .draw import _Canvas, _draw_bars, _draw_grid, _draw_heatmap, _draw_legend, _draw_scatter, _draw_shape, _trace_color
+
+
+def figure_svg(figure: Any, *, width: int = 640, height: int = 400, show_title: bool = True) -> str:
+    """Draw a plotly figure (object or dict) as an SVG document string.
+
+    ``show_title=False`` leaves the layout title out (the page around it has one)
+    but keeps it as the SVG's accessible ``<title>``.
+    """
+    spec = figure.to_plotly_json() if hasattr(figure, "to_plotly_json") else dict(figure)
+    traces: list[dict[str, Any]] = [dict(t) for t in spec.get("data") or []]
+    layout: dict[str, Any] = dict(spec.get("layout") or {})
+    for trace in traces:
+        kind = trace.get("type", "scatter")
+        if kind not in SUPPORTED:
+            raise UnsupportedFigure(f"trace type {kind!r} has no static rendering")
+        if trace.get("xaxis", "x") != "x" or trace.get("yaxis", "y") != "y":
+            raise UnsupportedFigure("figures with several axes have no static rendering")
+    title = _text(layout.get("title"))
+    shown_title = title if show_title else ""
+    named = [t for t in traces if t.get("name") and t.get("showlegend") is not False and t.get("type") != "heatmap"]
+    legend = len(named) > 1
+    heatmap = next((t for t in traces if t.get("type") == "heatmap"), None)
+    xs: list[Any] = []
+    ys: list[Any] = []
+    category_x = category_y = False
+    zero_x = zero_y = False
+    for trace in traces:
+        kind = trace.get("type", "scatter")
+        if kind == "heatmap":
+            z = _array(trace.get("z"))
+            xs += _array(trace.get("x")) or list(range(len(z[0]) if z else 0))
+            ys += _array(trace.get("y")) or list(range(len(z)))
+            category_x = category_y = True
+        elif kind == "bar" and trace.get("orientation") == "h":
+            xs += _array(trace.get("x"))
+            ys += _array(trace.get("y"))
+            category_y, zero_x = True, True
+        elif kind == "bar":
+            xs += _array(trace.get("x"))
+            ys += _array(trace.get("y"))
+            category_x, zero_y = True, True
+        else:
+            xs += _array(trace.get("x"))
+            ys += _array(trace.get("y"))
+    for shape in layout.get("shapes") or []:
+        if not str(shape.get("xref", "x")).endswith(("domain", "paper")):
+            xs += [shape.get("x0"), shape.get("x1")]
+        if not str(shape.get("yref", "y")).endswith(("domain", "paper")):
+            ys += [shape.get("y0"), shape.get("y1")]
+    xaxis_layout = dict(layout.get("xaxis") or {})
+    yaxis_layout = dict(layout.get("yaxis") or {})
+    category_names = [str(v) for v in xs if v is not None and (category_x or _num(v) is None)]
+    # Long category names (backend/device/precision) are set at an angle below the axis.
+    slanted = bool(category_names) and max(len(n) for n in category_names) > 10
+    left, top, bottom = 72, 40 if shown_title else 16, 110 if slanted else 56
+    right = 16 + (120 if legend else 0) + (70 if heatmap and heatmap.get("showscale") is not False else 0)
+    x0, x1, y0, y1 = left, width - right, top, height - bottom
+    canvas = _Canvas(width, height, title or "figure")
+    xaxis = _build_axis(xs, layout_axis=xaxis_layout, start=x0, end=x1, force_category=category_x, zero=zero_x)
+    # SVG y grows downwards: the low end of the y axis is the bottom edge.
+    yaxis = _build_axis(ys, layout_axis=yaxis_layout, start=y1, end=y0, force_category=category_y, zero=zero_y)
+
+    _draw_grid(canvas, xaxis, yaxis, (x0, x1, y0, y1), slanted=slanted)
+    for index, trace in enumerate(traces):
+        color = _trace_color(trace, index)
+        kind = trace.get("type", "scatter")
+        if kind == "heatmap":
+            _draw_heatmap(canvas, trace, xaxis, yaxis, (x0, x1, y0, y1))
+        elif kind == "bar":
+            bars = [t for t in traces if t.get("type") == "bar"]
+            _draw_bars(canvas, trace, xaxis, yaxis, color, len(bars), bars.index(trace))
+        else:
+            _draw_scatter(canvas, trace, xaxis, yaxis, color)
+    for shape in layout.get("shapes") or []:
+        _draw_shape(canvas, shape, xaxis, yaxis, (x0, x1, y0, y1))
+    canvas.add(
+        f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" fill="none" stroke="{AXIS_COLOR}" '
+        'stroke-width="0.8"/>'
+    )
+
+    if shown_title:
+        canvas.text(x0, 22, shown_title, anchor="start", size=14, font_weight="bold")
+    x_title = _text(xaxis_layout.get("title"))
+    y_title = _text(yaxis_layout.get("title"))
+    if x_title:
+        canvas.text((x0 + x1) / 2, height - 12, x_title, size=12)
+    if y_title:
+        cy = (y0 + y1) / 2
+        canvas.text(16, cy, y_title, size=12, transform=f"rotate(-90 16 {_x(cy)})")
+    if legend:
+        _draw_legend(canvas, named, traces, width - right + (70 if heatmap else 0) + 10, y0)
+    return canvas.svg()
