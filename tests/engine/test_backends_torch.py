@@ -70,7 +70,7 @@ def test_probe() -> None:
 
 def test_supports_torchscript_and_torch_export() -> None:
     assert TorchBackend.supports(ModelSpec("m.pt", "torchscript", ""))
-    # Loaded without torch.export.load, which unpickles (see formats/torch_export.py).
+    # Loaded without torch.export.load, which unpickles (see workers/engine/formats/torch_export/).
     assert TorchBackend.supports(ModelSpec("m.pt2", "torch_export", ""))
     assert not TorchBackend.supports(ModelSpec("m.onnx", "onnx", ""))
     with pytest.raises(EngineError, match="cannot run 'onnx' models; it loads: torchscript, torch_export"):
