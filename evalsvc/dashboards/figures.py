@@ -149,7 +149,8 @@ def quantize_figures(result: dict[str, Any]) -> list[Figure]:
     return figures
 
 
-def _cell_label(key: dict[str, Any]) -> str:
+def cell_label(key: dict[str, Any]) -> str:
+    """A profile cell as people name it: "openvino/cpu/fp32 b8 t2"."""
     threads = key.get("threads")
     return f"{key['backend']}/{key['device']}/{key['precision']} b{key['batch_size']}" + (
         f" t{threads}" if threads else ""
@@ -165,7 +166,7 @@ def profile_figures(result: dict[str, Any]) -> list[Figure]:
     cells = _ok_cells(result)
     if not cells:
         return []
-    labels = [_cell_label(c["key"]) for c in cells]
+    labels = [cell_label(c["key"]) for c in cells]
     figures: list[Figure] = []
 
     bars = go.Figure()
@@ -265,7 +266,7 @@ def concurrency_figures(cells: list[dict[str, Any]], labels: list[str]) -> list[
     return [("Concurrency: latency", latency), ("Concurrency: throughput", throughput)]
 
 
-def _verdict_word(verdict: dict[str, Any] | None) -> str | None:
+def verdict_word(verdict: dict[str, Any] | None) -> str | None:
     """One word for a cell's verdict: ``None`` without objectives, ``"n/a"`` where none applies to the cell."""
     states = [verdict.get(k) for k in ("latency", "throughput")] if verdict else []
     states = [s for s in states if s is not None]
@@ -319,7 +320,7 @@ def profile_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "first_inference_ms": cold.get("first_inference_ms"),
                 "peak_rss_bytes": memory.get("peak_rss_bytes"),
                 "with_preprocessing_p50_ms": (((c.get("with_preprocessing") or {}).get("latency")) or {}).get("p50_ms"),
-                "verdict": _verdict_word(verdict),
+                "verdict": verdict_word(verdict),
                 "concurrency_levels": ",".join(str(level["concurrency"]) for level in sweep.get("levels") or []),
                 "latency_climbs_at": sweep.get("latency_climbs_at"),
                 "best_throughput_at": sweep.get("best_throughput_at"),

@@ -56,3 +56,55 @@ def test_concurrency_figures_plot_the_stored_sweep_and_mark_the_climb():
 
 def test_no_sweep_no_figure():
     assert concurrency_figures([{"concurrency": {"levels": []}}, {}], ["a", "b"]) == []
+
+
+def test_report_section_of_a_profile_with_a_failed_cell_and_a_regression_check():
+    from evalsvc.reports.sections import JobContext, build_section
+
+    ok = {
+        "key": {"backend": "onnxruntime", "device": "cpu", "precision": "fp32", "batch_size": 1, "threads": 1},
+        "status": "ok",
+        "model": {
+            "latency": {
+                "count": 500,
+                "p50_ms": 1.0,
+                "p90_ms": 1.2,
+                "p99_ms": 1.9,
+                "max_ms": 3.0,
+                "throughput_rows_s": 987.6,
+            },
+            "stability": {"stable": True},
+        },  # fmt: skip
+        "cold_start": {"load_s": 0.25, "first_inference_ms": 4.0},
+        "memory": {"peak_rss_bytes": 300 * 2**20},
+        "verdict": verdict(latency="pass", passed=True),
+    }
+    failed = {"key": {**ok["key"], "backend": "tensorrt", "device": "cuda"}, "status": "unavailable",
+              "error": "no CUDA device"}  # fmt: skip
+    comparison = {"baseline_p50_ms": 0.5, "candidate_p50_ms": 1.0, "median_ratio": 2.0, "ratio_ci_low": 1.9,
+                  "ratio_ci_high": 2.1, "p_value": 1e-9, "cliffs_delta": 0.98, "verdict": "regression"}  # fmt: skip
+    result = {
+        "cells": [ok, failed],
+        "grid": {"rule": {"min_calls": 50, "min_window_s": 1, "windows": 3, "tolerance": 0.1}, "warmup_calls": 10},
+        "recommendation": {"reason": "onnxruntime/cpu/fp32/b1/t1: meets p99 <= 2 ms"},
+        "regression": {
+            "baseline_run": "abcdef12-0000",
+            "alpha": 0.01,
+            "threshold": 0.1,
+            "cells": [{"label": "onnxruntime/cpu/fp32/b1/t1", "status": "compared", "comparison": comparison}],
+            "regressions": ["onnxruntime/cpu/fp32/b1/t1"],
+        },  # fmt: skip
+    }
+    built = build_section(JobContext(kind="profile", label="Latency profile", params={}, result=result, dataset=None))
+    tables = {t["title"]: t for t in built.tables}
+    latency = tables["Latency per configuration (ms per call)"]
+    assert latency["rows"][0] == ["onnxruntime/cpu/fp32 b1 t1", 500, 1.0, 1.2, 1.9, 3.0, 988, "yes", "pass"]
+    assert latency["rows"][1][0] == "tensorrt/cuda/fp32 b1 t1" and latency["rows"][1][-1] == "unavailable"
+    assert tables["Cold start, preprocessing and memory"]["rows"] == [["onnxruntime/cpu/fp32 b1 t1", 250.0, 4.0,
+                                                                        None, None, 300]]  # fmt: skip
+    regression = tables["Regression check against job abcdef12"]
+    assert regression["rows"][0][1:4] == [0.5, 1.0, 2.0] and regression["rows"][0][-1] == "regression"
+    assert "within 10 %" in built.method
+    assert "Recommended: onnxruntime/cpu/fp32/b1/t1: meets p99 <= 2 ms." in built.notes
+    assert "tensorrt/cuda/fp32 b1 t1 was not measured (unavailable): no CUDA device" in built.notes
+    assert "Slower beyond the threshold: onnxruntime/cpu/fp32/b1/t1" in built.notes

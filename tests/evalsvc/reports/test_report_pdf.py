@@ -19,6 +19,7 @@ from evalsvc.registry.models import ModelVersion
 from evalsvc.registry.services import dataset_version_register
 from evalsvc.reports.models import Report
 from evalsvc.reports.render import claimed_report_id
+from evalsvc.reports.templatetags.report_format import fmt
 from tests.conftest import FIXTURES
 
 from .conftest import execute, pdf_text, pdf_tool, poppler
@@ -212,3 +213,22 @@ def test_a_latency_profile_with_a_concurrency_sweep_is_drawn_in_full(alice, alph
     assert all(f["svg"] for f in figures), [f.get("unavailable") for f in figures]  # every one drawn
     text = pdf_text(b"".join(api["alice"].get(f"/api/reports/{report['id']}/pdf/").streaming_content), tmp_path)
     assert "requests in flight" in text and "not drawn in reports" not in text
+
+    # The profile's own section: the stored numbers, every column on the page (none cut off at the margin).
+    job = Report.objects.get(pk=report["id"]).document["jobs"][0]
+    assert "perf_analyzer's rule" in job["method"]
+    (cells,) = [t for t in job["tables"] if t["title"].startswith("Latency per configuration")]
+    assert cells["columns"][-1] == "Verdict"
+    stored = run.result["cells"][0]
+    latency = stored["model"]["latency"]
+    row = cells["rows"][0]
+    assert row[0] == "onnxruntime/cpu/fp32 b1 t1"
+    assert row[1:7] == [latency["count"], latency["p50_ms"], latency["p90_ms"], latency["p99_ms"], latency["max_ms"],
+                        round(latency["throughput_rows_s"])]  # fmt: skip
+    for value in row:
+        assert fmt(value) in text, value
+    levels = stored["concurrency"]["levels"]
+    (sweep,) = [t for t in job["tables"] if t["title"] == "Concurrency: onnxruntime/cpu/fp32 b1 t1"]
+    assert [r[0] for r in sweep["rows"]] == [level["concurrency"] for level in levels] == [1, 2]
+    assert fmt(levels[1]["latency"]["p99_ms"]) in text
+    assert any(note.startswith("Host: ") for note in job["notes"])

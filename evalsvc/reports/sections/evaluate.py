@@ -1,0 +1,77 @@
+"""The evaluation job's section: metrics, per-class table, confusion matrix."""
+
+from __future__ import annotations
+
+from ._registry import JobContext, Section, Table, section
+
+METRIC_LABELS = {
+    "classification": [
+        ("accuracy", "Accuracy"),
+        ("precision", "Precision"),
+        ("recall", "Recall"),
+        ("f1", "F1"),
+        ("roc_auc", "ROC AUC"),
+    ],
+    "regression": [("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")],
+}
+
+
+@section("evaluate")
+def evaluate_section(ctx: JobContext) -> Section:
+    result, params = ctx.result, ctx.params
+    task = result.get("task") or params.get("task", "")
+    metrics = result.get("metrics") or {}
+    features = result.get("feature_columns") or params.get("feature_columns") or []
+    method = (
+        f"Every row of {ctx.dataset or 'the data set'} ({result.get('rows', '?')} rows) was run through the model "
+        f"with {params.get('backend', 'onnxruntime')} on {params.get('device', 'cpu')}"
+        f"{' at ' + params['precision'] if params.get('precision') else ''}, "
+        f"in batches of {result.get('batch_size', params.get('batch_size'))}; the predictions were compared with "
+        f"the label column {result.get('label_column') or params.get('label_column')!r} as a {task} task, "
+        f"using {len(features)} feature column{'s' if len(features) != 1 else ''}."
+    )
+    if task == "classification":
+        average = metrics.get("average")
+        if average == "binary":
+            method += f" Precision, recall, F1 and ROC AUC refer to the positive class {metrics.get('positive_label')}."
+        elif average:
+            method += f" Precision, recall and F1 are {average}-averaged over the classes; ROC AUC is one-vs-rest."
+    tables: list[Table] = [
+        {
+            "title": "Metrics",
+            "columns": ["Metric", "Value"],
+            "rows": [[label, metrics.get(key)] for key, label in METRIC_LABELS.get(task, []) if key in metrics],
+        }
+    ]
+    notes: list[str] = []
+    per_class = result.get("per_class") or {}
+    if per_class:
+        tables.append(
+            {
+                "title": "Per class",
+                "columns": ["Class", "Precision", "Recall", "F1", "Support"],
+                "rows": [
+                    [label, m.get("precision"), m.get("recall"), m.get("f1"), m.get("support")]
+                    for label, m in per_class.items()
+                ],
+            }
+        )
+    labels = result.get("labels") or []
+    matrix = result.get("confusion_matrix") or []
+    if matrix:
+        tables.append(
+            {
+                "title": "Confusion matrix (rows: true label, columns: predicted label)",
+                "columns": ["True \\ predicted", *[str(label) for label in labels]],
+                "rows": [[str(labels[i]) if i < len(labels) else i, *row] for i, row in enumerate(matrix)],
+            }
+        )
+    if result.get("labels_source"):
+        notes.append(f"Class order taken from the {result['labels_source']}.")
+    if task == "regression" and result.get("residuals"):
+        shown = len((result.get("residuals") or {}).get("y_true", []))
+        notes.append(f"The residual plots show {shown} of {result.get('rows', '?')} rows, evenly spaced in the file.")
+    if features:
+        notes.append("Feature columns, in model input order: " + ", ".join(str(f) for f in features) + ".")
+    notes += [str(w) for w in result.get("warnings") or []]
+    return Section(method=method, tables=tables, notes=notes)

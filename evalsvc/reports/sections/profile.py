@@ -1,0 +1,219 @@
+"""The latency profile's section: how it was measured, and its numbers in tables that fit the page.
+
+Every figure is read from the stored result (the cells' summaries, the
+sweep, the regression check); nothing is recomputed here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evalsvc.dashboards.figures import cell_label, verdict_word
+
+from ._registry import JobContext, Section, Table, section
+
+
+def _whole(value: float | None) -> int | None:
+    """Rows/s and MiB to the unit: the decimals are noise at that size."""
+    return None if value is None else round(value)
+
+
+def _method(ctx: JobContext) -> str:
+    result, params = ctx.result, ctx.params
+    grid = result.get("grid") or {}
+    rule = grid.get("rule") or {}
+    source = params.get("input_source") or "synthetic"
+    inputs = (
+        f"real rows of {ctx.dataset}"
+        if source == "dataset" and ctx.dataset
+        else "synthetic tensors of the model's signature"
+    )
+    where = {"out": "the model alone", "in": "preprocessing and model together", "both": "the model alone, then "
+             "preprocessing and model together"}.get(grid.get("preprocessing", "out"), "the model alone")  # fmt: skip
+    text = (
+        f"Each configuration (backend × device × precision × batch size × intra-op threads) was loaded cold "
+        f"(load time and first inference recorded), warmed up for at least {grid.get('warmup_calls', '?')} calls "
+        f"and {grid.get('warmup_s', '?')} s, then timed call by call on {inputs}, timing {where}. Measurement "
+        f"ran in windows of at least {rule.get('min_calls', '?')} calls and {rule.get('min_window_s', '?')} s until "
+        f"the last {rule.get('windows', '?')} windows agreed within {100 * float(rule.get('tolerance', 0)):.0f} % "
+        f"on p50 and throughput (perf_analyzer's rule), or until {rule.get('max_windows', '?')} windows or "
+        f"{rule.get('max_seconds', '?')} s, after which the configuration is marked unstable. Percentiles use "
+        f"the {grid.get('percentile_method', 'linear')} method over every call of the stable windows; latencies "
+        f"are per call, that is per batch."
+    )
+    if grid.get("concurrency"):
+        text += (
+            f" The concurrency sweep ran {', '.join(str(n) for n in grid['concurrency'])} requests in flight, each "
+            "served by its own loaded copy of the model."
+        )
+    return text
+
+
+def _cells_table(cells: list[dict[str, Any]]) -> Table:
+    rows = []
+    for c in cells:
+        latency = ((c.get("model") or c.get("with_preprocessing") or {}).get("latency")) or {}
+        stable = ((c.get("model") or c.get("with_preprocessing") or {}).get("stability") or {}).get("stable")
+        if c.get("status") != "ok":
+            rows.append([cell_label(c["key"]), *[None] * 7, c.get("status")])  # the reason is in the notes
+            continue
+        rows.append(
+            [
+                cell_label(c["key"]),
+                latency.get("count"),
+                latency.get("p50_ms"),
+                latency.get("p90_ms"),
+                latency.get("p99_ms"),
+                latency.get("max_ms"),
+                _whole(latency.get("throughput_rows_s")),
+                "yes" if stable else "no",
+                verdict_word(c.get("verdict")),
+            ]
+        )
+    return {
+        "title": "Latency per configuration (ms per call)",
+        "columns": ["Configuration", "Calls", "p50", "p90", "p99", "max", "rows/s", "Stable", "Verdict"],
+        "rows": rows,
+    }
+
+
+def _start_table(cells: list[dict[str, Any]]) -> Table:
+    rows = []
+    for c in cells:
+        if c.get("status") != "ok":
+            continue
+        cold, memory = c.get("cold_start") or {}, c.get("memory") or {}
+        runtime = ((c.get("model") or {}).get("runtime_latency")) or {}
+        peak = memory.get("peak_rss_bytes")
+        rows.append(
+            [
+                cell_label(c["key"]),
+                1000 * cold["load_s"] if cold.get("load_s") is not None else None,
+                cold.get("first_inference_ms"),
+                c.get("preprocessing_ms"),
+                runtime.get("p50_ms"),
+                _whole(peak / 2**20) if peak else None,
+            ]
+        )
+    return {
+        "title": "Cold start, preprocessing and memory",
+        "columns": ["Configuration", "Load ms", "First call ms", "Preprocessing ms", "Runtime p50 ms", "Peak RSS MiB"],
+        "rows": rows,
+        "note": "Runtime p50 is the runtime's own timing of each call where it keeps one (OpenVINO), without the "
+        "Python binding around it; preprocessing is the p50 difference with and without it, where both were timed.",
+    }
+
+
+def _concurrency_tables(cells: list[dict[str, Any]]) -> list[Table]:
+    tables = []
+    for c in cells:
+        sweep = c.get("concurrency") or {}
+        if not sweep.get("levels"):
+            continue
+        climbs = sweep.get("latency_climbs_at")
+        threshold = 100 * float(sweep.get("climb_threshold") or 0)
+        note = (
+            f"Median latency climbs more than {threshold:.0f} % above the lowest level from {climbs} in flight."
+            if climbs
+            else f"Median latency stays within {threshold:.0f} % of the lowest level."
+        )
+        if sweep.get("best_throughput_at"):
+            note += f" Most rows/s at {sweep['best_throughput_at']} in flight."
+        if sweep.get("error"):
+            note += f" {sweep['error']}"
+        tables.append(
+            {
+                "title": f"Concurrency: {cell_label(c['key'])}",
+                "columns": ["In flight", "p50 ms", "p99 ms", "rows/s", "Stable", "Within objective"],
+                "rows": [
+                    [
+                        level["concurrency"],
+                        level["latency"].get("p50_ms"),
+                        level["latency"].get("p99_ms"),
+                        _whole(level["latency"].get("throughput_rows_s")),
+                        "yes" if (level.get("stability") or {}).get("stable") else "no",
+                        {True: "yes", False: "no"}.get(level.get("within_latency_objective"), "—"),
+                    ]
+                    for level in sweep["levels"]
+                ],
+                "note": note,
+            }
+        )
+    return tables
+
+
+def _regression_table(regression: dict[str, Any]) -> Table:
+    rows = []
+    for cell in regression.get("cells") or []:
+        comparison = cell.get("comparison") or {}
+        if not comparison:
+            rows.append([cell.get("label"), *["—"] * 6, cell.get("reason") or cell.get("status")])
+            continue
+        rows.append(
+            [
+                cell.get("label"),
+                comparison.get("baseline_p50_ms"),
+                comparison.get("candidate_p50_ms"),
+                comparison.get("median_ratio"),
+                f"{comparison['ratio_ci_low']:.3f}–{comparison['ratio_ci_high']:.3f}",
+                comparison.get("p_value"),
+                comparison.get("cliffs_delta"),
+                comparison.get("verdict", "").replace("_", " "),
+            ]
+        )
+    return {
+        "title": f"Regression check against job {str(regression.get('baseline_run', ''))[:8]}",
+        "columns": [
+            "Configuration",
+            "Baseline p50",
+            "This p50",
+            "Ratio",
+            "Ratio CI",
+            "p (slower)",
+            "Cliff's δ",
+            "Verdict",
+        ],  # fmt: skip
+        "rows": rows,
+        "note": f"One-sided Mann–Whitney U on the kept raw latencies (α = {regression.get('alpha')}); a configuration "
+        f"is flagged when it is significantly slower and its median ratio exceeds 1 + {regression.get('threshold')}.",
+    }
+
+
+@section("profile")
+def profile_section(ctx: JobContext) -> Section:
+    result = ctx.result
+    cells = result.get("cells") or []
+    tables = [_cells_table(cells)]
+    if any(c.get("status") == "ok" for c in cells):
+        tables.append(_start_table(cells))
+    tables += _concurrency_tables(cells)
+    notes: list[str] = []
+    if result.get("recommendation"):
+        notes.append(f"Recommended: {result['recommendation'].get('reason')}.")
+    elif result.get("recommendation_reason"):
+        notes.append(f"No configuration recommended: {result['recommendation_reason']}.")
+    objectives = result.get("objectives") or {}
+    if objectives.get("latency") or objectives.get("throughput"):
+        notes.append("Verdicts are against the job's objectives (see the parameters).")
+    regression = result.get("regression")
+    if regression:
+        tables.append(_regression_table(regression))
+        flagged = regression.get("regressions") or []
+        notes.append(("Slower beyond the threshold: " + ", ".join(flagged)) if flagged else "No configuration got "
+                     "slower beyond the threshold.")  # fmt: skip
+    host = result.get("host") or {}
+    if host:
+        libraries = ", ".join(f"{k} {v}" for k, v in sorted((host.get("libraries") or {}).items()))
+        gpus = "; ".join(f"{g.get('name')} (driver {g.get('driver_version')})" for g in host.get("gpus") or [])
+        notes.append(
+            f"Host: {host.get('cpu_model')}, {host.get('cpu_logical')} logical CPUs, "
+            f"{(host.get('memory_total_bytes') or 0) / 2**30:.1f} GiB memory; GPU: {gpus or host.get('gpu_reason')}; "
+            f"load average {host.get('load_before')} before and {host.get('load_after')} after; {libraries}."
+        )
+    unstable = [cell_label(c["key"]) for c in cells if c.get("status") == "ok" and not
+                (((c.get("model") or c.get("with_preprocessing") or {}).get("stability")) or {}).get("stable")]  # fmt: skip
+    notes += [f"{cell_label(c['key'])} was not measured ({c.get('status')}): {c.get('error')}" for c in cells
+              if c.get("status") != "ok"]  # fmt: skip
+    if unstable:
+        notes.append("Not stable within the caps, so quote with care: " + ", ".join(unstable) + ".")
+    return Section(method=_method(ctx), tables=tables, notes=notes)
