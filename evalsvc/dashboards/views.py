@@ -18,7 +18,7 @@ from evalsvc.registry.selectors import (
 )
 from evalsvc.teams.selectors import teams_for_user
 
-from .figures import figures_for, profile_rows
+from .figures import figures_for, profile_rows, variant_rows
 
 #: Headline metrics per task, in the order a reviewer reads them.
 _METRIC_LABELS = {
@@ -31,30 +31,6 @@ _METRIC_LABELS = {
     ],
     "regression": [("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")],
 }
-
-
-def _quality(metrics: dict | None) -> float | None:
-    if not metrics:
-        return None
-    return metrics.get("accuracy", metrics.get("r2"))
-
-
-def _variant_rows(result: dict) -> list[dict]:
-    """Quantization result → one table row per variant, the parent first."""
-    parent = result.get("parent") or {}
-    rows = [{"variant": "parent", "size_bytes": parent.get("size_bytes"), "size_ratio": 1.0,
-             "quality": _quality(parent.get("metrics")), "speedup": 1.0, "status": "ok"}]  # fmt: skip
-    for v in result.get("variants", []):
-        agreement = (v.get("agreement") or [{}])[0]
-        rows.append(
-            {
-                **v,
-                "quality": _quality(v.get("metrics")),
-                "label_agreement": agreement.get("label_agreement"),
-                "max_abs": agreement.get("max_abs"),
-            }
-        )
-    return rows
 
 
 def _headline_metrics(result: dict) -> list[dict]:
@@ -116,7 +92,7 @@ def run_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "run": run,
             "kind": get_kind(run.kind),
             "kind_template": f"dashboards/kinds/{run.kind}.html",
-            "variant_rows": _variant_rows(result) if run.kind == "quantize" else [],
+            "variant_rows": variant_rows(result) if run.kind == "quantize" else [],
             "profile_rows": profile_rows(result) if run.kind == "profile" else [],
             "figures": figures,
             "metrics": _headline_metrics(result),

@@ -145,6 +145,26 @@ def test_parity_and_quantize_pages_show_the_stored_results(client, alice, digits
     variant = ModelVersion.objects.get(parent=model)
     assert f"/models/{variant.pk}/" in html and "int8_dynamic" in html
 
+    # The audit report lays out the same stored numbers, one section per job.
+    from evalsvc.reports.services import report_generate
+
+    report = report_generate(user=alice, model_version_id=model.pk, run_ids=[str(parity.pk), str(quant.pk)])
+    jobs = {job["kind"]: job for job in report.document["jobs"]}
+    (diffs, *worst) = jobs["parity"]["tables"]
+    (logits,) = parity.result["candidates"][0]["outputs"]
+    assert diffs["title"] == "Differences from onnxruntime/cpu/fp32"
+    assert diffs["rows"][0][1:5] == ["logits", logits["max_abs"], logits["mean_abs"], logits["max_rel"]]
+    assert diffs["rows"][0][5] == f"{100 * logits['label_agreement']:.2f} %"
+    assert worst and worst[0]["title"] == "Rows that differ most on openvino/cpu/fp32"
+    assert "element by element" in jobs["parity"]["method"]
+    (variants, *_) = jobs["quantize"]["tables"]
+    assert variants["columns"][4] == "Accuracy"
+    parent_row, int8_row = variants["rows"]
+    assert parent_row[:2] == ["parent", "this version"]
+    stored = quant.result["variants"][0]
+    assert int8_row[:5] == ["int8_dynamic", f"v{variant.version}", stored["size_bytes"], stored["size_ratio"],
+                            stored["metrics"]["accuracy"]]  # fmt: skip
+
 
 def test_engine_that_cannot_run_onnx_ml_says_which_operators(alice, bc_model, bc_data):
     run = execute(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import evaluate, profile  # noqa: F401  (each registers its builder)
+from . import evaluate, parity, profile  # noqa: F401  (each registers its builder)
 from ._registry import _BUILDERS, HISTORY_KINDS, MAX_TABLE_ROWS, JobContext, Section, Table, section
 from .generic import generic_section, history_table
 
