@@ -38,8 +38,8 @@ def _method(ctx: JobContext) -> str:
         f"the last {rule.get('windows', '?')} windows agreed within {100 * float(rule.get('tolerance', 0)):.0f} % "
         f"on p50 and throughput (perf_analyzer's rule), or until {rule.get('max_windows', '?')} windows or "
         f"{rule.get('max_seconds', '?')} s, after which the configuration is marked unstable. Percentiles use "
-        f"the {grid.get('percentile_method', 'linear')} method over every call of the stable windows; latencies "
-        f"are per call, that is per batch."
+        f"the {grid.get('percentile_method', 'linear')} method over every call of the last "
+        f"{rule.get('windows', '?')} windows; latencies are per call, that is per batch."
     )
     if grid.get("concurrency"):
         text += (
