@@ -16,6 +16,18 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], list[Figure]]] = {}
 
 _LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "height": 420}
 
+#: Headline metrics per task, in the order a reviewer reads them.
+METRIC_LABELS = {
+    "classification": [
+        ("accuracy", "Accuracy"),
+        ("precision", "Precision"),
+        ("recall", "Recall"),
+        ("f1", "F1"),
+        ("roc_auc", "ROC AUC"),
+    ],
+    "regression": [("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")],
+}
+
 
 def builder(
     kind: str,

@@ -18,26 +18,14 @@ from evalsvc.registry.selectors import (
 )
 from evalsvc.teams.selectors import teams_for_user
 
-from .figures import figures_for, profile_rows, variant_rows
-
-#: Headline metrics per task, in the order a reviewer reads them.
-_METRIC_LABELS = {
-    "classification": [
-        ("accuracy", "Accuracy"),
-        ("precision", "Precision"),
-        ("recall", "Recall"),
-        ("f1", "F1"),
-        ("roc_auc", "ROC AUC"),
-    ],
-    "regression": [("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")],
-}
+from .figures import METRIC_LABELS, figures_for, profile_rows, variant_rows
 
 
 def _headline_metrics(result: dict) -> list[dict]:
     metrics = result.get("metrics", {})
     return [
         {"key": key, "label": label, "value": metrics.get(key)}
-        for key, label in _METRIC_LABELS.get(result.get("task", ""), [])
+        for key, label in METRIC_LABELS.get(result.get("task", ""), [])
         if key in metrics
     ]
 

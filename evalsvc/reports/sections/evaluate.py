@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from ._registry import JobContext, Section, Table, section
+from evalsvc.dashboards.figures import METRIC_LABELS
 
-METRIC_LABELS = {
-    "classification": [
-        ("accuracy", "Accuracy"),
-        ("precision", "Precision"),
-        ("recall", "Recall"),
-        ("f1", "F1"),
-        ("roc_auc", "ROC AUC"),
-    ],
-    "regression": [("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")],
-}
+from ._registry import JobContext, Section, Table, section
 
 
 @section("evaluate")
