@@ -94,7 +94,7 @@ def test_preprocessing_is_measured_in_and_out_on_real_rows(alice, bc_model, bc_d
     assert cell["preprocessing_ms"] is not None
 
 
-def test_planted_slowdown_is_flagged_and_same_model_is_not(alice, alpha, tmp_path):
+def test_planted_slowdown_is_flagged_and_same_model_is_not(alice, alpha, tmp_path, client):
     # Enough work per call (~0.1 ms and up) that scheduling noise on a busy machine stays small beside it.
     fast_path, slow_path = tmp_path / "fast.onnx", tmp_path / "slow.onnx"
     build_matmul_chain(fast_path, repeats=4, width=256)
@@ -113,6 +113,12 @@ def test_planted_slowdown_is_flagged_and_same_model_is_not(alice, alpha, tmp_pat
     compare = {"regression": {"baseline_run": str(baseline.pk), "threshold": 1.0}}
     slower = profile(slow, **compare)
     assert slower.result["regression"]["regressions"] == ["onnxruntime/cpu/fp32/b32/t1"], slower.result["regression"]
+    # The run's page tables the comparison it stored.
+    client.force_login(alice)
+    html = client.get(f"/runs/{slower.pk}/").content.decode()
+    (cell,) = slower.result["regression"]["cells"]
+    assert 'data-cell="onnxruntime/cpu/fp32/b32/t1"' in html and "slower</span>" in html
+    assert f"{cell['comparison']['median_ratio']:.3f}" in html
     # The same model again: not a regression (a 2x threshold keeps a noisy machine's swings out).
     same = profile(fast, **compare)
     assert same.result["regression"]["regressions"] == [], same.result["regression"]
