@@ -76,6 +76,10 @@ class Backend(abc.ABC):
         self.options = options
         self._inputs: tuple[TensorSpec, ...] | None = None
         self._outputs: tuple[TensorSpec, ...] | None = None
+        #: For an output that comes as one {class: score} map per row (ONNX-ML
+        #: ZipMap), the class of each column of the array :meth:`predict`
+        #: returns for it, filled by the first batch.
+        self.output_keys: dict[str, tuple[Any, ...]] = {}
 
     @classmethod
     def supports(cls, spec: ModelSpec) -> bool:

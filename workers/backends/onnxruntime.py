@@ -178,7 +178,9 @@ class OnnxRuntimeBackend(Backend):
         self._outputs = tuple(_spec(a) for a in session.get_outputs())
         self._output_names = [o.name for o in self._outputs]
         self._pack = _packer(
-            self._output_names, tensors=all(o.type.startswith("tensor(") for o in session.get_outputs())
+            self._output_names,
+            tensors=all(o.type.startswith("tensor(") for o in session.get_outputs()),
+            keys=self.output_keys,
         )
         self._provider = wanted
         if self._precision != "fp16":
@@ -341,15 +343,19 @@ def _public_run(session: ort.InferenceSession) -> Callable[..., list[Any]]:
     return run
 
 
-def _packer(names: list[str], *, tensors: bool) -> Callable[[list[Any]], dict[str, np.ndarray]]:
+def _packer(
+    names: list[str], *, tensors: bool, keys: dict[str, tuple[Any, ...]] | None = None
+) -> Callable[[list[Any]], dict[str, np.ndarray]]:
     """Build the function that names a run's outputs; chosen once per model because it runs on every call.
 
     ONNX Runtime returns fresh numpy arrays for tensor outputs, so they are
     passed through; literal dicts for one or two outputs (a classifier's
-    label and probabilities) cost a fraction of ``dict(zip(...))``.
+    label and probabilities) cost a fraction of ``dict(zip(...))``. A map
+    output's column classes go into ``keys``.
     """
     if not tensors:
-        return lambda values: {name: _as_array(v) for name, v in zip(names, values, strict=True)}
+        found = {} if keys is None else keys
+        return lambda values: {name: _as_array(v, name, found) for name, v in zip(names, values, strict=True)}
     if len(names) == 1:
         (first,) = names
         return lambda values: {first: values[0]}
@@ -360,12 +366,16 @@ def _packer(names: list[str], *, tensors: bool) -> Callable[[list[Any]], dict[st
     return lambda values: {name: values[i] for i, name in pairs}
 
 
-def _as_array(value: Any) -> np.ndarray:
+def _as_array(value: Any, name: str, keys: dict[str, tuple[Any, ...]]) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
     if isinstance(value, list) and value and isinstance(value[0], dict):
-        # A ZipMap output: one {class: probability} dict per row, all with the
-        # same keys in the classifier's label order.
-        keys = list(value[0])
-        return np.array([[row[k] for k in keys] for row in value], dtype=np.float32)
+        # A ZipMap output: one {class: probability} dict per row. ONNX Runtime
+        # orders a map's keys by value, not in the classifier's declared
+        # order, so the columns are named: the first batch fixes the order
+        # and every later one is read by the same keys.
+        order = keys.get(name)
+        if order is None:
+            order = keys[name] = tuple(value[0])
+        return np.array([[row[k] for k in order] for row in value], dtype=np.float32)
     return np.asarray(value)

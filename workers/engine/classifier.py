@@ -39,8 +39,17 @@ class ClassifierHead:
         The data set's label column, for messages.
     """
 
-    def __init__(self, runner: Backend, model: ModelSpec, class_labels: list[Any] | None, label_column: str) -> None:
+    def __init__(
+        self,
+        runner: Backend,
+        model: ModelSpec,
+        class_labels: list[Any] | None,
+        label_column: str,
+        *,
+        from_model: bool = True,
+    ) -> None:
         self.label_column = label_column
+        self._runner = runner
         outputs = runner.output_specs
         self.label_output = next((o.name for o in outputs if _is_label(o)), None)
         self.proba_output = next((o.name for o in outputs if _is_proba(o)), None)
@@ -51,20 +60,28 @@ class ClassifierHead:
                 f"probability output; the model has: {described}"
             )
         self.warnings: list[str] = []
+        found = inspect_model(model.path, model.format).class_labels if from_model else None
         declared: list[Any] | None
         if class_labels is not None:
             declared, self.source = list(class_labels), "parameter"
         else:
-            found = inspect_model(model.path, model.format).class_labels
             declared, self.source = (list(found), "model") if found else (None, "data")
         label_dtype = next((o.dtype for o in outputs if o.name == self.label_output), None)
         self.kind = kind_of_dtype(label_dtype) if label_dtype else (infer_label_kind(declared) if declared else None)
         self.labels: list[Any] | None = None
+        #: The class of each score column as the model declares it (ONNX-ML
+        #: classlabels); ``None`` when only the position says which is which.
+        self.column_labels: list[Any] | None = None
         if declared is not None:
             assert self.kind is not None
-            self.labels = [to_python(v) for v in coerce_labels(declared, self.kind, "the class labels")]
-            if len(set(self.labels)) != len(self.labels):
-                raise EngineError(f"the class labels repeat a value: {preview(self.labels)}")
+            self.labels = self._distinct(declared, "the class labels")
+            if found:
+                self.column_labels = self._distinct(list(found), "the model's class labels")
+                if set(self.column_labels) != set(self.labels):
+                    raise EngineError(
+                        f"the model declares its classes as {preview(self.column_labels)}; class_labels "
+                        f"({preview(self.labels)}) must name the same classes, in any order"
+                    )
         self._truth: list[np.ndarray] = []
         self._pred: list[np.ndarray] = []
         self._proba: list[np.ndarray] = []
@@ -112,7 +129,7 @@ class ClassifierHead:
         if len(labels) < 2:
             raise EngineError(f"classification needs at least two classes; found only {preview(labels)}")
         if proba is not None:
-            proba = self._check_proba(proba, labels)
+            proba = self._check_proba(self._by_label(proba, labels, kind), labels)
         if y_pred is None:
             assert proba is not None
             y_pred = np.asarray(labels, dtype=object if kind == "str" else np.int64)[np.argmax(proba, axis=1)]
@@ -128,6 +145,38 @@ class ClassifierHead:
             if positive not in known:
                 raise EngineError(f"positive_label {positive!r} is not one of the classes: {preview(labels)}")
         return classification_metrics(y_true, y_pred, proba, labels, positive)
+
+    def _distinct(self, values: list[Any], what: str) -> list[Any]:
+        assert self.kind is not None
+        labels = [to_python(v) for v in coerce_labels(values, self.kind, what)]
+        if len(set(labels)) != len(labels):
+            raise EngineError(f"{what} repeat a value: {preview(labels)}")
+        return labels
+
+    def _by_label(self, proba: np.ndarray, labels: list[Any], kind: str) -> np.ndarray:
+        """Put the score columns in ``labels`` order, reading each by the class it belongs to.
+
+        A map output (ZipMap) names its columns itself; a tensor output's
+        columns are the model's declared classes in declared order. Only
+        when the model declares nothing does position decide.
+        """
+        keys = getattr(self._runner, "output_keys", {}).get(self.proba_output)
+        columns = (
+            [to_python(v) for v in coerce_labels(list(keys), kind, "the model's score keys")]
+            if keys is not None
+            else self.column_labels
+        )
+        if columns is None or (keys is None and proba.shape[1] != len(columns)):
+            return proba
+        where = {c: i for i, c in enumerate(columns)}
+        missing = [label for label in labels if label not in where]
+        if missing or len(columns) != len(labels):
+            raise EngineError(
+                f"the model's scores are for the classes {preview(columns)}, which do not match the class "
+                f"labels {preview(labels)}"
+            )
+        order = [where[label] for label in labels]
+        return proba if order == list(range(len(labels))) else proba[:, order]
 
     def _check_known(self, y_true: np.ndarray, labels: list[Any]) -> None:
         unknown = sorted(set(np.unique(y_true).tolist()) - set(labels))

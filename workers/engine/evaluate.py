@@ -183,7 +183,9 @@ def evaluate(
                 if reader is not None:
                     outputs = reader.read(outputs, frame[label].to_numpy())
                     if head is None:  # the class count is known from the first batch
-                        head = ClassifierHead(reader, model, reader.class_labels, label)  # type: ignore[arg-type]
+                        head = ClassifierHead(  # type: ignore[arg-type]
+                            reader, model, reader.class_labels, label, from_model=False
+                        )
                         head.source = "processing"
                 if head is not None:
                     head.add(outputs, frame[label].to_numpy())
