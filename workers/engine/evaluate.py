@@ -351,23 +351,33 @@ def _integral(frame: pd.DataFrame) -> bool:
 
 
 class _MissingTally:
-    """Counts missing values per column; after the first one the run only counts."""
+    """Counts missing and infinite values per column; after the first one the run only counts.
+
+    An infinite feature is invalid input just like a missing one: the model
+    would turn it into an infinite or NaN prediction and every error metric
+    into inf.
+    """
 
     def __init__(self, features: list[str], label: str) -> None:
         self.columns = features + [label]
         self.label = label
-        self.counts: dict[str, int] = {}
-        self.first_row: dict[str, int] = {}
+        self.counts: dict[tuple[str, str], int] = {}
+        self.first_row: dict[tuple[str, str], int] = {}
 
     def add(self, frame: pd.DataFrame, offset: int) -> None:
         selected = frame if list(frame.columns) == self.columns else frame[self.columns]
-        na = selected.isna().to_numpy()
-        if not na.any():
+        self._tally("missing", self.columns, selected.isna().to_numpy(), offset)
+        numeric = selected.select_dtypes(include="number")
+        if numeric.shape[1]:
+            self._tally("infinite", list(numeric.columns), np.isinf(numeric.to_numpy(dtype=np.float64)), offset)
+
+    def _tally(self, what: str, columns: list[str], bad: np.ndarray, offset: int) -> None:
+        if not bad.any():
             return
-        for j in np.flatnonzero(na.any(axis=0)):
-            name = self.columns[j]
-            self.counts[name] = self.counts.get(name, 0) + int(na[:, j].sum())
-            self.first_row.setdefault(name, offset + int(np.argmax(na[:, j])) + 1)
+        for j in np.flatnonzero(bad.any(axis=0)):
+            key = (columns[j], what)
+            self.counts[key] = self.counts.get(key, 0) + int(bad[:, j].sum())
+            self.first_row.setdefault(key, offset + int(np.argmax(bad[:, j])) + 1)
 
     def __bool__(self) -> bool:
         return bool(self.counts)
@@ -376,13 +386,13 @@ class _MissingTally:
         if not self.counts:
             return
         parts = [
-            f"{'label ' if name == self.label else ''}column {name!r} has {n} missing "
-            f"value{'s' if n != 1 else ''} (first in data row {self.first_row[name]})"
-            for name, n in self.counts.items()
+            f"{'label ' if name == self.label else ''}column {name!r} has {n} {what} "
+            f"value{'s' if n != 1 else ''} (first in data row {self.first_row[(name, what)]})"
+            for (name, what), n in self.counts.items()
         ]
         raise EngineError(
-            "; ".join(parts) + "; the model cannot take missing inputs and rows without a label cannot be "
-            "scored: fill or drop those rows and upload the data set again"
+            "; ".join(parts) + "; the model cannot take missing inputs or infinite ones, and rows without a "
+            "label cannot be scored: fill or drop those rows and upload the data set again"
         )
 
 
