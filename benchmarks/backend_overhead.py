@@ -41,9 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from workers.backends.onnxruntime import OnnxRuntimeBackend  # noqa: E402
-from workers.backends.openvino import OpenVinoBackend  # noqa: E402
-from workers.backends.pytorch import TorchBackend  # noqa: E402
+from workers.engine.inference.onnxruntime import OnnxRuntimeBackend  # noqa: E402
+from workers.engine.inference.openvino import OpenVinoBackend  # noqa: E402
+from workers.engine.inference.pytorch import TorchBackend  # noqa: E402
 from workers.engine.types import ModelSpec  # noqa: E402
 
 FIXTURES = ROOT / "fixtures"

@@ -79,7 +79,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from workers.backends.openvino import SHARE_INPUT_BYTES  # noqa: E402
+from workers.engine.inference.openvino import SHARE_INPUT_BYTES  # noqa: E402
 from workers.engine.latency import ProfileGrid, StabilityRule, SyntheticInputs, host_facts, profile_grid  # noqa: E402
 from workers.engine.types import ModelSpec  # noqa: E402
 

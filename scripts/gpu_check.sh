@@ -78,7 +78,7 @@ export EVALSVC_ENGINE_CACHE="$WORK/engines"
 
 "$PY" - <<'PY' 2>&1 | tee -a "$LOG"
 import json
-from workers.backends.registry import probe_backends
+from workers.engine.inference.registry import probe_backends
 for entry in probe_backends():
     print("probe", json.dumps(entry))
 PY
@@ -112,7 +112,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.backends.registry import get_backend_class
+from workers.engine.inference.registry import get_backend_class
 from workers.engine.errors import EngineError
 from workers.engine.types import ModelSpec
 

@@ -128,7 +128,7 @@ def stored_blobs() -> set[str]:
 def local_worker(db):
     """This process, published as a live CPU worker with the backends it really has."""
     from evalsvc.fleet.services import worker_status_publish
-    from workers.backends.registry import probe_backends
+    from workers.engine.inference.registry import probe_backends
 
     return worker_status_publish(
         hostname="tests@localhost", queues=["cpu", "profile"], backends=probe_backends(), host={}, starting=True

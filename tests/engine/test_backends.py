@@ -8,9 +8,9 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from workers.backends import Backend, backend_names, get_backend_class, probe_backends, registry
-from workers.backends.onnxruntime import OnnxRuntimeBackend
 from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
+from workers.engine.inference import Backend, backend_names, get_backend_class, probe_backends, registry
+from workers.engine.inference.onnxruntime import OnnxRuntimeBackend
 from workers.engine.types import ModelSpec, TensorSpec
 
 
@@ -166,7 +166,7 @@ def test_cuda_without_the_gpu_build_says_why(bc_model: ModelSpec, monkeypatch: p
 
 
 def test_cuda_provider_without_a_device_says_so(bc_model: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
-    from workers.backends import onnxruntime as ort_backend
+    from workers.engine.inference import onnxruntime as ort_backend
 
     providers = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: providers)
@@ -178,7 +178,7 @@ def test_cuda_provider_without_a_device_says_so(bc_model: ModelSpec, monkeypatch
 
 
 def test_tensorrt_provider_missing_from_the_build(bc_model: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
-    from workers.backends import onnxruntime as ort_backend
+    from workers.engine.inference import onnxruntime as ort_backend
 
     monkeypatch.setattr(
         onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -194,7 +194,7 @@ def test_tensorrt_provider_missing_from_the_build(bc_model: ModelSpec, monkeypat
 
 def test_silent_cpu_fallback_is_reported(bc_model: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
     # ONNX Runtime drops a GPU provider that fails to start and carries on on the CPU.
-    from workers.backends import onnxruntime as ort_backend
+    from workers.engine.inference import onnxruntime as ort_backend
 
     real_session = onnxruntime.InferenceSession
     monkeypatch.setattr(

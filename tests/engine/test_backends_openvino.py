@@ -9,8 +9,8 @@ import numpy as np
 import openvino
 import pytest
 
-from workers.backends.openvino import OpenVinoBackend
 from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
+from workers.engine.inference.openvino import OpenVinoBackend
 from workers.engine.types import ModelSpec, TensorSpec
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"

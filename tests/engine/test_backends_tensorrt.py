@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.backends import tensorrt as trt_backend
-from workers.backends._common import cuda_devices, unsupported_operators
-from workers.backends.onnxruntime import OnnxRuntimeBackend
-from workers.backends.tensorrt import TensorRtBackend, engine_cache_path
 from workers.engine.errors import BackendUnavailable, EngineError
+from workers.engine.inference import tensorrt as trt_backend
+from workers.engine.inference._common import cuda_devices, unsupported_operators
+from workers.engine.inference.onnxruntime import OnnxRuntimeBackend
+from workers.engine.inference.tensorrt import TensorRtBackend, engine_cache_path
 from workers.engine.types import ModelSpec
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -176,7 +176,7 @@ def test_int8_with_calibration_data(gpu: None, tmp_path: Path, digits: ModelSpec
 def test_cuda_driver_without_libcuda() -> None:
     import ctypes
 
-    from workers.backends._common import CudaDriver
+    from workers.engine.inference._common import CudaDriver
 
     try:
         ctypes.CDLL("libcuda.so.1")

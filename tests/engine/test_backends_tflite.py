@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.backends.tflite import TfLiteBackend
 from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
+from workers.engine.inference.tflite import TfLiteBackend
 from workers.engine.types import ModelSpec, TensorSpec
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"

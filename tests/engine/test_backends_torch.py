@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from workers.backends._common import cuda_devices
-from workers.backends.pytorch import TorchBackend
 from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
 from workers.engine.formats.torchscript import CHECKPOINT_MESSAGE
+from workers.engine.inference._common import cuda_devices
+from workers.engine.inference.pytorch import TorchBackend
 from workers.engine.types import ModelSpec, TensorSpec
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("django", "rest_framework", "celery", "evalsvc", "workers.tasks")
-SOURCES = sorted([*(ROOT / "workers" / "engine").rglob("*.py"), *(ROOT / "workers" / "backends").rglob("*.py")])
+SOURCES = sorted((ROOT / "workers" / "engine").rglob("*.py"))
 
 
 def _imports(path: Path) -> list[str]:
@@ -44,8 +44,8 @@ def test_no_service_imports(path: Path) -> None:
 
 
 def test_registry_targets_are_engine_modules() -> None:
-    from workers.backends.registry import BACKENDS
+    from workers.engine.inference.registry import BACKENDS
 
     for target, _hint in BACKENDS.values():
         module = target.partition(":")[0]
-        assert module.startswith("workers.backends.") and not _forbidden(module)
+        assert module.startswith("workers.engine.inference.") and not _forbidden(module)

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from workers.backends.registry import get_backend_class
 from workers.engine.errors import EngineError
+from workers.engine.inference.registry import get_backend_class
 from workers.engine.latency import (
     LatencyObjective,
     Objectives,

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.backends._common import cuda_devices
-from workers.backends.registry import get_backend_class
 from workers.engine.errors import EngineError
+from workers.engine.inference._common import cuda_devices
+from workers.engine.inference.registry import get_backend_class
 from workers.engine.types import ModelSpec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -26,10 +26,10 @@ import numpy as np
 import pytest
 import torch
 
-from workers.backends.pytorch import TorchBackend
 from workers.engine.errors import EngineError, InvalidArtifact
 from workers.engine.formats import inspect_model
 from workers.engine.formats.torch_export import UNPICKLING_REFUSED, refuse_unrestricted_unpickling
+from workers.engine.inference.pytorch import TorchBackend
 from workers.engine.types import ModelSpec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from workers.backends.base import Backend
 from workers.engine.errors import EngineError
 from workers.engine.formats import inspect_model
+from workers.engine.inference.base import Backend
 from workers.engine.labels import (
     coerce_labels,
     infer_label_kind,

@@ -6,6 +6,8 @@ and its message is shown to the user as is, so it must say what is wrong.
 
 from __future__ import annotations
 
+import os
+
 
 class EngineError(Exception):
     """An engine failure with a user-facing message.
@@ -51,3 +53,21 @@ class BackendUnavailable(EngineError):
         self.name = name
         self.reason = reason
         self.hint = hint
+
+
+def clean_message(exc: BaseException | str, *paths: str | None, limit: int = 500) -> str:
+    """One line of an exception's text, without the worker's local paths.
+
+    The paths (model file, weights file, their folders) mean nothing to the
+    user and reveal the worker's layout, so they become ``<model>``.
+    """
+    text = str(exc).strip()
+    for path in sorted((p for p in paths if p), key=len, reverse=True):
+        text = text.replace(path, "<model>")
+        folder = os.path.dirname(path)
+        if len(folder) > 1:
+            text = text.replace(folder, "<dir>")
+    text = " ".join(text.split())
+    if not text:
+        text = type(exc).__name__ if isinstance(exc, BaseException) else "unknown error"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

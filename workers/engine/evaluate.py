@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workers.backends.base import Backend
-from workers.backends.registry import get_backend_class
 from workers.engine.classifier import ClassifierHead
 from workers.engine.datasets import count_rows, iter_batches
 from workers.engine.errors import EngineError
+from workers.engine.inference.base import Backend
+from workers.engine.inference.registry import get_backend_class
 from workers.engine.labels import preview
 from workers.engine.metrics import regression_metrics
 from workers.engine.processing.pipeline import (

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from workers.backends.registry import get_backend_class
 from workers.engine.errors import BackendUnavailable, Cancelled, EngineError
+from workers.engine.inference.registry import get_backend_class
 from workers.engine.types import ModelSpec, ProgressCallback
 
 #: Relative differences are taken against max(|reference|, REL_FLOOR) so that

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Dim = int | str | None
 Task = Literal["classification", "regression"]
@@ -16,6 +19,20 @@ Task = Literal["classification", "regression"]
 #: Called after each batch with (rows done, rows in total). It may raise
 #: :class:`workers.engine.errors.Cancelled` to stop the pipeline.
 ProgressCallback = Callable[[int, int], None]
+
+
+class Runner(Protocol):
+    """What the input feed needs of a loaded model: its input specs and one call.
+
+    Every :class:`workers.engine.inference.base.Backend` is a runner; the feed
+    and the processing steps depend on this protocol, not on the backends, so
+    the data layer sits beside inference rather than above it.
+    """
+
+    @property
+    def input_specs(self) -> tuple[TensorSpec, ...]: ...
+
+    def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from django.db import close_old_connections, connection
 
 from evalsvc.fleet.selectors import HEARTBEAT_S
 from evalsvc.fleet.services import worker_status_offline, worker_status_publish
-from workers.backends.registry import probe_backends
+from workers.engine.inference.registry import probe_backends
 
 from .common import host_environment
 

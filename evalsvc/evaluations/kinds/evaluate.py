@@ -9,7 +9,7 @@ from rest_framework import serializers
 from evalsvc.core.exceptions import ValidationFailed
 from evalsvc.fleet.selectors import require_offer
 from evalsvc.registry.models import DatasetVersion, ModelVersion
-from workers.backends.registry import backend_names
+from workers.catalog import BACKEND_NAMES
 
 from . import JobKind, register
 
@@ -54,8 +54,8 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
     if not serializer.is_valid():
         raise ValidationFailed("invalid params", extra={"errors": {"params": serializer.errors}})
     data = dict(serializer.validated_data)
-    if data["backend"] not in backend_names():
-        known = ", ".join(backend_names())
+    if data["backend"] not in BACKEND_NAMES:
+        known = ", ".join(BACKEND_NAMES)
         raise ValidationFailed(f"unknown backend {data['backend']!r}; available: {known}")
     columns = dataset.column_names
     label = data.get("label_column") or dataset.label_column

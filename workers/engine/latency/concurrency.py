@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from workers.backends.base import Backend
 from workers.engine.errors import EngineError
+from workers.engine.inference.base import Backend
 from workers.engine.latency.results import ConcurrencyLevel, ConcurrencySweep
 from workers.engine.latency.stability import StabilityReport, StabilityRule, Window, is_stable, spreads
 from workers.engine.latency.stats import PercentileMethod, summarize

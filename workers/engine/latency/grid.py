@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from workers.backends.base import Backend
 from workers.engine.errors import BackendUnavailable, EngineError
+from workers.engine.inference.base import Backend
 from workers.engine.latency._json import json_dict
 from workers.engine.latency.results import CellKey
 from workers.engine.latency.stability import StabilityRule

@@ -31,10 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from workers.backends._common import clean_message
-from workers.backends.base import Backend
-from workers.backends.registry import get_backend_class
-from workers.engine.errors import BackendUnavailable, Cancelled, EngineError
+from workers.engine.errors import BackendUnavailable, Cancelled, EngineError, clean_message
+from workers.engine.inference.base import Backend
+from workers.engine.inference.registry import get_backend_class
 from workers.engine.latency.concurrency import CLIMB_THRESHOLD, concurrency_sweep
 from workers.engine.latency.grid import THREAD_OPTIONS, ProfileGrid, backend_options, thread_option
 from workers.engine.latency.host import host_facts, load_average

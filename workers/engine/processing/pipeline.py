@@ -8,7 +8,7 @@ same way, whichever backend runs the model.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,10 +19,7 @@ from workers.engine.labels import coerce_labels
 from workers.engine.processing.post import PostResult, apply_output, sigmoid
 from workers.engine.processing.spec import ImageInput, InputSpec, OutputSpec, TabularInput, TextInput
 from workers.engine.tabular import list_names
-from workers.engine.types import DatasetRef, TensorSpec
-
-if TYPE_CHECKING:
-    from workers.backends.base import Backend
+from workers.engine.types import DatasetRef, Runner, TensorSpec
 
 __all__ = [
     "InputBuilder",
@@ -36,7 +33,7 @@ __all__ = [
 ]
 
 
-def predict_in_chunks(runner: Backend, inputs: dict[str, np.ndarray], fixed_rows: int | None) -> dict[str, np.ndarray]:
+def predict_in_chunks(runner: Runner, inputs: dict[str, np.ndarray], fixed_rows: int | None) -> dict[str, np.ndarray]:
     """Run one batch; for a model exported with a fixed batch size, in exact-size chunks.
 
     The last chunk is padded with copies of its final row and the padding
@@ -166,7 +163,7 @@ class InputBuilder:
 class InputFeed:
     """An :class:`InputBuilder` bound to a loaded backend: ``run(frame, offset)`` returns the model's outputs."""
 
-    def __init__(self, runner: Backend, spec: InputSpec, tokenizer_path: str | None = None) -> None:
+    def __init__(self, runner: Runner, spec: InputSpec, tokenizer_path: str | None = None) -> None:
         self.runner = runner
         self.builder = InputBuilder(spec, runner.input_specs, tokenizer_path)
 

@@ -20,7 +20,7 @@ provider:
     ``"tensorrt"`` to put TensorrtExecutionProvider first on a CUDA device.
 cache_dir:
     Where the TensorRT provider keeps its engines (default: see
-    :func:`workers.backends._common.default_cache_dir`).
+    :func:`workers.engine.inference._common.default_cache_dir`).
 intra_op_num_threads:
     Threads used inside one operator; unset leaves ONNX Runtime's default
     (one per physical core).
@@ -43,7 +43,8 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
-from workers.backends._common import (
+from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
+from workers.engine.inference._common import (
     clean_message,
     cuda_devices,
     default_cache_dir,
@@ -51,8 +52,7 @@ from workers.backends._common import (
     int_option,
     precision_option,
 )
-from workers.backends.base import Backend
-from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
+from workers.engine.inference.base import Backend
 from workers.engine.types import Dim, ModelSpec, TensorSpec
 
 __all__ = ["OnnxRuntimeBackend"]

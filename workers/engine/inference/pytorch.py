@@ -37,11 +37,11 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from workers.backends._common import clean_message, cuda_devices, int_option, precision_option
-from workers.backends.base import Backend
 from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
 from workers.engine.formats.torch_export import load_torch_export
 from workers.engine.formats.torchscript import check_torchscript_archive
+from workers.engine.inference._common import clean_message, cuda_devices, int_option, precision_option
+from workers.engine.inference.base import Backend
 from workers.engine.types import ModelSpec, TensorSpec
 
 __all__ = ["TorchBackend"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from workers.engine.errors import BackendUnavailable, EngineError
+from workers.engine.errors import BackendUnavailable, EngineError, clean_message
 
 __all__ = [
     "PRECISIONS",
@@ -102,24 +102,6 @@ def dtype_precision(dtypes: Iterable[str]) -> str:
         return "native"
     top = max(counts, key=lambda d: counts[d])
     return _DTYPE_PRECISION.get(top, top)
-
-
-def clean_message(exc: BaseException | str, *paths: str | None, limit: int = 500) -> str:
-    """One line of an exception's text, without the worker's local paths.
-
-    The paths (model file, weights file, their folders) mean nothing to the
-    user and reveal the worker's layout, so they become ``<model>``.
-    """
-    text = str(exc).strip()
-    for path in sorted((p for p in paths if p), key=len, reverse=True):
-        text = text.replace(path, "<model>")
-        folder = os.path.dirname(path)
-        if len(folder) > 1:
-            text = text.replace(folder, "<dir>")
-    text = " ".join(text.split())
-    if not text:
-        text = type(exc).__name__ if isinstance(exc, BaseException) else "unknown error"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def file_sha256(path: str) -> str:

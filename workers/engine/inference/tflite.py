@@ -22,10 +22,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from workers.backends._common import clean_message, dtype_precision, int_option, precision_option
-from workers.backends.base import Backend
 from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
 from workers.engine.formats.tflite import TFLITE_IDENTIFIER, tflite_tensor_spec
+from workers.engine.inference._common import clean_message, dtype_precision, int_option, precision_option
+from workers.engine.inference.base import Backend
 from workers.engine.types import ModelSpec
 
 try:

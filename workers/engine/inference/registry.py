@@ -10,18 +10,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from workers.backends.base import Backend
 from workers.engine.errors import BackendUnavailable, EngineError
+from workers.engine.inference.base import Backend
 
 __all__ = ["BACKENDS", "backend_names", "get_backend_class", "probe_backends"]
 
 #: name -> ("module:Class", install hint)
 BACKENDS: dict[str, tuple[str, str]] = {
-    "onnxruntime": ("workers.backends.onnxruntime:OnnxRuntimeBackend", "pip install onnxruntime"),
-    "openvino": ("workers.backends.openvino:OpenVinoBackend", "pip install openvino"),
-    "torch": ("workers.backends.pytorch:TorchBackend", "pip install torch"),
-    "tensorrt": ("workers.backends.tensorrt:TensorRtBackend", "pip install evalsvc[gpu]"),
-    "tflite": ("workers.backends.tflite:TfLiteBackend", "pip install ai-edge-litert"),
+    "onnxruntime": ("workers.engine.inference.onnxruntime:OnnxRuntimeBackend", "pip install onnxruntime"),
+    "openvino": ("workers.engine.inference.openvino:OpenVinoBackend", "pip install openvino"),
+    "torch": ("workers.engine.inference.pytorch:TorchBackend", "pip install torch"),
+    "tensorrt": ("workers.engine.inference.tensorrt:TensorRtBackend", "pip install evalsvc[gpu]"),
+    "tflite": ("workers.engine.inference.tflite:TfLiteBackend", "pip install ai-edge-litert"),
 }
 
 _loaded: dict[str, type[Backend]] = {}

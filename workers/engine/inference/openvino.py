@@ -31,7 +31,9 @@ import numpy as np
 import openvino as ov
 from openvino._pyopenvino import InferRequest as _RequestBase  # the binding under the public wrapper
 
-from workers.backends._common import (
+from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
+from workers.engine.formats.openvino_ir import port_spec
+from workers.engine.inference._common import (
     clean_message,
     int_option,
     onnx_op_types,
@@ -39,9 +41,7 @@ from workers.backends._common import (
     unsupported_operators,
     unsupported_operators_error,
 )
-from workers.backends.base import Backend
-from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
-from workers.engine.formats.openvino_ir import port_spec
+from workers.engine.inference.base import Backend
 from workers.engine.types import ModelSpec
 
 #: Inputs up to this size are copied into the request's tensor; larger ones are shared.

@@ -11,7 +11,7 @@ The module imports without TensorRT: :meth:`TensorRtBackend.probe` and
 :meth:`TensorRtBackend.load` then raise :class:`BackendUnavailable` saying
 ``tensorrt is not installed``, so the registry can list the backend on any
 worker. GPU memory is managed with the CUDA driver API (``libcuda``, part of
-the NVIDIA driver) through :class:`workers.backends._common.CudaDriver`, so no
+the NVIDIA driver) through :class:`workers.engine.inference._common.CudaDriver`, so no
 CUDA Python package is needed besides ``tensorrt`` itself.
 
 Options
@@ -32,7 +32,7 @@ workspace_mb:
     Builder workspace limit in MiB (default 1024).
 cache_dir:
     Engine cache folder (default: see
-    :func:`workers.backends._common.default_cache_dir`).
+    :func:`workers.engine.inference._common.default_cache_dir`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from workers.backends._common import (
+from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
+from workers.engine.inference._common import (
     CudaDriver,
     clean_message,
     cuda_devices,
@@ -57,8 +58,7 @@ from workers.backends._common import (
     unsupported_operators,
     unsupported_operators_error,
 )
-from workers.backends.base import Backend
-from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
+from workers.engine.inference.base import Backend
 from workers.engine.types import Dim, ModelSpec, TensorSpec
 
 __all__ = ["TensorRtBackend", "engine_cache_path"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.backends.base import Backend
-from workers.backends.registry import backend_names, get_backend_class, probe_backends
+from workers.engine.inference.base import Backend
+from workers.engine.inference.registry import backend_names, get_backend_class, probe_backends
 
 __all__ = ["Backend", "backend_names", "get_backend_class", "probe_backends"]
