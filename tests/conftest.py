@@ -38,6 +38,14 @@ def django_db_setup(django_db_setup, django_db_blocker):
                 )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counters():
+    """API throttles count in the cache; each test starts with none spent."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def users(db):
     from tests.factories import make_world

@@ -8,6 +8,7 @@ Redis/RabbitMQ and S3-compatible storage.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -34,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "evalsvc.core",
     "evalsvc.teams",
     "evalsvc.registry",
@@ -53,6 +55,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "evalsvc.urls"
@@ -98,6 +102,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for
+# one account, or from one address, further attempts for it are refused until
+# the cool-off has passed, on the login page, the admin and the token endpoint alike.
+AUTHENTICATION_BACKENDS = [
+    "evalsvc.teams.signin.SignInThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("EVALSVC_SIGNIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("EVALSVC_SIGNIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: by account and by address
+# A refused attempt during the cool-off neither counts nor extends it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "evalsvc.teams.signin.lockout_response"
+# The client address is the connection's. Behind a reverse proxy set both: the
+# header it writes and how many proxies stand in front (a client can forge the rest).
+AXES_IPWARE_META_PRECEDENCE_ORDER = tuple(env_list("EVALSVC_CLIENT_IP_HEADERS", ["REMOTE_ADDR"]))
+AXES_IPWARE_PROXY_COUNT = env_int("EVALSVC_TRUSTED_PROXY_COUNT", 0) or None
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -148,6 +171,18 @@ FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 EVALSVC_MAX_UPLOAD_BYTES = env_int("EVALSVC_MAX_UPLOAD_MB", 2048) * 1024 * 1024
 
+# --- Cache (API throttling counters) -----------------------------------------
+# Shared by every web process when EVALSVC_CACHE_URL names a Redis database;
+# otherwise each process counts on its own.
+_cache_url = env_str("EVALSVC_CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        if _cache_url
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # --- API ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -158,7 +193,19 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("EVALSVC_API_ANON_RATE", "60/min"),
+        "user": env_str("EVALSVC_API_USER_RATE", "2000/min"),
+        # The token endpoint, per address: password guessing meets this before anything else.
+        "sign_in": env_str("EVALSVC_API_SIGN_IN_RATE", "10/min"),
+    },
     "EXCEPTION_HANDLER": "evalsvc.core.exceptions.api_exception_handler",
+    # Throttles count by the connection's address, not a client-written X-Forwarded-For.
+    "NUM_PROXIES": env_int("EVALSVC_TRUSTED_PROXY_COUNT", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "evalsvc API",

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from evalsvc.audit.services import audit_record
@@ -15,6 +18,7 @@ from evalsvc.audit.services import audit_record
 from . import services
 from .models import Membership, Role, Team
 from .selectors import team_get_for_user, teams_for_user
+from .signin import lockout_message
 
 
 class TeamOut(serializers.ModelSerializer):
@@ -37,14 +41,31 @@ class TeamListApi(APIView):
 
 
 class TokenApi(ObtainAuthToken):
-    """Exchange a username and password for the user's API token (send it as `Authorization: Token …`)."""
+    """Exchange a username and password for the user's API token (send it as `Authorization: Token …`).
 
+    Throttled twice: a rate per address on the endpoint, and the sign-in lockout
+    per account and per address shared with the login page (429 either way).
+    """
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "sign_in"
+
+    @extend_schema(responses={200: dict, 400: dict, 429: dict})
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        response = super().post(request, *args, **kwargs)  # a bad password raises before this line
-        user = Token.objects.select_related("user").get(key=response.data["token"]).user
+        serializer = self.get_serializer(data=request.data)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except ValidationError:
+            # The lockout check ran inside authenticate() and marked the request.
+            if getattr(request, "axes_locked_out", False):
+                wait = settings.AXES_COOLOFF_TIME.total_seconds()
+                raise Throttled(wait=wait, detail=f"sign-in refused: {lockout_message(request)}") from None
+            raise
+        user = serializer.validated_data["user"]
+        token, _ = Token.objects.get_or_create(user=user)
         details = {"via": "api token", "ip": request.META.get("REMOTE_ADDR", "")}
         audit_record(actor=user, team=None, action="user.signed_in", obj=user, details=details)
-        return response
+        return Response({"token": token.key})
 
 
 class MemberOut(serializers.ModelSerializer):
