@@ -10,11 +10,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsvc.settings.local")
 
 app = Celery("evalsvc")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-# Tasks live outside the Django apps (workers/tasks), so they are listed here.
-app.conf.imports = (
-    "workers.tasks.evaluate",
-    "workers.tasks.parity",
-    "workers.tasks.quantize",
-    "workers.tasks.profile",
-    "workers.tasks.fleet",
-)
+# Tasks that belong to no job kind.
+app.conf.imports = ("workers.tasks.fleet",)
+
+
+def job_task_modules() -> list[str]:
+    """Each registered job kind's task module (settings.EVALSVC_JOB_KINDS); read once Django is set up."""
+    from evalsvc.evaluations.kinds import all_kinds
+
+    return [kind.task_module for kind in all_kinds()]
+
+
+# Imported when the worker imports its task modules, after the Django fix-up has set Django up.
+app.autodiscover_tasks(job_task_modules, related_name=None)

@@ -13,12 +13,8 @@ from rest_framework.views import APIView
 
 from evalsvc.core.csvcells import csv_safe
 from evalsvc.core.exceptions import Conflict, NotFound
+from evalsvc.evaluations.kinds import get_kind
 from evalsvc.evaluations.selectors import run_get
-
-from .figures import profile_rows
-
-#: Kinds whose result has a natural one-row-per-item table.
-_TABLES = {"profile": profile_rows}
 
 
 class RunResultDownloadApi(APIView):
@@ -33,7 +29,7 @@ class RunResultDownloadApi(APIView):
         if fmt == "json":
             response = HttpResponse(json.dumps(run.result, indent=2), content_type="application/json")
         else:
-            table = _TABLES.get(run.kind)
+            table = get_kind(run.kind).csv_rows
             if table is None:
                 raise NotFound(f"{run.kind} results have no CSV table; download the JSON")
             rows = table(run.result)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from evalsvc.evaluations.kinds import get_kind
+from evalsvc.evaluations.kinds import JobContext, JobKind, get_kind
 from evalsvc.evaluations.selectors import run_get, runs_for_user
 from evalsvc.registry.selectors import (
     dataset_version_get,
@@ -17,17 +18,6 @@ from evalsvc.registry.selectors import (
     model_versions_for_user,
 )
 from evalsvc.teams.selectors import teams_for_user
-
-from .figures import METRIC_LABELS, figures_for, profile_rows, variant_rows
-
-
-def _headline_metrics(result: dict) -> list[dict]:
-    metrics = result.get("metrics", {})
-    return [
-        {"key": key, "label": label, "value": metrics.get(key)}
-        for key, label in METRIC_LABELS.get(result.get("task", ""), [])
-        if key in metrics
-    ]
 
 
 @login_required
@@ -64,29 +54,43 @@ def dataset_version_detail(request: HttpRequest, pk: str) -> HttpResponse:
     return render(request, "registry/dataset_version_detail.html", {"version": version, "runs": runs})
 
 
+def _kind_part(run: Any, kind: JobKind, result: dict[str, Any]) -> dict[str, Any]:
+    """What the page shows of a succeeded run's result: the kind's own template and its context, or,
+    for a kind without a template, the tables of its report section laid out generically."""
+    if run.status != "succeeded":
+        return {"kind_template": None}
+    if kind.template:
+        return {"kind_template": kind.template, **(kind.page_context(result) if kind.page_context else {})}
+    section = kind.section(
+        JobContext(
+            kind=kind.name,
+            label=kind.label,
+            params=run.params or {},
+            result=result,
+            dataset=str(run.dataset_version) if run.dataset_version else None,
+        )
+    )
+    return {"kind_template": "dashboards/kinds/_generic.html", "section": section, "has_csv": kind.csv_rows is not None}
+
+
 @login_required
 def run_detail(request: HttpRequest, pk: str) -> HttpResponse:
     run = run_get(user=request.user, pk=pk)
+    kind = get_kind(run.kind)
+    result = run.result or {}
     figures = [
         # Parsed back to a dict so json_script can escape it safely inside the page.
         {"id": f"figure-{i}", "data_id": f"figure-{i}-data", "title": title, "data": json.loads(fig.to_json())}
-        for i, (title, fig) in enumerate(figures_for(run.kind, run.result))
+        for i, (title, fig) in enumerate(kind.figures(result) if result else [])
     ]
-    result = run.result or {}
     return render(
         request,
         "dashboards/run_detail.html",
         {
             "run": run,
-            "kind": get_kind(run.kind),
-            "kind_template": f"dashboards/kinds/{run.kind}.html",
-            "variant_rows": variant_rows(result) if run.kind == "quantize" else [],
-            "profile_rows": profile_rows(result) if run.kind == "profile" else [],
+            "kind": kind,
+            **_kind_part(run, kind, result),
             "figures": figures,
-            "metrics": _headline_metrics(result),
-            "averaging": result.get("metrics", {}).get("average"),
-            "positive_label": result.get("metrics", {}).get("positive_label"),
-            "per_class": result.get("per_class", {}),
             "params_json": json.dumps(run.params, indent=2, sort_keys=True),
             "environment_json": json.dumps(run.environment, indent=2, sort_keys=True),
         },

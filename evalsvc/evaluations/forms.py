@@ -6,17 +6,16 @@ from django import forms
 
 from evalsvc.registry.selectors import dataset_versions_for_user, model_versions_for_user
 
+from .kinds import all_kinds
+
+
+def _kind_choices() -> list[tuple[str, str]]:
+    return [(kind.name, kind.summary) for kind in all_kinds()]
+
 
 class RunSubmitForm(forms.Form):
-    kind = forms.ChoiceField(
-        choices=[
-            ("evaluate", "Evaluation: metrics on a labelled data set"),
-            ("parity", "Backend parity: the same inputs on every engine and device"),
-            ("quantize", "Quantization: FP16 and INT8 variants, compared with the parent"),
-        ],
-        initial="evaluate",
-        required=False,
-    )
+    # The registered kinds (settings.EVALSVC_JOB_KINDS), read when the form is built.
+    kind = forms.ChoiceField(choices=_kind_choices, initial="evaluate", required=False)
     model_version = forms.ModelChoiceField(queryset=None)
     dataset_version = forms.ModelChoiceField(queryset=None)
     task = forms.ChoiceField(
@@ -41,12 +40,14 @@ class RunSubmitForm(forms.Form):
         self.fields["dataset_version"].queryset = dataset_versions_for_user(user=user)
 
     def params(self) -> dict[str, Any]:
+        """The form's fields as params; each kind's schema keeps the ones it has and drops the rest."""
         data = self.cleaned_data
-        params: dict[str, Any] = {"batch_size": data["batch_size"]}
-        if data.get("label_column"):
-            params["label_column"] = data["label_column"]
-        if data["kind"] == "evaluate":
-            params.update(backend=data["backend"], device=data["device"])
-            if data.get("task"):
-                params["task"] = data["task"]
+        params: dict[str, Any] = {
+            "batch_size": data["batch_size"],
+            "backend": data["backend"],
+            "device": data["device"],
+        }
+        for optional in ("label_column", "task"):
+            if data.get(optional):
+                params[optional] = data[optional]
         return params

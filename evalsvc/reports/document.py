@@ -11,13 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from evalsvc.core.exceptions import ApplicationError
-from evalsvc.dashboards.figures import figures_for
-from evalsvc.evaluations.kinds import get_kind
+from evalsvc.evaluations.kinds import JobKind, get_kind
 from evalsvc.evaluations.models import EvaluationRun, RunStatus
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 
 from .models import Report
-from .sections import HISTORY_KINDS, JobContext, build_section, numeric_results
+from .sections import JobContext, build_section, numeric_results
 from .svg import UnsupportedFigure, figure_svg
 
 SCHEMA = "evalsvc.report/1"
@@ -33,11 +32,16 @@ def _short(pk: Any) -> str:
     return str(pk)[:8]
 
 
-def _kind_label(kind: str) -> str:
+def _registered(kind: str) -> JobKind | None:
     try:
-        return get_kind(kind).label
+        return get_kind(kind)
     except ApplicationError:  # a kind since removed from this deployment still has a stored result
-        return kind.replace("_", " ").capitalize()
+        return None
+
+
+def _kind_label(kind: str) -> str:
+    registered = _registered(kind)
+    return registered.label if registered else kind.replace("_", " ").capitalize()
 
 
 def _attr(obj: Any, name: str, default: Any = None) -> Any:
@@ -136,8 +140,11 @@ def _environment(run: EvaluationRun) -> dict[str, Any]:
 
 
 def _figures(run: EvaluationRun) -> list[dict[str, Any]]:
+    kind = _registered(run.kind)
+    if kind is None or not run.result:
+        return []
     drawn = []
-    for title, figure in figures_for(run.kind, run.result):
+    for title, figure in kind.figures(run.result):
         try:
             drawn.append({"title": title, "svg": figure_svg(figure, show_title=False)})
         except UnsupportedFigure as exc:
@@ -148,7 +155,8 @@ def _figures(run: EvaluationRun) -> list[dict[str, Any]]:
 
 
 def _history(run: EvaluationRun) -> list[dict[str, Any]]:
-    if run.kind not in HISTORY_KINDS:
+    kind = _registered(run.kind)
+    if kind is None or not kind.history:
         return []
     runs = (
         EvaluationRun.objects.filter(

@@ -183,6 +183,17 @@ CACHES = {
     )
 }
 
+# --- Job kinds ---------------------------------------------------------------
+# The one list of job kinds: each entry is a module with a ``KIND`` (or
+# "module:ATTRIBUTE"). The Celery app's task imports, the submission form, the
+# run page and reports derive from it (evalsvc.evaluations.kinds).
+EVALSVC_JOB_KINDS = [
+    "evalsvc.evaluations.kinds.evaluate",
+    "evalsvc.evaluations.kinds.parity",
+    "evalsvc.evaluations.kinds.quantize",
+    "evalsvc.evaluations.kinds.profile",
+]
+
 # --- API ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

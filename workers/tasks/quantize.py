@@ -8,7 +8,7 @@ from collections.abc import Callable
 from itertools import islice
 from typing import Any
 
-from evalsvc.evaluations.kinds.evaluate import infer_task
+from evalsvc.evaluations.kinds.evaluate.params import infer_task
 from evalsvc.evaluations.models import EvaluationRun
 from evalsvc.registry.services import model_variant_register
 from workers.engine import quantize

@@ -1,23 +1,22 @@
-"""A job's report section: its method, results tables and notes, one builder per kind.
+"""A job's report section: its method, results tables and notes, built by the job's kind.
 
-Builders read the run's stored result and parameters; they never recompute a
-metric. A kind without a builder gets the generic one, which lays out every
-scalar result and every table-shaped part of the result, so a new job kind
-appears in reports before anyone writes its section. Figures come from
-``evalsvc.dashboards.figures`` (the dashboard's own), drawn by the document
-builder.
+Each kind's ``section`` reads the run's stored result and parameters; it
+never recomputes a metric. A kind registered with ``generic_section``, or a
+run of a kind no longer registered, gets the generic one, which lays out
+every scalar result and every table-shaped part of the result. Figures are
+the kind's own (the run page's), drawn by the document builder.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import evaluate, parity, profile  # noqa: F401  (each registers its builder)
-from ._registry import _BUILDERS, HISTORY_KINDS, MAX_TABLE_ROWS, JobContext, Section, Table, section
-from .generic import generic_section, history_table
+from evalsvc.core.exceptions import ApplicationError
+from evalsvc.evaluations.kinds import get_kind
+from evalsvc.evaluations.kinds.base import MAX_TABLE_ROWS, JobContext, Section, Table
+from evalsvc.evaluations.kinds.generic import generic_section, history_table
 
 __all__ = [
-    "HISTORY_KINDS",
     "MAX_TABLE_ROWS",
     "JobContext",
     "Section",
@@ -26,13 +25,16 @@ __all__ = [
     "generic_section",
     "history_table",
     "numeric_results",
-    "section",
 ]
 
 
 def build_section(ctx: JobContext) -> Section:
-    built = _BUILDERS.get(ctx.kind, generic_section)(ctx)
-    if ctx.kind in HISTORY_KINDS and ctx.history:
+    try:
+        builder = get_kind(ctx.kind).section
+    except ApplicationError:  # a kind since removed from this deployment still has a stored result
+        builder = generic_section
+    built = builder(ctx)
+    if ctx.history:
         built.tables.append(history_table(ctx))
     errors = ctx.result.get("errors")
     if isinstance(errors, dict):

@@ -1,7 +1,7 @@
 """Plotly figures drawn as static SVG, without kaleido or a browser.
 
 Reports show the same figures as the dashboard: the builders in
-``evalsvc.dashboards.figures`` make the plotly figure, and this module draws
+each job kind's ``figures`` make the plotly figure, and this module draws
 it as vector graphics for the PDF and the HTML download. It covers the
 traces the builders use: heatmap, scatter/scattergl (markers and lines) and
 bar, with category or linear axes, a reversed y axis, line/rect shapes and a

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from evalsvc.dashboards.figures import concurrency_figures, profile_rows
+from evalsvc.evaluations.kinds.profile.figures import concurrency_figures
+from evalsvc.evaluations.kinds.profile.tables import profile_rows
 from evalsvc.reports.svg import figure_svg
 
 

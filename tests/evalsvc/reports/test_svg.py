@@ -7,7 +7,11 @@ import xml.etree.ElementTree as ET
 import plotly.graph_objects as go
 import pytest
 
-from evalsvc.dashboards.figures import confusion_matrix_figure, predicted_vs_actual_figure, residuals_figure
+from evalsvc.evaluations.kinds.evaluate.figures import (
+    confusion_matrix_figure,
+    predicted_vs_actual_figure,
+    residuals_figure,
+)
 from evalsvc.reports.svg import UnsupportedFigure, colorscale_at, figure_svg, nice_ticks
 
 NS = {"svg": "http://www.w3.org/2000/svg"}

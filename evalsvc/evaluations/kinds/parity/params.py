@@ -1,4 +1,4 @@
-"""The `parity` kind: one model version, one data set, the same inputs on several engines."""
+"""The `parity` kind's params: a reference target and candidates (by default every engine a worker offers)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from evalsvc.core.exceptions import ValidationFailed
 from evalsvc.fleet.selectors import offers, require_worker_for
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 
-from . import JobKind, register
-from .evaluate import DEVICES, PRECISIONS
+from ..common import DEVICES, PRECISIONS
 
 
 class TargetParams(serializers.Serializer):
@@ -66,15 +65,3 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
 def route(params: dict[str, Any], model: ModelVersion) -> str:
     targets = [_key(params["reference"]), *(_key(c) for c in params["candidates"])]
     return require_worker_for(targets=targets, model_format=model.format)
-
-
-KIND = register(
-    JobKind(
-        name="parity",
-        label="Backend parity",
-        task_name="evalsvc.parity",
-        needs_dataset=True,
-        clean_params=clean_params,
-        route=route,
-    )
-)

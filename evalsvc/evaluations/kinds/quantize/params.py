@@ -1,4 +1,4 @@
-"""The `quantize` kind: FP16 and INT8 variants of an ONNX model version, registered and compared."""
+"""The `quantize` kind's params: ONNX only, the variants to make and the rows to calibrate and compare on."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from evalsvc.core.exceptions import ValidationFailed
 from evalsvc.fleet.selectors import require_offer
 from evalsvc.registry.models import DatasetVersion, ModelFormat, ModelVersion
 from workers.engine.quantize import VARIANTS
-
-from . import JobKind, register
 
 
 class QuantizeParams(serializers.Serializer):
@@ -43,15 +41,3 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
 
 def route(params: dict[str, Any], model: ModelVersion) -> str:
     return require_offer(backend="onnxruntime", device="cpu", model_format=model.format).queue
-
-
-KIND = register(
-    JobKind(
-        name="quantize",
-        label="Quantization",
-        task_name="evalsvc.quantize",
-        needs_dataset=True,
-        clean_params=clean_params,
-        route=route,
-    )
-)

@@ -1,5 +1,4 @@
-"""The `profile` kind: latency and throughput over a grid of engines, devices, precisions,
-batch sizes and thread counts, with objectives, a recommendation and a regression check."""
+"""The `profile` kind's params: the grid (at most MAX_CELLS cells), objectives and a regression baseline."""
 
 from __future__ import annotations
 
@@ -12,8 +11,7 @@ from evalsvc.fleet.selectors import require_worker_for
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 from workers.queues import PROFILE
 
-from . import JobKind, register
-from .evaluate import DEVICES, PRECISIONS
+from ..common import DEVICES, PRECISIONS
 
 MAX_CELLS = 48
 
@@ -98,15 +96,3 @@ def route(params: dict[str, Any], model: ModelVersion) -> str:
     targets = [(b, d, p) for b in params["backends"] for d in params["devices"] for p in params["precisions"]]
     # Profiles have their own queue: a worker takes one at a time, so no other job shares its cores.
     return require_worker_for(targets=targets, model_format=model.format, queue=PROFILE)
-
-
-KIND = register(
-    JobKind(
-        name="profile",
-        label="Latency profile",
-        task_name="evalsvc.profile",
-        needs_dataset=False,
-        clean_params=clean_params,
-        route=route,
-    )
-)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from evalsvc.dashboards.figures import METRIC_LABELS
+from ..base import JobContext, Section, Table
+from .tables import metric_rows, per_class_rows
 
-from ._registry import JobContext, Section, Table, section
 
-
-@section("evaluate")
 def evaluate_section(ctx: JobContext) -> Section:
     result, params = ctx.result, ctx.params
     task = result.get("task") or params.get("task", "")
@@ -31,20 +29,17 @@ def evaluate_section(ctx: JobContext) -> Section:
         {
             "title": "Metrics",
             "columns": ["Metric", "Value"],
-            "rows": [[label, metrics.get(key)] for key, label in METRIC_LABELS.get(task, []) if key in metrics],
+            "rows": [[m["label"], m["value"]] for m in metric_rows(result, task)],
         }
     ]
     notes: list[str] = []
-    per_class = result.get("per_class") or {}
+    per_class = per_class_rows(result)
     if per_class:
         tables.append(
             {
                 "title": "Per class",
                 "columns": ["Class", "Precision", "Recall", "F1", "Support"],
-                "rows": [
-                    [label, m.get("precision"), m.get("recall"), m.get("f1"), m.get("support")]
-                    for label, m in per_class.items()
-                ],
+                "rows": [list(row.values()) for row in per_class],
             }
         )
     labels = result.get("labels") or []

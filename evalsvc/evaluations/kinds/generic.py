@@ -1,10 +1,10 @@
-"""The section of a kind without a builder of its own, and the history table."""
+"""The generic parts of a kind: a section (and run page tables) for any result, and the history table."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ._registry import MAX_TABLE_ROWS, JobContext, Section, Table
+from .base import MAX_TABLE_ROWS, JobContext, Section, Table
 
 
 def _is_scalar(value: Any) -> bool:

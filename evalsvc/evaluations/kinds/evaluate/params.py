@@ -1,4 +1,4 @@
-"""The `evaluate` kind: run a model version over a labelled data set and score it."""
+"""The `evaluate` kind's params: checked at submission, routed to a worker that offers the backend."""
 
 from __future__ import annotations
 
@@ -11,11 +11,9 @@ from evalsvc.fleet.selectors import require_offer
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 from workers.catalog import BACKEND_NAMES
 
-from . import JobKind, register
+from ..common import DEVICES, PRECISIONS
 
 _LABEL_DTYPES = {"int64", "int32", "string", "bool"}
-DEVICES = ["cpu", "cuda", "gpu", "auto"]
-PRECISIONS = ["fp32", "fp16", "int8"]
 
 
 class EvaluateParams(serializers.Serializer):
@@ -82,15 +80,3 @@ def route(params: dict[str, Any], model: ModelVersion) -> str:
         backend=params["backend"], device=params["device"], precision=params.get("precision"), model_format=model.format
     )
     return offer.queue
-
-
-KIND = register(
-    JobKind(
-        name="evaluate",
-        label="Evaluation",
-        task_name="evalsvc.evaluate",
-        needs_dataset=True,
-        clean_params=clean_params,
-        route=route,
-    )
-)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from evalsvc.dashboards.figures import cell_label, verdict_word
-
-from ._registry import JobContext, Section, Table, section
+from ..base import JobContext, Section, Table
+from .tables import cell_label, verdict_word
 
 
 def _whole(value: float | None) -> int | None:
@@ -179,7 +178,6 @@ def _regression_table(regression: dict[str, Any]) -> Table:
     }
 
 
-@section("profile")
 def profile_section(ctx: JobContext) -> Section:
     result = ctx.result
     cells = result.get("cells") or []

@@ -1,0 +1,81 @@
+"""The latency profile's tables, computed once from the stored result for the run page, the CSV and the report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def cell_label(key: dict[str, Any]) -> str:
+    """A profile cell as people name it: "openvino/cpu/fp32 b8 t2"."""
+    threads = key.get("threads")
+    return f"{key['backend']}/{key['device']}/{key['precision']} b{key['batch_size']}" + (
+        f" t{threads}" if threads else ""
+    )
+
+
+def verdict_word(verdict: dict[str, Any] | None) -> str | None:
+    """One word for a cell's verdict: ``None`` without objectives, ``"n/a"`` where none applies to the cell."""
+    states = [verdict.get(k) for k in ("latency", "throughput")] if verdict else []
+    states = [s for s in states if s is not None]
+    if not states:
+        return None
+    if "fail" in states:
+        return "fail"
+    if all(s == "not_applicable" for s in states):
+        return "n/a"
+    return "pass"
+
+
+def profile_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One flat row per cell, for the CSV download and the table on the page."""
+    rows = []
+    for c in result.get("cells", []):
+        key = c.get("key", {})
+        latency = (c.get("model") or {}).get("latency") or {}
+        stability = (c.get("model") or {}).get("stability") or {}
+        verdict = c.get("verdict") or {}
+        cold = c.get("cold_start") or {}
+        memory = c.get("memory") or {}
+        sweep = c.get("concurrency") or {}
+        rows.append(
+            {
+                "backend": key.get("backend"),
+                "device": key.get("device"),
+                "precision": key.get("precision"),
+                "batch_size": key.get("batch_size"),
+                "threads": key.get("threads"),
+                "status": c.get("status"),
+                "error": c.get("error", ""),
+                **{
+                    k: latency.get(k)
+                    for k in (
+                        "count",
+                        "mean_ms",
+                        "std_ms",
+                        "min_ms",
+                        "p50_ms",
+                        "p90_ms",
+                        "p95_ms",
+                        "p99_ms",
+                        "max_ms",
+                        "throughput_rows_s",
+                        "throughput_batches_s",
+                    )
+                },  # fmt: skip
+                "stable": stability.get("stable"),
+                "load_s": cold.get("load_s"),
+                "first_inference_ms": cold.get("first_inference_ms"),
+                "peak_rss_bytes": memory.get("peak_rss_bytes"),
+                "with_preprocessing_p50_ms": (((c.get("with_preprocessing") or {}).get("latency")) or {}).get("p50_ms"),
+                "verdict": verdict_word(verdict),
+                "concurrency_levels": ",".join(str(level["concurrency"]) for level in sweep.get("levels") or []),
+                "latency_climbs_at": sweep.get("latency_climbs_at"),
+                "best_throughput_at": sweep.get("best_throughput_at"),
+                "max_concurrency_within_latency_objective": sweep.get("max_within_latency_objective"),
+            }
+        )
+    return rows
+
+
+def page_context(result: dict[str, Any]) -> dict[str, Any]:
+    return {"profile_rows": profile_rows(result)}

@@ -1,0 +1,34 @@
+"""The quantization job's table, computed once from the stored result for the run page and the report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _quality(metrics: dict | None) -> float | None:
+    """The headline quality of a variant: accuracy for a classifier, R² for a regressor."""
+    if not metrics:
+        return None
+    return metrics.get("accuracy", metrics.get("r2"))
+
+
+def variant_rows(result: dict) -> list[dict]:
+    """Quantization result → one table row per variant, the parent first."""
+    parent = result.get("parent") or {}
+    rows = [{"variant": "parent", "size_bytes": parent.get("size_bytes"), "size_ratio": 1.0,
+             "quality": _quality(parent.get("metrics")), "speedup": 1.0, "status": "ok"}]  # fmt: skip
+    for v in result.get("variants", []):
+        agreement = (v.get("agreement") or [{}])[0]
+        rows.append(
+            {
+                **v,
+                "quality": _quality(v.get("metrics")),
+                "label_agreement": agreement.get("label_agreement"),
+                "max_abs": agreement.get("max_abs"),
+            }
+        )
+    return rows
+
+
+def page_context(result: dict[str, Any]) -> dict[str, Any]:
+    return {"variant_rows": variant_rows(result)}
