@@ -1,0 +1,310 @@
+"""Per-column drift tests over current data that arrives in blocks.
+
+:class:`CurrentAccumulator` takes the current data block by block (a data
+frame at a time, in any number of blocks) and keeps only what the tests
+need: for numeric columns the counts on the reference grid (exact KS), PSI
+and display-histogram counts; for categorical ones the category counts; and
+one uniform sample of whole rows (``sample_rows``, by random keys, so it is
+the same whatever the block sizes) for the sampled statistics —
+Cramér–von Mises, Wasserstein — and the multivariate detectors. Memory is
+bounded by the reference grid and the sample, not by the current data's size.
+
+Tests: numeric ``"ks"`` (exact, every row, :mod:`.ks`) or ``"cvm"``
+(``scipy.stats.cramervonmises_2samp`` on the row sample); categorical
+``"chi2"`` (``scipy.stats.chi2_contingency`` on the 2 × categories table,
+without Yates' correction; categories only the current side has are
+included and named); binary ``"fisher"`` (``scipy.stats.fisher_exact`` on
+the 2 × 2 table; a binary column that grows a third category falls back to
+chi-square).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from workers.engine.drift.effect import jensen_shannon, psi, wasserstein_presorted
+from workers.engine.drift.ks import KSCounts, ks_from_counts
+from workers.engine.drift.reference import ColumnProfile, ReferenceProfile, categorical_values
+from workers.engine.drift.report import Histogram
+from workers.engine.errors import EngineError
+
+__all__ = ["NUMERIC_TESTS", "ColumnResult", "CurrentAccumulator", "UnivariateOptions"]
+
+NUMERIC_TESTS = ("ks", "cvm")
+CATEGORICAL_TESTS = ("chi2",)
+BINARY_TESTS = ("fisher", "chi2")
+
+
+@dataclass(frozen=True)
+class UnivariateOptions:
+    numeric_test: str = "ks"
+    binary_test: str = "fisher"
+    ks_method: str = "auto"
+    #: Current rows kept (uniformly) for Cramér–von Mises, Wasserstein and the multivariate detectors.
+    sample_rows: int = 100_000
+    effect_sizes: bool = True
+    seed: int = 0
+    #: Threads counting numeric columns (numpy releases the GIL while sorting and searching).
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.numeric_test not in NUMERIC_TESTS:
+            raise EngineError(f"numeric_test must be one of {', '.join(NUMERIC_TESTS)}, not {self.numeric_test!r}")
+        if self.binary_test not in BINARY_TESTS:
+            raise EngineError(f"binary_test must be one of {', '.join(BINARY_TESTS)}, not {self.binary_test!r}")
+        if self.ks_method not in ("auto", "exact", "asymp"):
+            raise EngineError(f"ks_method must be auto, exact or asymp, not {self.ks_method!r}")
+        if self.sample_rows < 10:
+            raise EngineError("sample_rows must be at least 10")
+
+
+@dataclass(frozen=True)
+class ColumnResult:
+    """A column's raw test outcome, before the multiple-testing correction."""
+
+    name: str
+    kind: str
+    test: str
+    statistic: float
+    p_value: float
+    n_reference: int
+    n_current: int
+    missing_reference: int
+    missing_current: int
+    wasserstein: float | None
+    psi: float | None
+    js_distance: float | None
+    sample_size: int | None
+    new_categories: tuple[str, ...]
+    histogram: Histogram | None
+    seconds: float
+    error: str = ""
+
+
+class _NumericState:
+    def __init__(self, profile: ColumnProfile) -> None:
+        self.profile = profile
+        self.ks = KSCounts.empty(profile.grid.size)
+        self.psi = np.zeros(profile.psi_edges.size + 1, dtype=np.int64)
+        self.display = np.zeros(profile.display_edges.size - 1, dtype=np.int64)
+        self.missing = 0
+        self.seconds = 0.0
+
+    def add(self, raw: np.ndarray) -> None:
+        start = time.perf_counter()
+        nan = np.isnan(raw)
+        values = raw[~nan] if nan.any() else raw
+        self.missing += int(nan.sum())
+        xs = np.sort(values)
+        self.ks.add(self.profile.grid, xs, presorted=True)
+        # Bin counts from the sorted block: a search per edge, not per value.
+        self.psi += np.diff(np.searchsorted(xs, self.profile.psi_edges, side="left"), prepend=0, append=xs.size)
+        inner = self.profile.display_edges[1:-1]
+        self.display += np.diff(np.searchsorted(xs, inner, side="left"), prepend=0, append=xs.size)
+        self.seconds += time.perf_counter() - start
+
+
+class _CategoricalState:
+    def __init__(self, profile: ColumnProfile) -> None:
+        self.profile = profile
+        self.counts: dict[str, int] = {}
+        self.missing = 0
+        self.seconds = 0.0
+
+    def add(self, series: pd.Series) -> None:
+        start = time.perf_counter()
+        self.missing += int(series.isna().sum())
+        values, counts = np.unique(categorical_values(series), return_counts=True)
+        for v, c in zip(values, counts, strict=True):
+            self.counts[v] = self.counts.get(v, 0) + int(c)
+        self.seconds += time.perf_counter() - start
+
+
+class CurrentAccumulator:
+    """Accumulates current data against a :class:`ReferenceProfile`, block by block."""
+
+    def __init__(self, profile: ReferenceProfile, options: UnivariateOptions | None = None) -> None:
+        self.profile = profile
+        self.options = options or UnivariateOptions()
+        self.rows = 0
+        self._rng = np.random.default_rng(self.options.seed)
+        self._sample: pd.DataFrame | None = None
+        self._sample_keys = np.empty(0)
+        self._numeric = {n: _NumericState(c) for n, c in profile.columns.items() if c.kind == "numeric"}
+        self._categorical = {n: _CategoricalState(c) for n, c in profile.columns.items() if c.kind != "numeric"}
+        threads = self.options.threads or min(4, os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(threads) if threads > 1 and len(self._numeric) > 1 else None
+
+    def update(self, block: pd.DataFrame) -> None:
+        block = block.rename(columns=str)
+        missing = [n for n in self.profile.names if n not in block.columns]
+        if missing:
+            raise EngineError(f"the current data lacks the reference's columns: {', '.join(missing)}")
+        if block.shape[0] == 0:
+            return
+        arrays = {}
+        for name in self._numeric:
+            series = block[name]
+            if not (isinstance(series.dtype, np.dtype) and series.dtype.kind in "fiu"):
+                raise EngineError(f"column {name!r} is numeric in the reference but not in the current data")
+            # float64 columns are read in place; others are converted (NaN for missing).
+            arrays[name] = (
+                series.to_numpy() if series.dtype == np.float64 else series.to_numpy(dtype=np.float64, na_value=np.nan)
+            )
+        if self._pool is not None:
+            list(self._pool.map(lambda n: self._numeric[n].add(arrays[n]), arrays))
+        else:
+            for name, values in arrays.items():
+                self._numeric[name].add(values)
+        for name, state in self._categorical.items():
+            state.add(block[name])
+        self._keep_sample(block[list(self.profile.names)])
+        self.rows += int(block.shape[0])
+
+    def _keep_sample(self, block: pd.DataFrame) -> None:
+        # Uniform sample without replacement: the rows with the smallest random keys.
+        keys = self._rng.random(block.shape[0])
+        cap = self.options.sample_rows
+        frame = block if self._sample is None else pd.concat([self._sample, block], ignore_index=True)
+        all_keys = np.concatenate([self._sample_keys, keys])
+        if all_keys.size > cap:
+            keep = np.argpartition(all_keys, cap - 1)[:cap]
+            keep.sort()
+            frame = frame.iloc[keep]
+            all_keys = all_keys[keep]
+        self._sample = frame.reset_index(drop=True)
+        self._sample_keys = all_keys
+
+    @property
+    def sample(self) -> pd.DataFrame:
+        if self._sample is None:
+            return pd.DataFrame(columns=list(self.profile.names))
+        return self._sample
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    # --- results -----------------------------------------------------------------------------
+
+    def results(self) -> list[ColumnResult]:
+        """One raw result per reference column, in the reference's order."""
+        self.close()
+        out = []
+        for name, col in self.profile.columns.items():
+            try:
+                if col.kind == "numeric":
+                    out.append(self._numeric_result(self._numeric[name]))
+                else:
+                    out.append(self._categorical_result(self._categorical[name]))
+            except (ValueError, FloatingPointError, EngineError) as exc:
+                out.append(
+                    ColumnResult(
+                        name,
+                        col.kind,
+                        "",
+                        float("nan"),
+                        float("nan"),
+                        col.n,
+                        0,
+                        col.missing,
+                        0,
+                        None,
+                        None,
+                        None,
+                        None,
+                        (),
+                        None,
+                        0.0,
+                        error=str(exc),
+                    )
+                )
+        return out
+
+    def _numeric_result(self, state: _NumericState) -> ColumnResult:
+        col = state.profile
+        start = time.perf_counter()
+        if col.n == 0 or state.ks.n == 0:
+            raise EngineError(f"column {col.name!r} has no values on one side")
+        sample = self.sample[col.name].to_numpy(dtype=np.float64, na_value=np.nan)
+        sample = sample[~np.isnan(sample)]
+        opts = self.options
+        if opts.numeric_test == "ks":
+            statistic, p = ks_from_counts(col.cum_le, state.ks, opts.ks_method)
+        else:
+            res = stats.cramervonmises_2samp(col.sorted_values, sample)
+            statistic, p = float(res.statistic), float(res.pvalue)
+        sampled = opts.numeric_test == "cvm" or opts.effect_sizes
+        return ColumnResult(
+            name=col.name,
+            kind="numeric",
+            test=opts.numeric_test,
+            statistic=statistic,
+            p_value=p,
+            n_reference=col.n,
+            n_current=state.ks.n,
+            missing_reference=col.missing,
+            missing_current=state.missing,
+            wasserstein=wasserstein_presorted(col.sorted_values, sample) if opts.effect_sizes else None,
+            psi=psi(col.psi_counts, state.psi) if opts.effect_sizes else None,
+            js_distance=jensen_shannon(col.psi_counts, state.psi) if opts.effect_sizes else None,
+            sample_size=int(sample.size) if sampled else None,
+            new_categories=(),
+            histogram=Histogram(
+                reference=tuple(int(v) for v in col.display_counts),
+                current=tuple(int(v) for v in state.display),
+                edges=tuple(float(v) for v in col.display_edges),
+            ),
+            seconds=state.seconds + time.perf_counter() - start,
+        )
+
+    def _categorical_result(self, state: _CategoricalState) -> ColumnResult:
+        col = state.profile
+        start = time.perf_counter()
+        cats = list(col.categories)
+        new = sorted(set(state.counts) - set(cats))
+        cats += new
+        ref_counts = np.array([*col.counts, *([0] * len(new))], dtype=np.int64)
+        cur_counts = np.array([state.counts.get(c, 0) for c in cats], dtype=np.int64)
+        n_cur = int(cur_counts.sum())
+        if col.n == 0 or n_cur == 0:
+            raise EngineError(f"column {col.name!r} has no values on one side")
+        table = np.vstack([ref_counts, cur_counts])
+        if len(cats) == 1:
+            test, statistic, p = "chi2", 0.0, 1.0
+        elif col.kind == "binary" and len(cats) == 2 and self.options.binary_test == "fisher":
+            res = stats.fisher_exact(table)
+            test, statistic, p = "fisher", float(res.statistic), float(res.pvalue)
+        else:
+            res = stats.chi2_contingency(table, correction=False)
+            test, statistic, p = "chi2", float(res.statistic), float(res.pvalue)
+        return ColumnResult(
+            name=col.name,
+            kind=col.kind,
+            test=test,
+            statistic=statistic,
+            p_value=p,
+            n_reference=col.n,
+            n_current=n_cur,
+            missing_reference=col.missing,
+            missing_current=state.missing,
+            wasserstein=None,
+            psi=psi(ref_counts, cur_counts) if self.options.effect_sizes else None,
+            js_distance=jensen_shannon(ref_counts, cur_counts) if self.options.effect_sizes else None,
+            sample_size=None,
+            new_categories=tuple(new),
+            histogram=Histogram(
+                reference=tuple(int(v) for v in ref_counts),
+                current=tuple(int(v) for v in cur_counts),
+                categories=tuple(cats),
+            ),
+            seconds=state.seconds + time.perf_counter() - start,
+        )
