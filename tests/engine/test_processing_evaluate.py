@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
+from scipy.stats import binomtest
 from sklearn import metrics as skm
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
@@ -102,6 +103,10 @@ def test_digits_imagefolder_matches_sklearn(digits_case: dict) -> None:
     proba = clf.predict_proba(x)
     assert result.metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(y, proba, multi_class="ovr"), abs=1e-9)
     assert result.metrics["top_3_accuracy"] == pytest.approx(skm.top_k_accuracy_score(y, proba, k=3), abs=1e-12)
+    hits = round(skm.top_k_accuracy_score(y, proba, k=3, normalize=False))
+    wilson = binomtest(hits, 300).proportion_ci(method="wilson")
+    top = result.metrics["intervals"]["top_3_accuracy"]
+    assert (top["low"], top["high"], top["n"]) == (pytest.approx(wilson.low), pytest.approx(wilson.high), 300)
     assert result.feature_columns == ["image"] and result.label_column == "label"
 
 

@@ -28,6 +28,7 @@ from workers.engine.inference.base import Backend
 from workers.engine.inference.registry import get_backend_class
 from workers.engine.labels import preview
 from workers.engine.metrics import regression_metrics
+from workers.engine.metrics.intervals import wilson_interval
 from workers.engine.processing.pipeline import (
     InputFeed,
     OutputReader,
@@ -221,7 +222,10 @@ def evaluate(
             positive_label = (reader.class_labels or [])[1]  # the column a threshold tests
         scores = head.score(positive_label)
         if reader is not None:
-            scores.update(reader.top_k_metrics())
+            top_k = reader.top_k_metrics()
+            scores.update(top_k)
+            for name in top_k:
+                scores["intervals"][name] = wilson_interval(*reader.top_k_counts())
         result = EvaluationResult(
             labels=scores.pop("labels"),
             confusion_matrix=scores.pop("confusion_matrix"),

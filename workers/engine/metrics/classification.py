@@ -9,6 +9,8 @@ import numpy as np
 
 from workers.engine.metrics._common import indices, names, safe_div, to_python
 from workers.engine.metrics.auc import roc_auc
+from workers.engine.metrics.intervals import DEFAULT_RESAMPLES, DEFAULT_SEED
+from workers.engine.metrics.uncertainty import classification_intervals
 
 __all__ = ["classification_metrics"]
 
@@ -19,6 +21,9 @@ def classification_metrics(
     proba: np.ndarray | None,
     labels: Sequence[Any],
     positive_label: Any = None,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
 ) -> dict[str, Any]:
     """Score class predictions against true labels.
 
@@ -35,6 +40,9 @@ def classification_metrics(
     positive_label:
         For binary problems, the class whose precision, recall and F1 are
         reported; defaults to the last of the sorted labels.
+    resamples, seed:
+        Size and seed of the stratified bootstrap behind the intervals of
+        F1, macro averages and ROC AUC; ``resamples=0`` leaves them out.
 
     Returns
     -------
@@ -46,7 +54,9 @@ def classification_metrics(
         ``per_class`` (keyed by ``str(label)``), ``support``,
         ``averaged_over`` and ``absent_classes`` (macro: the labels present
         in the truth or the predictions, which the averages cover, and the
-        rest) and ``flags`` (metric → why it is undefined or degenerate).
+        rest), ``flags`` (metric → why it is undefined or degenerate), and
+        ``intervals``, ``per_class_intervals`` and ``interval_method`` (see
+        :mod:`workers.engine.metrics.uncertainty`).
 
     Raises
     ------
@@ -147,6 +157,7 @@ def classification_metrics(
         "support": int(n),
         **extra,
         "flags": flags,
+        **classification_intervals(t, p, proba, labels, pi if binary else None, resamples=resamples, seed=seed),
     }
 
 

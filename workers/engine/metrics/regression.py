@@ -7,21 +7,34 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.metrics.intervals import DEFAULT_RESAMPLES, DEFAULT_SEED
+from workers.engine.metrics.uncertainty import regression_intervals
+
 __all__ = ["regression_metrics"]
 
 
-def regression_metrics(y_true: Sequence[float] | np.ndarray, y_pred: Sequence[float] | np.ndarray) -> dict[str, Any]:
+def regression_metrics(
+    y_true: Sequence[float] | np.ndarray,
+    y_pred: Sequence[float] | np.ndarray,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> dict[str, Any]:
     """Mean absolute error, root mean squared error and R² of ``y_pred``.
 
     R² = 1 − SS_res / SS_tot. With a constant ``y_true`` SS_tot is 0 and R²
     is undefined: it is ``None`` and flagged, where scikit-learn's default
     ``force_finite=True`` would report 1.0 or 0.0.
 
+    ``resamples`` and ``seed`` set the bootstrap behind the intervals
+    (``resamples=0`` leaves them out).
+
     Returns
     -------
     dict
-        ``{"mae", "rmse", "r2", "support", "flags"}``; ``flags`` maps a
-        metric to why it is undefined or degenerate.
+        ``{"mae", "rmse", "r2", "support", "flags", "intervals",
+        "interval_method"}``; ``flags`` maps a metric to why it is undefined
+        or degenerate.
     """
     yt = np.asarray(y_true, dtype=np.float64).ravel()
     yp = np.asarray(y_pred, dtype=np.float64).ravel()
@@ -48,4 +61,5 @@ def regression_metrics(y_true: Sequence[float] | np.ndarray, y_pred: Sequence[fl
         "r2": r2,
         "support": int(yt.size),
         "flags": flags,
+        **regression_intervals(err, yt, resamples=resamples, seed=seed),
     }

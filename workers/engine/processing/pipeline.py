@@ -250,6 +250,10 @@ class OutputReader:
             return {}
         return {f"top_{self.spec.top_k}_accuracy": self._top_hits / self._top_rows}
 
+    def top_k_counts(self) -> tuple[int, int]:
+        """Rows whose true label was among the top k, and rows counted."""
+        return self._top_hits, self._top_rows
+
     def _count_top_k(self, post: PostResult, truth: np.ndarray) -> None:
         assert post.top_k is not None
         if post.top_k.labels is not None:
