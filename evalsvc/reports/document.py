@@ -18,6 +18,7 @@ from evalsvc.registry.models import DatasetVersion, ModelVersion
 from .models import Report
 from .sections import JobContext, build_section, numeric_results
 from .svg import UnsupportedFigure, figure_svg
+from .verdicts import MIN_ROWS, threshold_verdict
 
 SCHEMA = "evalsvc.report/1"
 #: What the threshold bounds mean, for the summary.
@@ -231,8 +232,9 @@ def summarise(
                 continue
             measured.add(metric)
             value = numbers[metric]
+            intervals = metrics.get("intervals") if isinstance(metrics.get("intervals"), dict) else {}
             for bound, limit in sorted(bounds.items()):
-                passed = value >= limit if bound == "min" else value <= limit
+                decided = threshold_verdict(value, bound, limit, intervals.get(metric))
                 verdicts.append(
                     {
                         "job": job["short_id"],
@@ -244,14 +246,17 @@ def summarise(
                         "bound": bound,
                         "op": BOUNDS[bound],
                         "threshold": limit,
-                        "passed": passed,
+                        "passed": decided["verdict"] == "pass",
+                        **decided,
                     }
                 )
-                if not passed:
+                where = f"({job['label'].lower()} {job['short_id']})"
+                if decided["verdict"] == "fail":
                     word = "below the minimum" if bound == "min" else "above the maximum"
-                    issues.append(
-                        f"{metric} {value:.4g} is {word} {limit:g} ({job['label'].lower()} {job['short_id']})"
-                    )
+                    issues.append(f"{metric} {value:.4g} is {word} {limit:g} {where}")
+                elif decided["verdict"] == "inconclusive":
+                    issues.append(f"{metric} {value:.4g} against {BOUNDS[bound]} {limit:g} is inconclusive: "
+                                  f"{decided['reason']} {where}")  # fmt: skip
         issues += [
             f"{job['label']} {job['short_id']}: {note}" for note in job["notes"] if "could not be computed" in note
         ]
@@ -259,8 +264,9 @@ def summarise(
     for metric in sorted(set(thresholds) - measured):
         bounds = ", ".join(f"{BOUNDS[b]} {v:g}" for b, v in sorted(thresholds[metric].items()))
         issues.append(f"no included job measured {metric} (threshold {bounds})")
-    failed = sum(1 for v in verdicts if not v["passed"])
-    overall = ("fail" if failed else "pass") if verdicts else "none"
+    failed = sum(1 for v in verdicts if v["verdict"] == "fail")
+    inconclusive = sum(1 for v in verdicts if v["verdict"] == "inconclusive")
+    overall = ("fail" if failed else "inconclusive" if inconclusive else "pass") if verdicts else "none"
     limitations = []
     if not thresholds:
         limitations.append("The team has set no report thresholds, so the summary gives no pass/fail verdicts.")
@@ -271,10 +277,17 @@ def summarise(
             "they say nothing about data the model has not been evaluated on."
         )
     limitations.append("Figures and tables are the stored results of the jobs listed; nothing was recomputed.")
+    if verdicts:
+        limitations.append(
+            "A threshold is met (pass) when the metric's whole 95 % interval lies on the right side of it, missed "
+            "(fail) when the whole interval lies on the wrong side, and inconclusive when the interval straddles "
+            f"it or rests on fewer than {MIN_ROWS} rows; a number without an interval is compared as it stands."
+        )
     return {
         "overall": overall,
         "checks": len(verdicts),
         "failed": failed,
+        "inconclusive": inconclusive,
         "verdicts": verdicts,
         "open_issues": issues,
         "limitations": limitations,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..base import JobContext, Section, Table
-from .tables import metric_rows, per_class_rows
+from .tables import method_notes, metric_rows, per_class_rows
 
 
 def evaluate_section(ctx: JobContext) -> Section:
@@ -25,21 +25,49 @@ def evaluate_section(ctx: JobContext) -> Section:
             method += f" Precision, recall, F1 and ROC AUC refer to the positive class {metrics.get('positive_label')}."
         elif average:
             method += f" Precision, recall and F1 are {average}-averaged over the classes; ROC AUC is one-vs-rest."
+    method = " ".join([method, *method_notes(result)])
     tables: list[Table] = [
         {
             "title": "Metrics",
-            "columns": ["Metric", "Value"],
-            "rows": [[m["label"], m["value"]] for m in metric_rows(result, task)],
+            "columns": ["Metric", "Value", "95 % interval", "Interval", "Rows", "Caveat"],
+            "rows": [
+                [m["label"], m["value"], m["interval"], m["method"] or "—", m["n"], m["flag"] or ""]
+                for m in metric_rows(result, task)
+            ],
         }
     ]
     notes: list[str] = []
+    flags = metrics.get("flags") or {}
+    shown = {m["key"] for m in metric_rows(result, task)}
+    notes += [f"{key}: {text}" for key, text in flags.items() if key not in shown]
     per_class = per_class_rows(result)
     if per_class:
         tables.append(
             {
                 "title": "Per class",
-                "columns": ["Class", "Precision", "Recall", "F1", "Support"],
-                "rows": [list(row.values()) for row in per_class],
+                "columns": [
+                    "Class",
+                    "Precision",
+                    "95 % interval",
+                    "Recall",
+                    "95 % interval",
+                    "F1",
+                    "95 % interval",
+                    "Support",
+                ],
+                "rows": [
+                    [
+                        row["label"],
+                        row["precision"],
+                        row["precision_interval"],
+                        row["recall"],
+                        row["recall_interval"],
+                        row["f1"],
+                        row["f1_interval"],
+                        row["support"],
+                    ]
+                    for row in per_class
+                ],
             }
         )
     labels = result.get("labels") or []
