@@ -140,7 +140,9 @@ def test_html_and_json_carry_the_same_content_as_the_pdf(api, bc_model, bc_run, 
     job = document["jobs"][0]
     assert job["params"] == bc_run.params
     accuracy = bc_run.result["metrics"]["accuracy"]
-    assert ["Accuracy", accuracy] in job["tables"][0]["rows"]  # stored numbers, not recomputed
+    assert ["Accuracy", accuracy] in [row[:2] for row in job["tables"][0]["rows"]]  # stored numbers, not recomputed
+    interval = bc_run.result["metrics"]["intervals"]["accuracy"]
+    assert f"[{interval['low']:.4f}, {interval['high']:.4f}]" in job["tables"][0]["rows"][0]
     for rendered in (page, text):
         assert bc_model.sha256 in rendered
         assert f"{accuracy:.4f}" in rendered
