@@ -22,13 +22,16 @@ import numpy as np
 import onnx
 import skl2onnx
 import sklearn
+from onnx import TensorProto, helper, numpy_helper
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
-from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "fixtures"
 # Pinned so that a newer skl2onnx does not silently raise the opset and
@@ -146,6 +149,48 @@ def build_diabetes(out: Path) -> dict[str, Any]:
     }
 
 
+def digits_features() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as the MLP sees them: 64 pixels scaled to [0, 1] (float32), and the digit."""
+    data = load_digits()
+    return (data.data / 16.0).astype(np.float32), data.target
+
+
+def build_digits_mlp(out: Path, *, hidden: int = 32) -> dict[str, Any]:
+    """Write an MLP trained on the digits as a plain MatMul/Add/Relu ONNX graph (no ai.onnx.ml operators,
+    so every engine and quantizer takes it) and scikit-learn's own predictions beside it; return its entry."""
+    x, y = digits_features()
+    # One BLAS thread: the trained weights, and so the bytes, do not depend on the core count.
+    with threadpool_limits(limits=1):
+        clf = MLPClassifier(hidden_layer_sizes=(hidden,), max_iter=600, random_state=SEED).fit(x, y)
+    w1, w2 = (w.astype(np.float32) for w in clf.coefs_)
+    b1, b2 = (b.astype(np.float32) for b in clf.intercepts_)
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["input", "w1"], ["h"]),
+            helper.make_node("Add", ["h", "b1"], ["hb"]),
+            helper.make_node("Relu", ["hb"], ["a"]),
+            helper.make_node("MatMul", ["a", "w2"], ["o"]),
+            helper.make_node("Add", ["o", "b2"], ["logits"]),
+        ],
+        "digits_mlp",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", x.shape[1]])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(clf.classes_)])],
+        [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="evalsvc-fixtures")
+    onnx.checker.check_model(model, full_check=True)
+    (out / "digits_mlp.onnx").write_bytes(model.SerializeToString())
+    np.save(out / "digits_mlp_predictions.npy", clf.predict(x).astype(np.uint8), allow_pickle=False)
+    return {
+        "model": "digits_mlp.onnx",
+        "predictions": "digits_mlp_predictions.npy",
+        "data": "sklearn.datasets.load_digits: pixels / 16 as float32, in file order",
+        "feature_count": int(x.shape[1]),
+        "hidden": hidden,
+        "train_rows": int(len(y)),
+    }
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -171,8 +216,12 @@ def build(out: Path) -> dict[str, Any]:
     _pyarrow()  # fail before writing anything rather than leave a partial set
     out.mkdir(parents=True, exist_ok=True)
     pairs = [build_breast_cancer(out), build_diabetes(out)]
-    names = sorted({p["model"] for p in pairs} | {d for p in pairs for d in p["datasets"]})
+    mlp = build_digits_mlp(out)
+    names = sorted(
+        {p["model"] for p in pairs} | {d for p in pairs for d in p["datasets"]} | {mlp["model"], mlp["predictions"]}
+    )
     manifest = {
+        "digits_mlp": mlp,
         "generator": "scripts/build_fixtures.py",
         "versions": library_versions(),
         "files": {n: {"sha256": _sha256(out / n), "size": (out / n).stat().st_size} for n in names},

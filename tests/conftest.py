@@ -5,6 +5,7 @@ alice owns team "alpha"; bob is a viewer on alpha; carol owns team "gamma".
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -44,6 +45,14 @@ def _fresh_throttle_counters():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(scope="session")
+def digits_mlp():
+    """fixtures/digits_mlp.onnx (built once by scripts/build_fixtures.py) with its data and sklearn's predictions."""
+    from tests.support.models import load_digits_mlp
+
+    return load_digits_mlp(FIXTURES)
 
 
 @pytest.fixture
@@ -132,12 +141,23 @@ def stored_blobs() -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
 
 
-@pytest.fixture
-def local_worker(db):
-    """This process, published as a live CPU worker with the backends it really has."""
-    from evalsvc.fleet.services import worker_status_publish
+@pytest.fixture(scope="session")
+def backend_probe():
+    """What this process's backends report, probed once per test run (importing the runtimes is the slow part)."""
     from workers.engine.inference.registry import probe_backends
 
+    return probe_backends()
+
+
+@pytest.fixture
+def local_worker(db, backend_probe):
+    """This process, published as a live CPU worker with the backends it really has."""
+    from evalsvc.fleet.services import worker_status_publish
+
     return worker_status_publish(
-        hostname="tests@localhost", queues=["cpu", "profile"], backends=probe_backends(), host={}, starting=True
+        hostname="tests@localhost",
+        queues=["cpu", "profile"],
+        backends=copy.deepcopy(backend_probe),  # a test may edit its worker's offers
+        host={},
+        starting=True,
     )

@@ -84,7 +84,8 @@ def model_spec() -> Callable[[Path | str], ModelSpec]:
 
 
 @pytest.fixture(scope="session")
-def bc_model(fixtures_dir: Path, model_spec: Callable[[Path | str], ModelSpec]) -> ModelSpec:
+def bc_spec(fixtures_dir: Path, model_spec: Callable[[Path | str], ModelSpec]) -> ModelSpec:
+    """The breast-cancer classifier as the engine sees it (the registered ModelVersion is ``bc_model``)."""
     return model_spec(fixtures_dir / "breast_cancer_logreg.onnx")
 
 

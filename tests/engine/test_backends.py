@@ -93,8 +93,8 @@ def test_wrong_format_is_refused_at_construction() -> None:
         OnnxRuntimeBackend(ModelSpec("m.tflite", "tflite", ""))
 
 
-def test_predict_and_describe(bc_model: ModelSpec) -> None:
-    backend = OnnxRuntimeBackend(bc_model, options={"intra_op_num_threads": 1, "graph_optimization_level": "basic"})
+def test_predict_and_describe(bc_spec: ModelSpec) -> None:
+    backend = OnnxRuntimeBackend(bc_spec, options={"intra_op_num_threads": 1, "graph_optimization_level": "basic"})
     assert not backend.loaded
     with backend as b:
         assert b.loaded
@@ -116,21 +116,21 @@ def test_predict_and_describe(bc_model: ModelSpec) -> None:
     assert not backend.loaded
 
 
-def test_unloads_when_the_body_raises(bc_model: ModelSpec) -> None:
-    backend = OnnxRuntimeBackend(bc_model)
+def test_unloads_when_the_body_raises(bc_spec: ModelSpec) -> None:
+    backend = OnnxRuntimeBackend(bc_spec)
     with pytest.raises(RuntimeError), backend:
         raise RuntimeError("boom")
     assert not backend.loaded
 
 
-def test_bad_input_shape_is_a_permanent_error(bc_model: ModelSpec) -> None:
-    with OnnxRuntimeBackend(bc_model) as b, pytest.raises(EngineError, match="Expected: 30") as err:
+def test_bad_input_shape_is_a_permanent_error(bc_spec: ModelSpec) -> None:
+    with OnnxRuntimeBackend(bc_spec) as b, pytest.raises(EngineError, match="Expected: 30") as err:
         b.predict({"input": np.zeros((2, 29), np.float32)})
     assert err.value.permanent
 
 
-def test_use_before_load(bc_model: ModelSpec) -> None:
-    backend = OnnxRuntimeBackend(bc_model)
+def test_use_before_load(bc_spec: ModelSpec) -> None:
+    backend = OnnxRuntimeBackend(bc_spec)
     with pytest.raises(EngineError, match="before load"):
         backend.predict({})
     with pytest.raises(EngineError, match="before load"):
@@ -152,32 +152,32 @@ def test_missing_file_is_transient(tmp_path: Path) -> None:
     assert not err.value.permanent
 
 
-def test_unsupported_device(bc_model: ModelSpec) -> None:
+def test_unsupported_device(bc_spec: ModelSpec) -> None:
     with pytest.raises(BackendUnavailable, match="device 'tpu' is not supported; it runs on: cpu, cuda, cuda:N"):
-        OnnxRuntimeBackend(bc_model, device="tpu").load()
+        OnnxRuntimeBackend(bc_spec, device="tpu").load()
 
 
-def test_cuda_without_the_gpu_build_says_why(bc_model: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cuda_without_the_gpu_build_says_why(bc_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
     with pytest.raises(BackendUnavailable) as err:
-        OnnxRuntimeBackend(bc_model, device="cuda").load()
+        OnnxRuntimeBackend(bc_spec, device="cuda").load()
     assert err.value.reason == "CUDAExecutionProvider is not available: this is the CPU build of onnxruntime"
     assert "onnxruntime" in err.value.hint and err.value.permanent
 
 
-def test_cuda_provider_without_a_device_says_so(bc_model: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cuda_provider_without_a_device_says_so(bc_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
     from workers.engine.inference import onnxruntime as ort_backend
 
     providers = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: providers)
     monkeypatch.setattr(ort_backend, "cuda_devices", lambda: ((), "no CUDA device"))
     with pytest.raises(BackendUnavailable, match="unavailable: no CUDA device$"):
-        OnnxRuntimeBackend(bc_model, device="cuda", options={"provider": "tensorrt"}).load()
+        OnnxRuntimeBackend(bc_spec, device="cuda", options={"provider": "tensorrt"}).load()
     # A GPU build on a machine without a GPU still offers the CPU.
     assert OnnxRuntimeBackend.probe()["devices"] == ["cpu"]
 
 
-def test_tensorrt_provider_missing_from_the_build(bc_model: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tensorrt_provider_missing_from_the_build(bc_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
     from workers.engine.inference import onnxruntime as ort_backend
 
     monkeypatch.setattr(
@@ -187,12 +187,12 @@ def test_tensorrt_provider_missing_from_the_build(bc_model: ModelSpec, monkeypat
     with pytest.raises(
         BackendUnavailable, match="TensorrtExecutionProvider is not available in this onnxruntime build"
     ):
-        OnnxRuntimeBackend(bc_model, device="cuda", options={"provider": "tensorrt"}).load()
+        OnnxRuntimeBackend(bc_spec, device="cuda", options={"provider": "tensorrt"}).load()
     with pytest.raises(BackendUnavailable, match="no CUDA device 3: this worker has 1"):
-        OnnxRuntimeBackend(bc_model, device="cuda:3").load()
+        OnnxRuntimeBackend(bc_spec, device="cuda:3").load()
 
 
-def test_silent_cpu_fallback_is_reported(bc_model: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_silent_cpu_fallback_is_reported(bc_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
     # ONNX Runtime drops a GPU provider that fails to start and carries on on the CPU.
     from workers.engine.inference import onnxruntime as ort_backend
 
@@ -209,7 +209,7 @@ def test_silent_cpu_fallback_is_reported(bc_model: ModelSpec, monkeypatch: pytes
     with pytest.raises(
         BackendUnavailable, match="CUDAExecutionProvider failed to start .*fell back to CPUExecutionProvider"
     ):
-        OnnxRuntimeBackend(bc_model, device="cuda").load()
+        OnnxRuntimeBackend(bc_spec, device="cuda").load()
 
 
 @pytest.mark.parametrize(
@@ -221,14 +221,14 @@ def test_silent_cpu_fallback_is_reported(bc_model: ModelSpec, monkeypatch: pytes
         ("cpu", {"provider": "openvino"}, "provider must be 'tensorrt' or unset"),
     ],
 )
-def test_precision_and_provider_validation(bc_model: ModelSpec, device: str, options: dict, message: str) -> None:
+def test_precision_and_provider_validation(bc_spec: ModelSpec, device: str, options: dict, message: str) -> None:
     with pytest.raises(EngineError, match=message) as err:
-        OnnxRuntimeBackend(bc_model, device=device, options=options).load()
+        OnnxRuntimeBackend(bc_spec, device=device, options=options).load()
     assert err.value.permanent
 
 
-def test_missing_and_unknown_inputs(bc_model: ModelSpec) -> None:
-    with OnnxRuntimeBackend(bc_model) as b:
+def test_missing_and_unknown_inputs(bc_spec: ModelSpec) -> None:
+    with OnnxRuntimeBackend(bc_spec) as b:
         with pytest.raises(EngineError, match="missing inputs input \\(the model takes input; got features\\)"):
             b.predict({"features": np.zeros((1, 30), np.float32)})
         with pytest.raises(EngineError, match="Invalid input name: extra"):
@@ -265,6 +265,6 @@ def test_zipmap_outputs_become_arrays(tmp_path: Path) -> None:
         ({"graph_optimization_level": "max"}, "graph_optimization_level must be one of"),
     ],
 )
-def test_option_validation(bc_model: ModelSpec, options: dict, message: str) -> None:
+def test_option_validation(bc_spec: ModelSpec, options: dict, message: str) -> None:
     with pytest.raises(EngineError, match=message):
-        OnnxRuntimeBackend(bc_model, options=options).load()
+        OnnxRuntimeBackend(bc_spec, options=options).load()

@@ -46,13 +46,13 @@ def _export(est, n_features: int, path: Path, **options) -> Path:
 # ---------------------------------------------------------- breast cancer (binary)
 
 
-def test_breast_cancer_matches_direct_onnxruntime(bc_model: ModelSpec, bc_test_ref: DatasetRef) -> None:
-    result = evaluate(bc_model, bc_test_ref, task="classification")
+def test_breast_cancer_matches_direct_onnxruntime(bc_spec: ModelSpec, bc_test_ref: DatasetRef) -> None:
+    result = evaluate(bc_spec, bc_test_ref, task="classification")
 
     frame = pd.read_csv(bc_test_ref.path)
     x = frame.drop(columns="diagnosis").to_numpy(np.float32)
     y = frame["diagnosis"].to_numpy()
-    out = _run_ort(bc_model.path, x)
+    out = _run_ort(bc_spec.path, x)
     pred, proba = out["label"], out["probabilities"]
 
     m = result.metrics
@@ -86,7 +86,7 @@ def test_breast_cancer_matches_direct_onnxruntime(bc_model: ModelSpec, bc_test_r
 
 
 def test_breast_cancer_agrees_with_the_sklearn_pipeline(
-    bc_model: ModelSpec, bc_test_ref: DatasetRef, fixtures_dir: Path, build_fixtures_module: ModuleType
+    bc_spec: ModelSpec, bc_test_ref: DatasetRef, fixtures_dir: Path, build_fixtures_module: ModuleType
 ) -> None:
     # Rebuild the pipeline exactly as the fixture script trained it.
     from sklearn.model_selection import train_test_split
@@ -103,25 +103,25 @@ def test_breast_cancer_agrees_with_the_sklearn_pipeline(
     test = pd.read_csv(bc_test_ref.path)
     sk_accuracy = pipe.score(test.drop(columns="diagnosis").to_numpy(), test["diagnosis"].to_numpy())
 
-    result = evaluate(bc_model, bc_test_ref, task="classification", batch_size=64)
+    result = evaluate(bc_spec, bc_test_ref, task="classification", batch_size=64)
     # float32 in ONNX may flip a row sitting on the decision boundary, no more.
     assert abs(result.metrics["accuracy"] - sk_accuracy) * result.rows <= 1 + 1e-9
 
 
-def test_progress_counts_up_to_total(bc_model: ModelSpec, bc_test_ref: DatasetRef) -> None:
+def test_progress_counts_up_to_total(bc_spec: ModelSpec, bc_test_ref: DatasetRef) -> None:
     calls: list[tuple[int, int]] = []
-    evaluate(bc_model, bc_test_ref, task="classification", batch_size=50, progress=lambda d, t: calls.append((d, t)))
+    evaluate(bc_spec, bc_test_ref, task="classification", batch_size=50, progress=lambda d, t: calls.append((d, t)))
     assert calls == [(50, 171), (100, 171), (150, 171), (171, 171)]
 
 
-def test_progress_without_known_row_count(bc_model: ModelSpec, fixtures_dir: Path, make_ref: MakeRef) -> None:
+def test_progress_without_known_row_count(bc_spec: ModelSpec, fixtures_dir: Path, make_ref: MakeRef) -> None:
     ref = make_ref(fixtures_dir / "breast_cancer_test.csv", "csv", "diagnosis", rows=False)
     calls: list[tuple[int, int]] = []
-    evaluate(bc_model, ref, task="classification", batch_size=100, progress=lambda d, t: calls.append((d, t)))
+    evaluate(bc_spec, ref, task="classification", batch_size=100, progress=lambda d, t: calls.append((d, t)))
     assert calls == [(100, 171), (171, 171)]
 
 
-def test_cancel_from_progress_stops(bc_model: ModelSpec, bc_test_ref: DatasetRef) -> None:
+def test_cancel_from_progress_stops(bc_spec: ModelSpec, bc_test_ref: DatasetRef) -> None:
     calls: list[int] = []
 
     def progress(done: int, total: int) -> None:
@@ -130,36 +130,34 @@ def test_cancel_from_progress_stops(bc_model: ModelSpec, bc_test_ref: DatasetRef
             raise Cancelled()
 
     with pytest.raises(Cancelled):
-        evaluate(bc_model, bc_test_ref, task="classification", batch_size=20, progress=progress)
+        evaluate(bc_spec, bc_test_ref, task="classification", batch_size=20, progress=progress)
     assert calls == [20, 40]
 
 
-def test_feature_count_mismatch(bc_model: ModelSpec, bc_test_ref: DatasetRef) -> None:
+def test_feature_count_mismatch(bc_spec: ModelSpec, bc_test_ref: DatasetRef) -> None:
     features = list(bc_test_ref.columns[:29])
     with pytest.raises(EngineError, match="takes 30 features but 29 feature columns were given") as err:
-        evaluate(bc_model, bc_test_ref, task="classification", feature_columns=features)
+        evaluate(bc_spec, bc_test_ref, task="classification", feature_columns=features)
     assert err.value.permanent
 
 
-def test_missing_label_column(bc_model: ModelSpec, bc_test_ref: DatasetRef) -> None:
+def test_missing_label_column(bc_spec: ModelSpec, bc_test_ref: DatasetRef) -> None:
     ref = DatasetRef(bc_test_ref.path, "csv", "", bc_test_ref.columns, label_column="outcome", rows=171)
     with pytest.raises(EngineError, match="label column 'outcome' is not in the data set") as err:
-        evaluate(bc_model, ref, task="classification")
+        evaluate(bc_spec, ref, task="classification")
     assert err.value.permanent
     with pytest.raises(EngineError, match="no label column"):
-        evaluate(bc_model, DatasetRef(bc_test_ref.path, "csv", "", bc_test_ref.columns), task="classification")
+        evaluate(bc_spec, DatasetRef(bc_test_ref.path, "csv", "", bc_test_ref.columns), task="classification")
 
 
-def test_missing_feature_values(
-    tmp_path: Path, bc_model: ModelSpec, bc_test_ref: DatasetRef, make_ref: MakeRef
-) -> None:
+def test_missing_feature_values(tmp_path: Path, bc_spec: ModelSpec, bc_test_ref: DatasetRef, make_ref: MakeRef) -> None:
     frame = pd.read_csv(bc_test_ref.path)
     frame.loc[[3, 120, 150], "mean_area"] = np.nan
     frame.loc[160, "diagnosis"] = np.nan
     path = tmp_path / "holes.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(EngineError) as err:
-        evaluate(bc_model, make_ref(path, "csv", "diagnosis"), task="classification", batch_size=50)
+        evaluate(bc_spec, make_ref(path, "csv", "diagnosis"), task="classification", batch_size=50)
     message = err.value.message
     assert "column 'mean_area' has 3 missing values (first in data row 4)" in message
     assert "label column 'diagnosis' has 1 missing value (first in data row 161)" in message
@@ -168,46 +166,46 @@ def test_missing_feature_values(
 
 @pytest.mark.parametrize("text", [True, False], ids=["text-labels", "float-labels"])
 def test_float_or_text_labels_align_with_int_model(
-    tmp_path: Path, bc_model: ModelSpec, bc_test_ref: DatasetRef, make_ref: MakeRef, text: bool
+    tmp_path: Path, bc_spec: ModelSpec, bc_test_ref: DatasetRef, make_ref: MakeRef, text: bool
 ) -> None:
     frame = pd.read_csv(bc_test_ref.path)
     frame["diagnosis"] = frame["diagnosis"].astype(float)  # written as 0.0 / 1.0
     path = tmp_path / "float_labels.csv"
     frame.to_csv(path, index=False)
-    expected = evaluate(bc_model, bc_test_ref, task="classification").metrics
+    expected = evaluate(bc_spec, bc_test_ref, task="classification").metrics
     labels = ["0", "1"] if text else None  # labels as a JSON form would send them
-    got = evaluate(bc_model, make_ref(path, "csv", "diagnosis"), task="classification", class_labels=labels)
+    got = evaluate(bc_spec, make_ref(path, "csv", "diagnosis"), task="classification", class_labels=labels)
     assert got.metrics == expected
     assert got.labels == [0, 1]
 
 
 def test_float_label_column_in_parquet(
-    tmp_path: Path, bc_model: ModelSpec, bc_test_ref: DatasetRef, make_ref: MakeRef, pyarrow_parquet: ModuleType
+    tmp_path: Path, bc_spec: ModelSpec, bc_test_ref: DatasetRef, make_ref: MakeRef, pyarrow_parquet: ModuleType
 ) -> None:
     frame = pd.read_csv(bc_test_ref.path)
     frame["diagnosis"] = frame["diagnosis"].astype(float)
     path = tmp_path / "bc.parquet"
     frame.to_parquet(path, index=False)
-    expected = evaluate(bc_model, bc_test_ref, task="classification").metrics
-    got = evaluate(bc_model, make_ref(path, "parquet", "diagnosis"), task="classification", batch_size=40)
+    expected = evaluate(bc_spec, bc_test_ref, task="classification").metrics
+    got = evaluate(bc_spec, make_ref(path, "parquet", "diagnosis"), task="classification", batch_size=40)
     assert got.metrics == expected
 
 
 def test_labels_the_model_does_not_know(
-    tmp_path: Path, bc_model: ModelSpec, bc_test_ref: DatasetRef, make_ref: MakeRef
+    tmp_path: Path, bc_spec: ModelSpec, bc_test_ref: DatasetRef, make_ref: MakeRef
 ) -> None:
     frame = pd.read_csv(bc_test_ref.path)
     frame["diagnosis"] = np.where(frame["diagnosis"] == 1, "B", "M")
     path = tmp_path / "letters.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(EngineError, match="not integer class labels: 'B', 'M'"):
-        evaluate(bc_model, make_ref(path, "csv", "diagnosis"), task="classification")
+        evaluate(bc_spec, make_ref(path, "csv", "diagnosis"), task="classification")
     frame["diagnosis"] = np.where(frame["diagnosis"] == "B", 1, 2)
     frame.to_csv(path, index=False)
     calls: list[int] = []
     with pytest.raises(EngineError, match=r"values the model does not know: 2; the model's classes are: 0, 1"):
         evaluate(
-            bc_model,
+            bc_spec,
             make_ref(path, "csv", "diagnosis"),
             task="classification",
             batch_size=50,
@@ -216,38 +214,38 @@ def test_labels_the_model_does_not_know(
     assert calls == []  # stopped at the first batch, not after reading the whole file
 
 
-def test_positive_label_choice(bc_model: ModelSpec, bc_test_ref: DatasetRef) -> None:
+def test_positive_label_choice(bc_spec: ModelSpec, bc_test_ref: DatasetRef) -> None:
     frame = pd.read_csv(bc_test_ref.path)
     y = frame["diagnosis"].to_numpy()
-    pred = _run_ort(bc_model.path, frame.drop(columns="diagnosis").to_numpy(np.float32))["label"]
-    got = evaluate(bc_model, bc_test_ref, task="classification", positive_label="0").metrics
+    pred = _run_ort(bc_spec.path, frame.drop(columns="diagnosis").to_numpy(np.float32))["label"]
+    got = evaluate(bc_spec, bc_test_ref, task="classification", positive_label="0").metrics
     assert got["positive_label"] == 0
     assert got["precision"] == pytest.approx(skm.precision_score(y, pred, pos_label=0), abs=1e-12)
 
 
 def test_probabilities_only_model(
-    tmp_path: Path, bc_model: ModelSpec, bc_test_ref: DatasetRef, model_spec: MakeSpec
+    tmp_path: Path, bc_spec: ModelSpec, bc_test_ref: DatasetRef, model_spec: MakeSpec
 ) -> None:
-    model = onnx.load(bc_model.path)
+    model = onnx.load(bc_spec.path)
     kept = [o for o in model.graph.output if o.name == "probabilities"]
     del model.graph.output[:]
     model.graph.output.extend(kept)
     path = tmp_path / "proba_only.onnx"
     onnx.save(model, str(path))
-    expected = evaluate(bc_model, bc_test_ref, task="classification")
+    expected = evaluate(bc_spec, bc_test_ref, task="classification")
     got = evaluate(model_spec(path), bc_test_ref, task="classification")
     assert got.metrics == expected.metrics
     assert got.confusion_matrix == expected.confusion_matrix
 
 
 def test_fixed_batch_dimension_is_padded(
-    tmp_path: Path, bc_model: ModelSpec, bc_test_ref: DatasetRef, model_spec: MakeSpec
+    tmp_path: Path, bc_spec: ModelSpec, bc_test_ref: DatasetRef, model_spec: MakeSpec
 ) -> None:
-    model = onnx.load(bc_model.path)
+    model = onnx.load(bc_spec.path)
     model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 16
     path = tmp_path / "fixed16.onnx"
     onnx.save(model, str(path))
-    expected = evaluate(bc_model, bc_test_ref, task="classification")
+    expected = evaluate(bc_spec, bc_test_ref, task="classification")
     got = evaluate(model_spec(path), bc_test_ref, task="classification", batch_size=50)
     assert got.metrics == expected.metrics
 
@@ -268,11 +266,11 @@ def test_two_input_model_is_rejected(tmp_path: Path, bc_test_ref: DatasetRef, mo
         evaluate(model_spec(path), bc_test_ref, task="classification")
 
 
-def test_unknown_task_and_backend(bc_model: ModelSpec, bc_test_ref: DatasetRef) -> None:
+def test_unknown_task_and_backend(bc_spec: ModelSpec, bc_test_ref: DatasetRef) -> None:
     with pytest.raises(EngineError, match="unknown task 'ranking'"):
-        evaluate(bc_model, bc_test_ref, task="ranking")
+        evaluate(bc_spec, bc_test_ref, task="ranking")
     with pytest.raises(EngineError, match="unknown backend 'no-such-engine'"):
-        evaluate(bc_model, bc_test_ref, task="classification", backend="no-such-engine")
+        evaluate(bc_spec, bc_test_ref, task="classification", backend="no-such-engine")
 
 
 # ------------------------------------------------------------------ multiclass

@@ -42,6 +42,18 @@ def test_manifest_pairs_fit_their_files(fixtures_dir: Path) -> None:
             assert len(columns) - 1 == pair["feature_count"]
 
 
+def test_digits_mlp_is_the_sklearn_model(digits_mlp) -> None:
+    """The hand-written ONNX graph predicts exactly what the scikit-learn MLP it was built from predicted."""
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(digits_mlp.path), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(None, {"input": digits_mlp.x})
+    assert logits.shape == (len(digits_mlp.y), 10)
+    assert np.array_equal(logits.argmax(1), digits_mlp.predicted)
+    assert np.mean(digits_mlp.predicted == digits_mlp.y) > 0.95
+
+
 def test_rebuild_is_byte_for_byte(
     tmp_path: Path, fixtures_dir: Path, build_fixtures_module: ModuleType, pyarrow_parquet: ModuleType
 ) -> None:

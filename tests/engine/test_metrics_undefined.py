@@ -65,7 +65,7 @@ def test_macro_average_over_labels_present_in_truth_or_predictions() -> None:
 
 
 def test_infinite_feature_values_are_invalid_input(
-    tmp_path: Path, bc_model: ModelSpec, bc_test_ref: DatasetRef, make_ref: MakeRef
+    tmp_path: Path, bc_spec: ModelSpec, bc_test_ref: DatasetRef, make_ref: MakeRef
 ) -> None:
     frame = pd.read_csv(bc_test_ref.path)
     frame.loc[[5, 77], "mean_area"] = np.inf
@@ -73,7 +73,7 @@ def test_infinite_feature_values_are_invalid_input(
     path = tmp_path / "inf.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(EngineError) as err:
-        evaluate(bc_model, make_ref(path, "csv", "diagnosis"), task="classification", batch_size=50)
+        evaluate(bc_spec, make_ref(path, "csv", "diagnosis"), task="classification", batch_size=50)
     message = err.value.message
     assert "column 'mean_area' has 2 infinite values (first in data row 6)" in message
     assert "column 'mean_radius' has 1 infinite value (first in data row 91)" in message

@@ -1,4 +1,4 @@
-"""Parity between targets and quantized variants, on a small MLP trained on the digits data."""
+"""Parity between targets and quantized variants, on the small MLP trained on the digits data (fixtures/digits_mlp.onnx)."""
 
 from __future__ import annotations
 
@@ -7,30 +7,11 @@ import os
 import numpy as np
 import onnxruntime as ort
 import pytest
-from sklearn.datasets import load_digits
 
-from tests.support.models import build_digits_mlp
 from workers.engine.errors import EngineError
 from workers.engine.parity import Target, compare_backends, compare_outputs, repeatable
 from workers.engine.quantize import fp16, int8_dynamic, int8_static
 from workers.engine.types import ModelSpec
-
-
-@pytest.fixture(scope="module")
-def digits():
-    data = load_digits()
-    x = (data.data / 16.0).astype(np.float32)
-    return x, data.target
-
-
-@pytest.fixture(scope="module")
-def mlp_onnx(tmp_path_factory, digits):
-    x, _ = digits
-    path = tmp_path_factory.mktemp("mlp") / "mlp.onnx"
-    predicted = build_digits_mlp(path)
-    # the hand-written graph is the sklearn model
-    assert (run(str(path), x).argmax(1) == predicted).all()
-    return str(path)
 
 
 def batches_of(x: np.ndarray, size: int = 128):
@@ -53,9 +34,9 @@ def test_compare_outputs_known_answers():
     assert per_row.tolist() == [0.5, 3.5]
 
 
-def test_parity_same_engine_agrees_and_broken_candidate_is_recorded(mlp_onnx, digits):
-    x, _ = digits
-    spec = ModelSpec(path=mlp_onnx, format="onnx", sha256="x")
+def test_parity_same_engine_agrees_and_broken_candidate_is_recorded(digits_mlp):
+    x = digits_mlp.x
+    spec = ModelSpec(path=str(digits_mlp.path), format="onnx", sha256="x")
     seen: list[tuple[int, int]] = []
     result = compare_backends(
         spec,
@@ -78,8 +59,8 @@ def test_parity_same_engine_agrees_and_broken_candidate_is_recorded(mlp_onnx, di
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
-def test_fp16_variant_keeps_the_answers(mlp_onnx, digits, tmp_path):
-    x, _ = digits
+def test_fp16_variant_keeps_the_answers(digits_mlp, tmp_path):
+    x, mlp_onnx = digits_mlp.x, str(digits_mlp.path)
     variant = fp16(mlp_onnx, str(tmp_path / "fp16.onnx"))
     ref, out = run(mlp_onnx, x), run(variant.path, x)
     assert out.dtype == np.float32  # inputs and outputs stay float32
@@ -88,8 +69,8 @@ def test_fp16_variant_keeps_the_answers(mlp_onnx, digits, tmp_path):
     assert variant.size_bytes < 0.7 * os.path.getsize(mlp_onnx)
 
 
-def test_int8_variants_are_smaller_and_mostly_agree(mlp_onnx, digits, tmp_path):
-    x, _ = digits
+def test_int8_variants_are_smaller_and_mostly_agree(digits_mlp, tmp_path):
+    x, mlp_onnx = digits_mlp.x, str(digits_mlp.path)
     ref = run(mlp_onnx, x).argmax(1)
     dynamic = int8_dynamic(mlp_onnx, str(tmp_path / "dyn.onnx"))
     static = int8_static(

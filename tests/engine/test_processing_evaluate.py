@@ -258,28 +258,28 @@ def test_text_classification(tmp_path: Path, make_ref: MakeRef, model_spec: Make
 
 
 def test_spec_and_data_must_agree(
-    digits_case: dict, bc_model: ModelSpec, bc_test_ref: DatasetRef, tmp_path: Path
+    digits_case: dict, bc_spec: ModelSpec, bc_test_ref: DatasetRef, tmp_path: Path
 ) -> None:
     with pytest.raises(EngineError, match="an image data set needs the model's processing spec"):
         evaluate(digits_case["model"], digits_case["ref"], task="classification")
     with pytest.raises(EngineError, match="this data set is csv and the spec's input is image"):
-        evaluate(bc_model, bc_test_ref, task="classification", processing=_spec(DIGITS_SPEC))
+        evaluate(bc_spec, bc_test_ref, task="classification", processing=_spec(DIGITS_SPEC))
     tab = {"kind": "tabular", "feature_columns": list(bc_test_ref.columns[:3])}
     with pytest.raises(EngineError, match="differ from the columns the processing spec reads"):
         evaluate(
-            bc_model,
+            bc_spec,
             bc_test_ref,
             task="classification",
             feature_columns=list(bc_test_ref.columns[:2]),
             processing=_spec({"input": tab}),
         )
     with pytest.raises(EngineError, match="takes 30 columns but the processing spec makes 3"):
-        evaluate(bc_model, bc_test_ref, task="classification", processing=_spec({"input": {**tab, "dtype": "float32"}}))
+        evaluate(bc_spec, bc_test_ref, task="classification", processing=_spec({"input": {**tab, "dtype": "float32"}}))
     with pytest.raises(EngineError, match="takes float32 but the processing spec makes float64"):
-        evaluate(bc_model, bc_test_ref, task="classification", processing=_spec({"input": {**tab, "dtype": "float64"}}))
+        evaluate(bc_spec, bc_test_ref, task="classification", processing=_spec({"input": {**tab, "dtype": "float64"}}))
     with pytest.raises(EngineError, match="do not pass class_labels too"):
         evaluate(
-            bc_model,
+            bc_spec,
             bc_test_ref,
             task="classification",
             class_labels=[0, 1],
@@ -287,7 +287,7 @@ def test_spec_and_data_must_agree(
         )
     detection = {"detection": {"boxes_output": "b", "scores_output": "s"}}
     with pytest.raises(EngineError, match="object-detection outputs cannot be scored"):
-        evaluate(bc_model, bc_test_ref, task="classification", processing=_spec({"output": detection}))
+        evaluate(bc_spec, bc_test_ref, task="classification", processing=_spec({"output": detection}))
     with pytest.raises(EngineError, match="the processing spec feeds input 'nope'"):
         evaluate(
             digits_case["model"],
@@ -297,11 +297,11 @@ def test_spec_and_data_must_agree(
         )
 
 
-def test_output_spec_alone_on_a_plain_model(bc_model: ModelSpec, bc_test_ref: DatasetRef) -> None:
+def test_output_spec_alone_on_a_plain_model(bc_spec: ModelSpec, bc_test_ref: DatasetRef) -> None:
     # The fixture already outputs probabilities: read them through the spec with a label map and a threshold.
-    plain = evaluate(bc_model, bc_test_ref, task="classification")
+    plain = evaluate(bc_spec, bc_test_ref, task="classification")
     spec = _spec({"output": {"output_name": "probabilities", "labels": ["0", "1"], "threshold": 0.5}})
-    processed = evaluate(bc_model, bc_test_ref, task="classification", processing=spec)
+    processed = evaluate(bc_spec, bc_test_ref, task="classification", processing=spec)
     for key in ("accuracy", "precision", "recall", "f1", "roc_auc"):
         assert processed.metrics[key] == pytest.approx(plain.metrics[key], abs=1e-12)
     assert processed.labels == ["0", "1"] and processed.labels_source == "processing"

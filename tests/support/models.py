@@ -1,7 +1,8 @@
-"""Small real models built in the tests: an MLP on scikit-learn's digits as plain ONNX."""
+"""Small real models and tables built in the tests (the digits MLP itself is a fixture: fixtures/digits_mlp.onnx)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,6 @@ import onnx
 import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.datasets import load_digits
-from sklearn.neural_network import MLPClassifier
 
 
 def digits_table() -> pd.DataFrame:
@@ -19,30 +19,24 @@ def digits_table() -> pd.DataFrame:
     return frame
 
 
-def build_digits_mlp(path: Path, *, hidden: int = 32) -> np.ndarray:
-    """Write an MLP trained on the digits as a plain MatMul/Add/Relu ONNX graph; return its predictions."""
-    frame = digits_table()
-    x = frame.drop(columns="digit").to_numpy(np.float32)
-    clf = MLPClassifier(hidden_layer_sizes=(hidden,), max_iter=600, random_state=0).fit(x, frame["digit"])
-    w1, w2 = (w.astype(np.float32) for w in clf.coefs_)
-    b1, b2 = (b.astype(np.float32) for b in clf.intercepts_)
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["input", "w1"], ["h"]),
-            helper.make_node("Add", ["h", "b1"], ["hb"]),
-            helper.make_node("Relu", ["hb"], ["a"]),
-            helper.make_node("MatMul", ["a", "w2"], ["o"]),
-            helper.make_node("Add", ["o", "b2"], ["logits"]),
-        ],
-        "digits_mlp",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 64])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
-        [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))],
+@dataclass(frozen=True)
+class DigitsMlp:
+    """The committed digits MLP, the data it was trained on and scikit-learn's own predictions."""
+
+    path: Path
+    x: np.ndarray  # (1797, 64) float32, pixels / 16
+    y: np.ndarray  # the true digits
+    predicted: np.ndarray  # what the scikit-learn MLP predicted for x
+
+
+def load_digits_mlp(fixtures: Path) -> DigitsMlp:
+    table = digits_table()
+    return DigitsMlp(
+        path=fixtures / "digits_mlp.onnx",
+        x=table.drop(columns="digit").to_numpy(np.float32),
+        y=table["digit"].to_numpy(),
+        predicted=np.load(fixtures / "digits_mlp_predictions.npy", allow_pickle=False).astype(np.int64),
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="evalsvc-tests")
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-    return clf.predict(x)
 
 
 def build_matmul_chain(path: Path, *, repeats: int, width: int = 64) -> None:

@@ -8,7 +8,7 @@ import pytest
 from evalsvc.evaluations.services import run_submit
 from evalsvc.registry.models import ModelVersion
 from evalsvc.registry.services import dataset_version_register, model_version_register
-from tests.support.models import build_digits_mlp, digits_table
+from tests.support.models import digits_table
 from workers.tasks.parity import run_parity
 from workers.tasks.quantize import run_quantize
 
@@ -16,9 +16,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def digits(alice, alpha, tmp_path):
-    model_path = tmp_path / "mlp.onnx"
-    predicted = build_digits_mlp(model_path)
+def digits_versions(alice, alpha, tmp_path, digits_mlp):
+    """The digits MLP and its data registered on alpha: (model version, data set version, sklearn's predictions, truth)."""
     table = digits_table()
     csv = tmp_path / "digits.csv"
     table.to_csv(csv, index=False)
@@ -26,14 +25,14 @@ def digits(alice, alpha, tmp_path):
         user=alice,
         team=alpha,
         name="digits-mlp",
-        path=str(model_path),
+        path=str(digits_mlp.path),
         filename="mlp.onnx",
         processing={"output": {"activation": "softmax"}},
     )
     data = dataset_version_register(
         user=alice, team=alpha, name="digits", path=str(csv), filename="digits.csv", label_column="digit"
     )
-    return model, data, predicted, table["digit"].to_numpy()
+    return model, data, digits_mlp.predicted, table["digit"].to_numpy()
 
 
 def execute(task, run):
@@ -42,8 +41,8 @@ def execute(task, run):
     return run
 
 
-def test_parity_between_onnxruntime_and_openvino(alice, digits):
-    model, data, _, _ = digits
+def test_parity_between_onnxruntime_and_openvino(alice, digits_versions):
+    model, data, _, _ = digits_versions
     run = run_submit(
         user=alice,
         model_version_id=model.pk,
@@ -63,8 +62,8 @@ def test_parity_between_onnxruntime_and_openvino(alice, digits):
     assert run.result["rows"] == data.rows
 
 
-def test_parity_default_candidates_are_every_offer(alice, digits):
-    model, data, _, _ = digits
+def test_parity_default_candidates_are_every_offer(alice, digits_versions):
+    model, data, _, _ = digits_versions
     run = run_submit(user=alice, model_version_id=model.pk, dataset_version_id=data.pk, kind="parity", params={})
     backends = {c["backend"] for c in run.params["candidates"]}
     assert "openvino" in backends
@@ -73,8 +72,8 @@ def test_parity_default_candidates_are_every_offer(alice, digits):
     }
 
 
-def test_quantize_registers_linked_variants_and_compares_them(alice, digits):
-    model, data, predicted, truth = digits
+def test_quantize_registers_linked_variants_and_compares_them(alice, digits_versions):
+    model, data, predicted, truth = digits_versions
     run = run_submit(
         user=alice, model_version_id=model.pk, dataset_version_id=data.pk, kind="quantize", params={"max_rows": 2000}
     )
@@ -115,8 +114,8 @@ def test_quantize_refuses_non_onnx_and_records_unquantizable_variants(alice, bc_
     assert all("ai.onnx.ml" in v["error"] for v in run.result["variants"])
 
 
-def test_parity_and_quantize_pages_show_the_stored_results(client, alice, digits):
-    model, data, _, _ = digits
+def test_parity_and_quantize_pages_show_the_stored_results(client, alice, digits_versions):
+    model, data, _, _ = digits_versions
     parity = execute(
         run_parity,
         run_submit(
