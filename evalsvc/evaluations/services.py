@@ -150,13 +150,19 @@ def run_succeed(*, run_id: object, result: dict[str, Any], environment: dict[str
 
 
 @audited_transition("run.failed")
-def run_fail(*, run_id: object, message: str) -> bool:
+def run_fail(*, run_id: object, message: str, result: dict[str, Any] | None = None) -> bool:
+    """End a run as failed; `result` keeps what a job found before it failed (e.g. each candidate's error)."""
     now = timezone.now()
-    return bool(
-        EvaluationRun.objects.filter(pk=run_id)
-        .exclude(status__in=FINISHED)
-        .update(status=RunStatus.FAILED, error=message, progress_message="failed", finished_at=now, updated_at=now)
-    )
+    fields: dict[str, Any] = {
+        "status": RunStatus.FAILED,
+        "error": message,
+        "progress_message": "failed",
+        "finished_at": now,
+        "updated_at": now,
+    }
+    if result is not None:
+        fields["result"] = result
+    return bool(EvaluationRun.objects.filter(pk=run_id).exclude(status__in=FINISHED).update(**fields))
 
 
 def run_requeue(*, run_id: object, message: str) -> bool:

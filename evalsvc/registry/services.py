@@ -8,7 +8,9 @@ transaction; if the rows fail, bytes this call wrote are removed again.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -67,6 +69,30 @@ def _validate_name(name: str, what: str) -> str:
     return name
 
 
+#: Blobs written inside `registrations_all_or_nothing`, removed again if its transaction fails.
+_batch_written: ContextVar[list[str] | None] = ContextVar("_batch_written", default=None)
+
+
+@contextmanager
+def registrations_all_or_nothing() -> Iterator[None]:
+    """Registrations made inside commit together with whatever else the block writes, or leave nothing.
+
+    One transaction covers the rows; the blobs they stored are removed if it
+    rolls back, so a job that fails after making its files registers none of them.
+    """
+    written: list[str] = []
+    token = _batch_written.set(written)
+    try:
+        with transaction.atomic():
+            yield
+    except BaseException:
+        for key in written:
+            blob_delete(key)
+        raise
+    finally:
+        _batch_written.reset(token)
+
+
 def _store_then_create(*, files: list[tuple[str, str]], create: Callable[[list[str]], Any]) -> Any:
     """Store each (path, sha256) under its content address, then create the rows.
 
@@ -81,11 +107,15 @@ def _store_then_create(*, files: list[tuple[str, str]], create: Callable[[list[s
             if created:
                 written.append(key)
         with transaction.atomic():
-            return create(keys)
+            made = create(keys)
     except BaseException:
         for key in written:
             blob_delete(key)
         raise
+    batch = _batch_written.get()
+    if batch is not None:
+        batch.extend(written)
+    return made
 
 
 def _duplicate(model: type, *, team: Team, sha256: str) -> Any | None:

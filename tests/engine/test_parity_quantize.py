@@ -96,3 +96,16 @@ def test_onnx_ml_models_are_refused_with_the_operators(tmp_path):
     with pytest.raises(EngineError) as info:
         int8_static(str(FIXTURES / "diabetes_ridge.onnx"), str(tmp_path / "s.onnx"), [])
     assert "calibration" in info.value.message or "ai.onnx.ml" in info.value.message
+
+
+def test_reduced_precision_models_are_refused_with_the_reason(digits_mlp, tmp_path):
+    mlp_onnx = str(digits_mlp.path)
+    half = fp16(mlp_onnx, str(tmp_path / "fp16.onnx"))
+    for convert in (fp16, int8_dynamic):
+        with pytest.raises(EngineError) as info:
+            convert(half.path, str(tmp_path / "again.onnx"))
+        assert "already FP16" in info.value.message and "FP32" in info.value.message
+    dynamic = int8_dynamic(mlp_onnx, str(tmp_path / "dyn.onnx"))
+    with pytest.raises(EngineError) as info:
+        fp16(dynamic.path, str(tmp_path / "half-of-int8.onnx"))
+    assert "already quantized" in info.value.message and "MatMulInteger" in info.value.message

@@ -108,10 +108,12 @@ def test_quantize_refuses_non_onnx_and_records_unquantizable_variants(alice, bc_
         run_quantize,
         run_submit(user=alice, model_version_id=bc_model.pk, dataset_version_id=bc_data.pk, kind="quantize", params={}),
     )
-    # the scikit-learn model is ONNX-ML: every variant records why, the job still finishes
-    assert run.status == "succeeded", run.error
+    # the scikit-learn model is ONNX-ML: every variant records why, and a job that made nothing fails
+    assert run.status == "failed"
+    assert run.error.startswith("no variant could be made, so nothing was compared")
     assert {v["status"] for v in run.result["variants"]} == {"failed"}
     assert all("ai.onnx.ml" in v["error"] for v in run.result["variants"])
+    assert all(v["variant"] in run.error for v in run.result["variants"])
 
 
 def test_parity_and_quantize_pages_show_the_stored_results(client, alice, digits_versions):

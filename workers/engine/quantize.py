@@ -36,6 +36,25 @@ def _ml_ops(model: onnx.ModelProto) -> list[str]:
     return sorted({f"{n.domain}:{n.op_type}" for n in model.graph.node if n.domain == _ML_DOMAIN})
 
 
+_REDUCED_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger"}
+
+
+def reduced_precision(model: onnx.ModelProto) -> str | None:
+    """Why this model is already quantized or in FP16 (None if it is not): converting it again is refused."""
+    ops = sorted({n.op_type for n in model.graph.node if n.op_type in _REDUCED_OPS or n.op_type.startswith("QLinear")})
+    if ops:
+        return f"it is already quantized (it has {', '.join(ops)} operators)"
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer):
+        return "its weights are already FP16"
+    return None
+
+
+def _refuse_reduced(model: onnx.ModelProto, what: str) -> None:
+    reason = reduced_precision(model)
+    if reason:
+        raise EngineError(f"{what} conversion needs an FP32 model, but {reason}: convert the original FP32 model")
+
+
 def _quantizable_ops(model: onnx.ModelProto) -> int:
     kinds = {"Conv", "MatMul", "Gemm", "ConvTranspose", "Attention", "LSTM", "GRU"}
     return sum(1 for n in model.graph.node if n.op_type in kinds)
@@ -46,6 +65,7 @@ def fp16(source: str, target: str) -> Variant:
     from onnxruntime.transformers import float16
 
     model = onnx.load(source)
+    _refuse_reduced(model, "FP16")
     ml_ops = _ml_ops(model)
     if ml_ops:
         raise EngineError(f"FP16 conversion does not support ONNX-ML operators: {', '.join(ml_ops)}")
@@ -123,6 +143,7 @@ def _topological_sort(graph: onnx.GraphProto) -> None:
 
 
 def _require_quantizable(model: onnx.ModelProto, what: str) -> None:
+    _refuse_reduced(model, what)
     ml_ops = _ml_ops(model)
     if ml_ops:
         raise EngineError(

@@ -12,11 +12,13 @@ import platform
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.db import transaction
 
 from evalsvc.core.exceptions import ApplicationError
 from evalsvc.evaluations import services
@@ -30,7 +32,35 @@ logger = logging.getLogger(__name__)
 #: Seconds between progress writes; the last batch is always written.
 PROGRESS_INTERVAL_S = 0.5
 
-Compute = Callable[[EvaluationRun, ProgressCallback], dict[str, Any]]
+
+@dataclass
+class Outcome:
+    """A computed result whose side effects wait for the run to succeed.
+
+    `commit` runs in the same transaction as the success transition (it may
+    fill in the result, e.g. the ids of versions it registered), so a run that
+    fails, is cancelled or cannot record its success leaves nothing behind;
+    `cleanup` runs afterwards whatever happened.
+    """
+
+    result: dict[str, Any]
+    commit: Callable[[dict[str, Any]], None] | None = None
+    cleanup: Callable[[], None] | None = None
+
+
+class JobFailed(EngineError):
+    """The job ran but produced nothing worth calling a success; `result` keeps what it found."""
+
+    def __init__(self, message: str, *, result: dict[str, Any] | None = None) -> None:
+        super().__init__(message, permanent=True)
+        self.result = result
+
+
+class _NotRunning(Exception):
+    """The run left `running` (cancelled) before its success was recorded."""
+
+
+Compute = Callable[[EvaluationRun, ProgressCallback], "dict[str, Any] | Outcome"]
 
 _VERSIONED = ("numpy", "onnx", "onnxruntime", "scikit-learn", "pandas", "pyarrow")
 
@@ -84,15 +114,21 @@ def execute_run(task: Task, run_id: str, compute: Compute) -> str:
     if run is None:
         return "skipped"
     started = time.monotonic()
+    outcome: Outcome | None = None
     try:
-        result = compute(run, progress_reporter(run_id))
-    except Cancelled:
+        computed = compute(run, progress_reporter(run_id))
+        outcome = computed if isinstance(computed, Outcome) else Outcome(computed)
+        return _succeed(run_id, outcome, started)
+    except (Cancelled, _NotRunning):
         return RunStatus.CANCELLED
     except SoftTimeLimitExceeded:
         services.run_fail(run_id=run_id, message=f"the job ran past its time limit of {task.soft_time_limit} s")
         return RunStatus.FAILED
     except ApplicationError as exc:  # a service refused something the job produced
         services.run_fail(run_id=run_id, message=exc.message)
+        return RunStatus.FAILED
+    except JobFailed as exc:
+        services.run_fail(run_id=run_id, message=exc.message, result=exc.result)
         return RunStatus.FAILED
     except EngineError as exc:
         if not exc.permanent and task.request.retries < (task.max_retries or 0):
@@ -104,8 +140,23 @@ def execute_run(task: Task, run_id: str, compute: Compute) -> str:
         logger.exception("run %s failed with an internal error", run_id)
         services.run_fail(run_id=run_id, message=f"internal error: {exc.__class__.__name__}: {exc}")
         return RunStatus.FAILED
-    environment = {**host_environment(), **(result.get("backend") or {}), "duration_s": time.monotonic() - started}
-    services.run_succeed(run_id=run_id, result=result, environment=environment)
+    finally:
+        if outcome is not None and outcome.cleanup is not None:
+            outcome.cleanup()
+
+
+def _succeed(run_id: str, outcome: Outcome, started: float) -> str:
+    result = outcome.result
+    with transaction.atomic():
+        if outcome.commit is not None:
+            outcome.commit(result)
+        environment = {
+            **host_environment(),
+            **(result.get("backend") or {}),
+            "duration_s": time.monotonic() - started,
+        }
+        if not services.run_succeed(run_id=run_id, result=result, environment=environment):
+            raise _NotRunning()  # roll back what `commit` wrote
     return RunStatus.SUCCEEDED
 
 

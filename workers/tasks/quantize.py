@@ -1,8 +1,9 @@
-"""Quantization job: make the variants, register them, and compare them with their parent."""
+"""Quantization job: make the variants, compare them with their parent, and register them if it all succeeds."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from itertools import islice
@@ -10,7 +11,8 @@ from typing import Any
 
 from evalsvc.evaluations.kinds.evaluate.params import infer_task
 from evalsvc.evaluations.models import EvaluationRun
-from evalsvc.registry.services import model_variant_register
+from evalsvc.registry.services import model_variant_register, registrations_all_or_nothing
+from evalsvc.registry.storage import hash_file
 from workers.engine import quantize
 from workers.engine.errors import EngineError
 from workers.engine.evaluate import evaluate
@@ -20,7 +22,7 @@ from workers.engine.processing import parse_processing_spec
 from workers.engine.types import ModelSpec, ProgressCallback
 from workers.queues import CPU
 
-from .common import execute_run, job_task, load_artifacts
+from .common import JobFailed, Outcome, execute_run, job_task, load_artifacts
 
 
 def _stage(progress: ProgressCallback, start: float, end: float) -> ProgressCallback:
@@ -41,7 +43,33 @@ def _make(name: str, source: str, target: str, calibration: Callable[[], list[di
     return quantize.int8_static(source, target, calibration())
 
 
-def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
+def _compute(run: EvaluationRun, progress: ProgressCallback) -> Outcome:
+    """Make, compare and score the variants in a scratch folder; register them only when the run succeeds."""
+    scratch = tempfile.mkdtemp(prefix="evalsvc-quantize-")
+    try:
+        result, files = _measure(run, progress, scratch)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    parent = run.model_version
+
+    def register(result: dict[str, Any]) -> None:
+        # One transaction with the success transition: a run that fails, is cancelled
+        # or cannot record its success leaves no version and no stored file behind.
+        with registrations_all_or_nothing():
+            for entry in result["variants"]:
+                if entry["status"] != "ok":
+                    continue
+                version = model_variant_register(
+                    user=run.created_by, parent=parent, path=files[entry["variant"]], variant=entry["variant"]
+                )
+                entry["model_version_id"] = str(version.pk)
+                entry["version"] = version.version
+
+    return Outcome(result, commit=register, cleanup=lambda: shutil.rmtree(scratch, ignore_errors=True))
+
+
+def _measure(run: EvaluationRun, progress: ProgressCallback, scratch: str) -> tuple[dict[str, Any], dict[str, str]]:
     params = run.params
     parent = run.model_version
     model, data, tokenizer = load_artifacts(run, label_column=params.get("label_column"))
@@ -62,62 +90,63 @@ def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
     variants: dict[str, Any] = {}
     failures: dict[str, str] = {}
     made: dict[str, ModelSpec] = {}
-    with tempfile.TemporaryDirectory(prefix="evalsvc-quantize-") as scratch:
-        for index, name in enumerate(params["variants"]):
-            _stage(progress, 0.0, 0.3)(index, len(params["variants"]))
-            target = os.path.join(scratch, f"{name}.onnx")
-            try:
-                variant = _make(
-                    name, model.path, target, lambda: list(islice(batches(params["calibration_rows"]), 10_000))
-                )
-            except EngineError as exc:  # one variant failing must not stop the others
-                failures[name] = exc.message
-                continue
-            version = model_variant_register(user=run.created_by, parent=parent, path=variant.path, variant=name)
-            made[name] = ModelSpec(path=variant.path, format="onnx", sha256=version.sha256)
-            variants[name] = {
-                "variant": name,
-                "status": "ok",
-                "model_version_id": str(version.pk),
-                "version": version.version,
-                "sha256": version.sha256,
-                "size_bytes": variant.size_bytes,
-                "size_ratio": variant.size_bytes / parent.size_bytes,
-                "notes": variant.notes,
-            }
-        comparison = None
-        if made:
-            comparison = compare_models(
-                model,
-                made,
-                repeatable(lambda: batches(rows)),
-                target=Target("onnxruntime"),
-                total_rows=rows,
-                progress=_stage(progress, 0.3, 0.7),
-            )
-            parent_seconds = comparison.reference["seconds"]
-            for result in comparison.candidates:
-                entry = variants[result.target["model"]]
-                entry["agreement"] = [o.__dict__ for o in result.outputs]
-                entry["worst_rows"] = result.worst_rows
-                entry["seconds"] = result.seconds
-                entry["speedup"] = parent_seconds / result.seconds if result.seconds else None
-        metrics = _accuracy(run, model, data, made, progress, tokenizer) if data.label_column else {}
+    for index, name in enumerate(params["variants"]):
+        _stage(progress, 0.0, 0.3)(index, len(params["variants"]))
+        target = os.path.join(scratch, f"{name}.onnx")
+        try:
+            variant = _make(name, model.path, target, lambda: list(islice(batches(params["calibration_rows"]), 10_000)))
+        except EngineError as exc:  # one variant failing must not stop the others
+            failures[name] = exc.message
+            continue
+        sha256, _ = hash_file(variant.path)
+        made[name] = ModelSpec(path=variant.path, format="onnx", sha256=sha256)
+        variants[name] = {
+            "variant": name,
+            "status": "ok",
+            "sha256": sha256,
+            "size_bytes": variant.size_bytes,
+            "size_ratio": variant.size_bytes / parent.size_bytes,
+            "notes": variant.notes,
+        }
+    failed = [{"variant": n, "status": "failed", "error": e} for n, e in failures.items()]
+    if not made:
+        # Nothing was made, so nothing was compared: that is not a success.
+        reasons = "; ".join(f"{n}: {e}" for n, e in failures.items())
+        raise JobFailed(
+            f"no variant could be made, so nothing was compared ({reasons})",
+            result={"rows": rows, "variants": failed},
+        )
+    comparison = compare_models(
+        model,
+        made,
+        repeatable(lambda: batches(rows)),
+        target=Target("onnxruntime"),
+        total_rows=rows,
+        progress=_stage(progress, 0.3, 0.7),
+    )
+    parent_seconds = comparison.reference["seconds"]
+    for result in comparison.candidates:
+        entry = variants[result.target["model"]]
+        entry["agreement"] = [o.__dict__ for o in result.outputs]
+        entry["worst_rows"] = result.worst_rows
+        entry["seconds"] = result.seconds
+        entry["speedup"] = parent_seconds / result.seconds if result.seconds else None
+    metrics = _accuracy(run, model, data, made, progress, tokenizer) if data.label_column else {}
     for name, entry in variants.items():
         entry["metrics"] = metrics.get(name)
-    return {
+    result = {
         "rows": rows,
         "parent": {
             "model_version_id": str(parent.pk),
             "sha256": parent.sha256,
             "size_bytes": parent.size_bytes,
-            "seconds": comparison.reference["seconds"] if comparison else None,
+            "seconds": parent_seconds,
             "metrics": metrics.get("parent"),
         },
-        "variants": [variants[n] for n in params["variants"] if n in variants]
-        + [{"variant": n, "status": "failed", "error": e} for n, e in failures.items()],
-        "backend": comparison.reference_backend if comparison else {},
+        "variants": [variants[n] for n in params["variants"] if n in variants] + failed,
+        "backend": comparison.reference_backend,
     }
+    return result, {name: spec.path for name, spec in made.items()}
 
 
 def _accuracy(

@@ -27,6 +27,12 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
     assert dataset is not None
     if model.format != ModelFormat.ONNX:
         raise ValidationFailed(f"quantization works on ONNX models; {model} is {model.get_format_display()}")
+    if model.variant:
+        source = f"{model.parent}" if model.parent_id else "its parent"
+        raise ValidationFailed(
+            f"{model} is already a {model.variant} variant of {source}: quantizing it again is not supported; "
+            f"quantize {source} instead"
+        )
     serializer = QuantizeParams(data=params)
     if not serializer.is_valid():
         raise ValidationFailed("invalid params", extra={"errors": {"params": serializer.errors}})
