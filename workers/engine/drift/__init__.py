@@ -27,7 +27,7 @@ from __future__ import annotations
 from workers.engine.drift.correction import CORRECTIONS, adjust
 from workers.engine.drift.detect import MULTIVARIATE, DriftConfig, detect_drift, finish_report, prediction_drift
 from workers.engine.drift.effect import jensen_shannon, psi, wasserstein_presorted
-from workers.engine.drift.ks import KSCounts, ks_from_counts, ks_presorted, ks_pvalue
+from workers.engine.drift.ks import KSCounts, KSGrid, ks_presorted, ks_pvalue
 from workers.engine.drift.mmd import mmd_test, sigma_median
 from workers.engine.drift.multivariate import classifier_test, embedding_drift, lsdd_test, random_projection
 from workers.engine.drift.reference import ColumnProfile, ReferenceProfile, infer_kind
@@ -44,6 +44,7 @@ __all__ = [
     "FeatureDrift",
     "Histogram",
     "KSCounts",
+    "KSGrid",
     "MultivariateDrift",
     "ReferenceProfile",
     "UnivariateOptions",
@@ -54,7 +55,6 @@ __all__ = [
     "finish_report",
     "infer_kind",
     "jensen_shannon",
-    "ks_from_counts",
     "ks_presorted",
     "ks_pvalue",
     "lsdd_test",

@@ -10,7 +10,7 @@ still finish.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,11 +71,17 @@ class DriftConfig:
         }
 
 
-def _blocks(current: pd.DataFrame | Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
+Current = pd.DataFrame | Callable[[], Iterable[pd.DataFrame]] | Iterable[pd.DataFrame]
+
+
+def _reader(current: Current) -> Callable[[], Iterable[pd.DataFrame]]:
+    """Something that yields the current blocks afresh each time it is called (the KS test reads twice)."""
     if isinstance(current, pd.DataFrame):
-        yield current
-    else:
-        yield from current
+        return lambda: (current,)
+    if callable(current):
+        return current
+    blocks = list(current)  # a one-shot iterator: kept, since it cannot be read again
+    return lambda: blocks
 
 
 def finish_report(
@@ -182,10 +188,15 @@ def _run_multivariate(profile: ReferenceProfile, sample: pd.DataFrame, config: D
 
 def detect_drift(
     reference: ReferenceProfile | pd.DataFrame,
-    current: pd.DataFrame | Iterable[pd.DataFrame],
+    current: Current,
     config: DriftConfig | None = None,
 ) -> DriftReport:
-    """Compare current data with the reference; see the module docstring."""
+    """Compare current data with the reference; see the module docstring.
+
+    ``current`` is a data frame, or a function that returns an iterable of
+    blocks each time it is called (it is read twice, and only what the tests
+    need is held), or an iterable of blocks (kept in memory).
+    """
     config = config or DriftConfig()
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -193,9 +204,13 @@ def detect_drift(
         reference = ReferenceProfile.from_frame(reference, seed=config.seed)
         timings["reference_profile"] = time.perf_counter() - start
     accumulator = CurrentAccumulator(reference, config.univariate)
+    read = _reader(current)
     try:
-        for block in _blocks(current):
+        for block in read():
             accumulator.update(block)
+        if accumulator.rows and accumulator.needs_second_pass:
+            for block in read():
+                accumulator.refine(block)
     finally:
         accumulator.close()
     if accumulator.rows == 0:

@@ -1,25 +1,31 @@
-"""Exact two-sample Kolmogorov–Smirnov test against a presorted reference.
+"""Exact two-sample Kolmogorov–Smirnov test against a presorted reference, in two cheap passes.
 
-``scipy.stats.ks_2samp`` sorts both samples and binary-searches every value of
-both in both, on every call. A monitor compares new data with the same
-reference again and again, so the reference is sorted once
-(:class:`~workers.engine.drift.reference.ColumnProfile`: distinct values
-``u`` and ``cum_le[k] = #{ref <= u[k]}``) and the current sample is reduced
-to counts on that grid, block by block:
+``scipy.stats.ks_2samp`` sorts both samples and binary-searches every value
+of both in both, on every call. A monitor compares new data with the same
+reference again and again, so the reference is sorted once and a coarse
+grid of about 4,096 of its values (its quantiles, plus the PSI and
+histogram edges) is kept with the exact reference counts below and at each
+edge (:class:`KSGrid`).
 
-* ``eq[k]``, current values equal to ``u[k]``;
-* ``between[k]``, current values strictly between ``u[k-1]`` and ``u[k]``
-  (``between[0]`` below ``u[0]``, ``between[K]`` above ``u[K-1]``).
+**Pass 1** sorts each block of current values and counts them per grid
+interval and at each edge (a search per edge, not per value). That gives
+the exact ECDF difference at every edge — a lower bound on the statistic —
+and, per interval, an upper bound on how far the difference can go inside it
+(both ECDFs are monotone). **Pass 2** collects the current values of the
+few intervals whose upper bound reaches the lower bound and evaluates the
+difference at every sample point inside them. The statistic is the largest
+of these values, each computed with the same floating-point operations as
+scipy (``count_ref / n_ref - count_cur / n_cur``), so it is bit-identical,
+and the p-value comes from the same code path as scipy's (exact below
+10,000 rows per side, else the asymptotic Kolmogorov distribution). Memory
+is the grid and the collected values, whatever the size of the current data.
 
-The empirical CDFs are step functions that change only at sample points,
-so the supremum of ``F_ref - F_cur`` is reached at a reference point, and
-that of ``F_cur - F_ref`` at a reference point or at the largest current
-value of an interval. Those values are computed with the same floating-point
-operations as scipy (``count_ref / n_ref - count_cur / n_cur``), so the
-statistic is bit-identical, and the p-value is computed by the same code
-path as scipy's (exact below 10,000 rows per side, else the asymptotic
-Kolmogorov distribution). Memory is the grid, whatever the size of the
-current data; each block costs a sort and one binary search of it.
+Why the values are the right ones: the ECDF difference ``F_ref - F_cur``
+only changes at sample points; its maximum is reached just before a
+current point (where ``F_cur`` is about to step up) and its minimum at a
+current point. "Just before ``x``" is the largest sample point below ``x``,
+where the counts are ``#ref < x`` and ``#cur < x``; where there is no such
+point the value is 0, which never exceeds the statistic.
 """
 
 from __future__ import annotations
@@ -31,10 +37,14 @@ import numpy as np
 from scipy import stats
 from scipy.stats import _stats_py
 
-__all__ = ["KSCounts", "ks_from_counts", "ks_pvalue", "ks_presorted"]
+__all__ = ["COARSE_EDGES", "KSCounts", "KSGrid", "ks_presorted", "ks_pvalue"]
 
 #: scipy's switch from the exact to the asymptotic distribution (``method="auto"``).
 MAX_AUTO_N = 10000
+#: Quantile edges of the reference in the coarse grid.
+COARSE_EDGES = 4096
+#: Slack when comparing bounds computed in floating point.
+_EPS = 1e-12
 
 
 def ks_pvalue(d: float, n1: int, n2: int, method: str = "auto") -> tuple[float, float]:
@@ -62,71 +72,130 @@ def ks_pvalue(d: float, n1: int, n2: int, method: str = "auto") -> tuple[float, 
     return float(d), float(np.clip(prob, 0, 1))
 
 
-@dataclass
-class KSCounts:
-    """Current-sample counts on a reference grid of ``K`` distinct values."""
+@dataclass(frozen=True, eq=False)
+class KSGrid:
+    """Coarse edges of a sorted reference with the exact reference counts at each."""
 
-    eq: np.ndarray
-    between: np.ndarray
-    n: int = 0
+    edges: np.ndarray
+    ref_lt: np.ndarray
+    ref_le: np.ndarray
+    n: int
 
     @classmethod
-    def empty(cls, grid_size: int) -> KSCounts:
-        return cls(np.zeros(grid_size, dtype=np.int64), np.zeros(grid_size + 1, dtype=np.int64))
+    def from_sorted(cls, sorted_values: np.ndarray, *, extra: np.ndarray | None = None) -> KSGrid:
+        r = sorted_values
+        points = r[np.linspace(0, r.size - 1, min(COARSE_EDGES, r.size)).astype(np.intp)] if r.size else r
+        edges = np.unique(np.concatenate([points, extra if extra is not None else np.empty(0)]))
+        return cls(
+            edges=edges,
+            ref_lt=np.searchsorted(r, edges, side="left").astype(np.int64),
+            ref_le=np.searchsorted(r, edges, side="right").astype(np.int64),
+            n=int(r.size),
+        )
 
-    def add(self, grid: np.ndarray, values: np.ndarray, *, presorted: bool = False) -> None:
-        """Count a block of current values (no NaN) on ``grid``."""
+    def intervals(self, values: np.ndarray) -> np.ndarray:
+        """Interval ``t`` of each value: ``edges[t-1] <= v < edges[t]`` (0 below the first edge)."""
+        return np.searchsorted(self.edges, values, side="right")
+
+
+@dataclass
+class KSCounts:
+    """Current values per grid interval (``G + 1``) and at each edge (``G``), plus pass-2 values."""
+
+    interval: np.ndarray
+    at_edge: np.ndarray
+    n: int = 0
+    collected: list[np.ndarray] | None = None
+
+    @classmethod
+    def empty(cls, grid: KSGrid) -> KSCounts:
+        g = grid.edges.size
+        return cls(np.zeros(g + 1, dtype=np.int64), np.zeros(g, dtype=np.int64))
+
+    def add(self, grid: KSGrid, values: np.ndarray) -> None:
+        """Pass 1: count a block of current values (no NaN)."""
         if values.size == 0:
             return
-        # Sorted keys make the binary searches walk the grid in order (cache friendly).
-        xs = values if presorted else np.sort(values)
-        left = np.searchsorted(grid, xs, side="left")
-        if grid.size:
-            equal = grid[np.minimum(left, grid.size - 1)] == xs
-            equal &= left < grid.size
-        else:
-            equal = np.zeros(xs.size, dtype=bool)
-        eq_idx = left[equal]
-        between_idx = left[~equal]
-        if eq_idx.size:
-            self.eq += np.bincount(eq_idx, minlength=grid.size)
-        if between_idx.size:
-            self.between += np.bincount(between_idx, minlength=grid.size + 1)
+        # Sorting the block (vectorised) and searching the few edges in it is far
+        # cheaper than searching every value among the edges.
+        xs = np.sort(values)
+        lt = np.searchsorted(xs, grid.edges, side="left")
+        self.interval += np.diff(lt, prepend=0, append=xs.size)
+        self.at_edge += np.searchsorted(xs, grid.edges, side="right") - lt
         self.n += int(values.size)
 
+    def cur_lt(self) -> np.ndarray:
+        """``#cur < edges[t]`` for each edge."""
+        return np.cumsum(self.interval)[:-1]
 
-def ks_from_counts(cum_le: np.ndarray, counts: KSCounts, method: str = "auto") -> tuple[float, float]:
-    """KS statistic and p-value from the reference grid's cumulative counts and the current counts."""
-    n_ref = int(cum_le[-1]) if cum_le.size else 0
-    n_cur = counts.n
-    if n_ref == 0 or n_cur == 0:
+    # --- bounds and pass 2 -----------------------------------------------------------------
+
+    def bounds(self, grid: KSGrid) -> tuple[float, np.ndarray]:
+        """The statistic's lower bound and the intervals that may hold a larger value."""
+        n, m = grid.n, self.n
+        c_lt = self.cur_lt()
+        c_le = c_lt + self.at_edge
+        at = grid.ref_le / n - c_le / m  # the difference at each edge
+        before = grid.ref_lt / n - c_lt / m  # just before each edge
+        lower = max(0.0, float(np.abs(at).max(initial=0.0)), float(np.abs(before).max(initial=0.0)))
+        # Inside interval t = [e_{t-1}, e_t): F_ref <= #ref < e_t, F_cur >= #cur <= e_{t-1}, and so on.
+        ref_lt_next = np.append(grid.ref_lt, n)
+        ref_le_prev = np.insert(grid.ref_le, 0, 0)
+        cur_lt_next = np.append(c_lt, m)
+        cur_le_prev = np.insert(c_le, 0, 0)
+        up_plus = ref_lt_next / n - cur_le_prev / m
+        up_minus = cur_lt_next / m - ref_le_prev / n
+        # Without a current value inside, an interval's extremes are the edge values already in `lower`.
+        candidates = (np.maximum(up_plus, up_minus) >= lower - _EPS) & (self.interval > 0)
+        return lower, candidates
+
+    def collect(self, grid: KSGrid, values: np.ndarray, candidates: np.ndarray) -> None:
+        """Pass 2: keep the current values (no NaN) that fall in candidate intervals."""
+        if self.collected is None:
+            self.collected = []
+        if values.size == 0:
+            return
+        # Runs of adjacent candidate intervals are value ranges [lo, hi).
+        flags = np.concatenate([[False], candidates, [False]]).astype(np.int8)
+        starts = np.flatnonzero(np.diff(flags) == 1)
+        stops = np.flatnonzero(np.diff(flags) == -1)
+        bounds = np.concatenate([[-np.inf], grid.edges, [np.inf]])
+        lows, highs = bounds[starts], bounds[stops]
+        if lows.size <= 8:
+            keep = np.zeros(values.size, dtype=bool)
+            for lo, hi in zip(lows, highs, strict=True):
+                keep |= (values >= lo) & (values < hi)
+            self.collected.append(values[keep])
+        else:
+            xs = np.sort(values)
+            a, b = np.searchsorted(xs, lows, side="left"), np.searchsorted(xs, highs, side="left")
+            self.collected.extend(xs[i:j] for i, j in zip(a, b, strict=True) if j > i)
+
+    def statistic(self, grid: KSGrid, reference_sorted: np.ndarray, lower: float) -> float:
+        """The exact statistic from the lower bound and the collected values."""
+        n, m = grid.n, self.n
+        v = np.sort(np.concatenate(self.collected)) if self.collected else np.empty(0)
+        if v.size == 0:
+            return lower
+        idx = grid.intervals(v)
+        # Rank of each value within its interval (the first of equal values gets the count below it).
+        k = np.arange(v.size) - np.searchsorted(idx, idx, side="left")
+        below = np.insert(self.cur_lt(), 0, 0)[idx] + k  # #cur < v
+        ref_lt = np.searchsorted(reference_sorted, v, side="left")
+        ref_le = np.searchsorted(reference_sorted, v, side="right")
+        plus = ref_lt / n - below / m
+        minus = (below + 1) / m - ref_le / n
+        return max(lower, float(plus.max()), float(minus.max()))
+
+
+def ks_presorted(reference_sorted: np.ndarray, current: np.ndarray, method: str = "auto") -> tuple[float, float]:
+    """``ks_2samp(reference, current)`` for a sorted reference (both passes over one array)."""
+    grid = KSGrid.from_sorted(reference_sorted)
+    values = np.asarray(current, dtype=np.float64)
+    counts = KSCounts.empty(grid)
+    counts.add(grid, values)
+    if grid.n == 0 or counts.n == 0:
         raise ValueError("both samples need at least one value")
-    cum_eq = np.cumsum(counts.eq)
-    cum_between = np.cumsum(counts.between)
-    cur_le = cum_between[:-1] + cum_eq  # current values <= u[k]
-    cur_lt = cur_le - counts.eq  # current values < u[k]
-    ref_lt = cum_le - np.diff(cum_le, prepend=0)  # reference values < u[k]
-    # At each reference point (both directions).
-    at_ref = cum_le / n_ref - cur_le / n_cur
-    max_s = at_ref.max()
-    min_s = at_ref.min()
-    # At the largest current value below u[k], where there is one: there
-    # #ref <= x is #ref < u[k] and #cur <= x is #cur < u[k].
-    occupied = counts.between[:-1] > 0
-    if occupied.any():
-        below = ref_lt[occupied] / n_ref - cur_lt[occupied] / n_cur
-        min_s = min(min_s, below.min())
-        max_s = max(max_s, below.max())
-    if counts.between[-1] > 0:  # above every reference value both CDFs reach 1
-        min_s = min(min_s, n_ref / n_ref - n_cur / n_cur)
-    d = max(float(max_s), float(np.clip(-min_s, 0, 1)))
-    return ks_pvalue(d, n_ref, n_cur, method)
-
-
-def ks_presorted(
-    grid: np.ndarray, cum_le: np.ndarray, current: np.ndarray, method: str = "auto"
-) -> tuple[float, float]:
-    """``ks_2samp(reference, current)`` for a reference given by its grid; returns ``(statistic, p)``."""
-    counts = KSCounts.empty(grid.size)
-    counts.add(grid, np.asarray(current, dtype=np.float64))
-    return ks_from_counts(cum_le, counts, method)
+    lower, candidates = counts.bounds(grid)
+    counts.collect(grid, values, candidates)
+    return ks_pvalue(counts.statistic(grid, reference_sorted, lower), grid.n, counts.n, method)

@@ -2,8 +2,8 @@
 
 A :class:`ReferenceProfile` holds, per column, what every later check needs
 from the reference data: for numeric columns the sorted values, their
-distinct values with cumulative counts (the grid exact KS counts on), the
-PSI bin edges and a display histogram; for categorical and binary columns
+a coarse grid with exact reference counts (what the
+two-pass exact KS test needs, :mod:`.ks`), the PSI bin edges and a display histogram; for categorical and binary columns
 the category counts. It also keeps a uniform sample of rows for the
 multivariate detectors. A monitor builds it when its reference is set and
 saves it with :meth:`ReferenceProfile.save`; every scheduled check loads it
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from workers.engine.drift.ks import KSGrid
 from workers.engine.drift.report import ColumnKind
 from workers.engine.errors import EngineError
 
@@ -104,9 +105,10 @@ class ColumnProfile:
     n: int
     missing: int
     sorted_values: np.ndarray | None = None
-    #: Distinct reference values and how many reference values are <= each.
-    grid: np.ndarray | None = None
-    cum_le: np.ndarray | None = None
+    #: The coarse KS grid (:class:`~workers.engine.drift.ks.KSGrid`): edges, #ref < and <= each.
+    ks_edges: np.ndarray | None = None
+    ks_ref_lt: np.ndarray | None = None
+    ks_ref_le: np.ndarray | None = None
     psi_edges: np.ndarray | None = None
     psi_counts: np.ndarray | None = None
     display_edges: np.ndarray | None = None
@@ -121,17 +123,19 @@ class ColumnProfile:
         values = np.asarray(values, dtype=np.float64)
         finite = values[~np.isnan(values)]
         s = np.sort(finite)
-        grid, counts = np.unique(s, return_counts=True)
         psi_edges = _psi_edges(s)
         display = _display_edges(s)
+        # PSI and histogram edges join the KS grid, so one search per value serves all three.
+        grid = KSGrid.from_sorted(s, extra=np.concatenate([psi_edges, display[1:-1]]))
         return cls(
             name=name,
             kind="numeric",
             n=int(s.size),
             missing=int(values.size - s.size),
             sorted_values=s,
-            grid=grid,
-            cum_le=np.cumsum(counts),
+            ks_edges=grid.edges,
+            ks_ref_lt=grid.ref_lt,
+            ks_ref_le=grid.ref_le,
             psi_edges=psi_edges,
             psi_counts=np.bincount(np.searchsorted(psi_edges, s, side="right"), minlength=psi_edges.size + 1),
             display_edges=display,
@@ -139,6 +143,10 @@ class ColumnProfile:
             mean=float(s.mean()) if s.size else 0.0,
             std=float(s.std()) if s.size > 1 and s.std() > 0 else 1.0,
         )
+
+    @property
+    def ks_grid(self) -> KSGrid:
+        return KSGrid(self.ks_edges, self.ks_ref_lt, self.ks_ref_le, self.n)
 
     @classmethod
     def categorical(cls, name: str, kind: ColumnKind, series: pd.Series) -> ColumnProfile:
@@ -229,8 +237,9 @@ class ReferenceProfile:
             }
             for field_name in (
                 "sorted_values",
-                "grid",
-                "cum_le",
+                "ks_edges",
+                "ks_ref_lt",
+                "ks_ref_le",
                 "psi_edges",
                 "psi_counts",
                 "display_edges",

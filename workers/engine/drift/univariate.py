@@ -9,6 +9,11 @@ the same whatever the block sizes) for the sampled statistics —
 Cramér–von Mises, Wasserstein — and the multivariate detectors. Memory is
 bounded by the reference grid and the sample, not by the current data's size.
 
+The exact KS test takes two passes over the current data (:mod:`.ks`):
+:meth:`CurrentAccumulator.update` for every block, then, if
+:attr:`CurrentAccumulator.needs_second_pass`, :meth:`CurrentAccumulator.refine`
+for every block again.
+
 Tests: numeric ``"ks"`` (exact, every row, :mod:`.ks`) or ``"cvm"``
 (``scipy.stats.cramervonmises_2samp`` on the row sample); categorical
 ``"chi2"`` (``scipy.stats.chi2_contingency`` on the 2 × categories table,
@@ -30,7 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from workers.engine.drift.effect import jensen_shannon, psi, wasserstein_presorted
-from workers.engine.drift.ks import KSCounts, ks_from_counts
+from workers.engine.drift.ks import KSCounts, ks_pvalue
 from workers.engine.drift.reference import ColumnProfile, ReferenceProfile, categorical_values
 from workers.engine.drift.report import Histogram
 from workers.engine.errors import EngineError
@@ -91,24 +96,39 @@ class ColumnResult:
 class _NumericState:
     def __init__(self, profile: ColumnProfile) -> None:
         self.profile = profile
-        self.ks = KSCounts.empty(profile.grid.size)
-        self.psi = np.zeros(profile.psi_edges.size + 1, dtype=np.int64)
-        self.display = np.zeros(profile.display_edges.size - 1, dtype=np.int64)
+        self.grid = profile.ks_grid
+        self.ks = KSCounts.empty(self.grid)
         self.missing = 0
         self.seconds = 0.0
+        self.lower = 0.0
+        self.candidates: np.ndarray | None = None
 
     def add(self, raw: np.ndarray) -> None:
         start = time.perf_counter()
         nan = np.isnan(raw)
         values = raw[~nan] if nan.any() else raw
         self.missing += int(nan.sum())
-        xs = np.sort(values)
-        self.ks.add(self.profile.grid, xs, presorted=True)
-        # Bin counts from the sorted block: a search per edge, not per value.
-        self.psi += np.diff(np.searchsorted(xs, self.profile.psi_edges, side="left"), prepend=0, append=xs.size)
-        inner = self.profile.display_edges[1:-1]
-        self.display += np.diff(np.searchsorted(xs, inner, side="left"), prepend=0, append=xs.size)
+        self.ks.add(self.grid, values)
         self.seconds += time.perf_counter() - start
+
+    def plan(self) -> bool:
+        """After pass 1: the KS bounds; whether pass 2 has anything to collect."""
+        if self.grid.n == 0 or self.ks.n == 0:
+            return False
+        self.lower, self.candidates = self.ks.bounds(self.grid)
+        return bool(self.candidates.any())
+
+    def collect(self, raw: np.ndarray) -> None:
+        if self.candidates is None or not self.candidates.any():
+            return
+        start = time.perf_counter()
+        self.ks.collect(self.grid, raw[~np.isnan(raw)], self.candidates)
+        self.seconds += time.perf_counter() - start
+
+    def bin_counts(self, edges: np.ndarray) -> np.ndarray:
+        """Current counts between ``edges`` (all on the grid), outer bins open-ended."""
+        cur_lt = self.ks.cur_lt()[np.searchsorted(self.grid.edges, edges)]
+        return np.diff(cur_lt, prepend=0, append=self.ks.n)
 
 
 class _CategoricalState:
@@ -134,6 +154,8 @@ class CurrentAccumulator:
         self.profile = profile
         self.options = options or UnivariateOptions()
         self.rows = 0
+        self._pass = 1
+        self._refine: list[str] = []
         self._rng = np.random.default_rng(self.options.seed)
         self._sample: pd.DataFrame | None = None
         self._sample_keys = np.empty(0)
@@ -142,15 +164,9 @@ class CurrentAccumulator:
         threads = self.options.threads or min(4, os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(threads) if threads > 1 and len(self._numeric) > 1 else None
 
-    def update(self, block: pd.DataFrame) -> None:
-        block = block.rename(columns=str)
-        missing = [n for n in self.profile.names if n not in block.columns]
-        if missing:
-            raise EngineError(f"the current data lacks the reference's columns: {', '.join(missing)}")
-        if block.shape[0] == 0:
-            return
+    def _numeric_arrays(self, block: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
         arrays = {}
-        for name in self._numeric:
+        for name in names:
             series = block[name]
             if not (isinstance(series.dtype, np.dtype) and series.dtype.kind in "fiu"):
                 raise EngineError(f"column {name!r} is numeric in the reference but not in the current data")
@@ -158,11 +174,26 @@ class CurrentAccumulator:
             arrays[name] = (
                 series.to_numpy() if series.dtype == np.float64 else series.to_numpy(dtype=np.float64, na_value=np.nan)
             )
+        return arrays
+
+    def _each_numeric(self, method: str, arrays: dict[str, np.ndarray]) -> None:
         if self._pool is not None:
-            list(self._pool.map(lambda n: self._numeric[n].add(arrays[n]), arrays))
+            list(self._pool.map(lambda n: getattr(self._numeric[n], method)(arrays[n]), arrays))
         else:
             for name, values in arrays.items():
-                self._numeric[name].add(values)
+                getattr(self._numeric[name], method)(values)
+
+    def update(self, block: pd.DataFrame) -> None:
+        """Pass 1: count a block of current rows."""
+        if self._pass != 1:
+            raise EngineError("all current data must be counted before the second pass starts")
+        block = block.rename(columns=str)
+        missing = [n for n in self.profile.names if n not in block.columns]
+        if missing:
+            raise EngineError(f"the current data lacks the reference's columns: {', '.join(missing)}")
+        if block.shape[0] == 0:
+            return
+        self._each_numeric("add", self._numeric_arrays(block, list(self._numeric)))
         for name, state in self._categorical.items():
             state.add(block[name])
         self._keep_sample(block[list(self.profile.names)])
@@ -183,6 +214,21 @@ class CurrentAccumulator:
         self._sample_keys = all_keys
 
     @property
+    def needs_second_pass(self) -> bool:
+        """Whether :meth:`refine` must see the current data again (ends pass 1)."""
+        if self._pass == 1:
+            self._pass = 2
+            self._refine = [name for name, state in self._numeric.items() if state.plan()]
+        return bool(self._refine)
+
+    def refine(self, block: pd.DataFrame) -> None:
+        """Pass 2: the same blocks again, in any order; only the values the exact KS needs are kept."""
+        if not self.needs_second_pass:
+            return
+        block = block.rename(columns=str)
+        self._each_numeric("collect", self._numeric_arrays(block, self._refine))
+
+    @property
     def sample(self) -> pd.DataFrame:
         if self._sample is None:
             return pd.DataFrame(columns=list(self.profile.names))
@@ -197,6 +243,7 @@ class CurrentAccumulator:
 
     def results(self) -> list[ColumnResult]:
         """One raw result per reference column, in the reference's order."""
+        self.needs_second_pass  # noqa: B018 - ends pass 1 if the caller had nothing to refine
         self.close()
         out = []
         for name, col in self.profile.columns.items():
@@ -238,11 +285,13 @@ class CurrentAccumulator:
         sample = sample[~np.isnan(sample)]
         opts = self.options
         if opts.numeric_test == "ks":
-            statistic, p = ks_from_counts(col.cum_le, state.ks, opts.ks_method)
+            d = state.ks.statistic(state.grid, col.sorted_values, state.lower)
+            statistic, p = ks_pvalue(d, col.n, state.ks.n, opts.ks_method)
         else:
             res = stats.cramervonmises_2samp(col.sorted_values, sample)
             statistic, p = float(res.statistic), float(res.pvalue)
         sampled = opts.numeric_test == "cvm" or opts.effect_sizes
+        psi_counts = state.bin_counts(col.psi_edges)
         return ColumnResult(
             name=col.name,
             kind="numeric",
@@ -254,13 +303,13 @@ class CurrentAccumulator:
             missing_reference=col.missing,
             missing_current=state.missing,
             wasserstein=wasserstein_presorted(col.sorted_values, sample) if opts.effect_sizes else None,
-            psi=psi(col.psi_counts, state.psi) if opts.effect_sizes else None,
-            js_distance=jensen_shannon(col.psi_counts, state.psi) if opts.effect_sizes else None,
+            psi=psi(col.psi_counts, psi_counts) if opts.effect_sizes else None,
+            js_distance=jensen_shannon(col.psi_counts, psi_counts) if opts.effect_sizes else None,
             sample_size=int(sample.size) if sampled else None,
             new_categories=(),
             histogram=Histogram(
                 reference=tuple(int(v) for v in col.display_counts),
-                current=tuple(int(v) for v in state.display),
+                current=tuple(int(v) for v in state.bin_counts(col.display_edges[1:-1])),
                 edges=tuple(float(v) for v in col.display_edges),
             ),
             seconds=state.seconds + time.perf_counter() - start,
