@@ -192,6 +192,7 @@ EVALSVC_JOB_KINDS = [
     "evalsvc.evaluations.kinds.parity",
     "evalsvc.evaluations.kinds.quantize",
     "evalsvc.evaluations.kinds.profile",
+    "evalsvc.evaluations.kinds.drift",
 ]
 
 # --- API ---------------------------------------------------------------------

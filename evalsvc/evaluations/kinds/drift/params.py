@@ -1,0 +1,68 @@
+"""The `drift` kind's params: a reference data set version, the columns, the detectors and their settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.fleet.selectors import require_offer
+from evalsvc.registry.models import DatasetVersion, ModelVersion
+
+KINDS = ("numeric", "categorical", "binary")
+
+
+class DriftParams(serializers.Serializer):
+    reference_dataset = serializers.UUIDField(help_text="The data set version the current one is compared with.")
+    columns = serializers.ListField(
+        child=serializers.CharField(), required=False, allow_empty=False, help_text="Defaults to every column."
+    )
+    column_kinds = serializers.DictField(child=serializers.ChoiceField(choices=KINDS), required=False)
+    alpha = serializers.FloatField(min_value=1e-6, max_value=0.5, default=0.05)
+    correction = serializers.ChoiceField(choices=["bonferroni", "fdr", "none"], default="bonferroni")
+    numeric_test = serializers.ChoiceField(choices=["ks", "cvm"], default="ks")
+    binary_test = serializers.ChoiceField(choices=["fisher", "chi2"], default="fisher")
+    multivariate = serializers.ListField(
+        child=serializers.ChoiceField(choices=["mmd", "lsdd", "classifier"]), required=False, default=list
+    )
+    max_per_side = serializers.IntegerField(min_value=10, max_value=20000, default=2000)
+    n_permutations = serializers.IntegerField(min_value=0, max_value=10000, default=100)
+    sample_rows = serializers.IntegerField(min_value=100, max_value=2_000_000, default=100_000)
+    max_int_categories = serializers.IntegerField(min_value=0, max_value=1000, default=10)
+    seed = serializers.IntegerField(min_value=0, default=0)
+
+
+def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVersion | None) -> dict[str, Any]:
+    assert dataset is not None
+    serializer = DriftParams(data=params)
+    if not serializer.is_valid():
+        raise ValidationFailed("invalid params", extra={"errors": {"params": serializer.errors}})
+    data = dict(serializer.validated_data)
+    reference = DatasetVersion.objects.filter(pk=data["reference_dataset"], team_id=dataset.team_id).first()
+    if reference is None:
+        raise ValidationFailed("reference_dataset: no data set version with that id in this team")
+    if reference.format == "imagefolder" or dataset.format == "imagefolder":
+        raise ValidationFailed("drift compares tables (CSV or Parquet); image data sets are not supported")
+    columns = data.get("columns") or reference.column_names
+    for side, version in (("reference", reference), ("current", dataset)):
+        missing = [c for c in columns if c not in version.column_names]
+        if missing:
+            raise ValidationFailed(f"columns not in the {side} data set {version}: {', '.join(missing)}")
+    unknown = [c for c in data.get("column_kinds", {}) if c not in columns]
+    if unknown:
+        raise ValidationFailed(f"column_kinds names columns that are not compared: {', '.join(unknown)}")
+    if len(set(data["multivariate"])) != len(data["multivariate"]):
+        raise ValidationFailed("multivariate: each detector once")
+    return {
+        **data,
+        "reference_dataset": str(reference.pk),
+        "reference_label": str(reference),
+        "columns": list(columns),
+        "column_kinds": dict(data.get("column_kinds", {})),
+    }
+
+
+def route(params: dict[str, Any], model: ModelVersion) -> str:
+    # No model runs; any live CPU worker takes it.
+    return require_offer(backend="onnxruntime", device="cpu").queue

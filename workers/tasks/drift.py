@@ -1,0 +1,112 @@
+"""The drift job: a current data set version against a reference one (engine: workers.engine.drift)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from django.conf import settings
+
+from evalsvc.evaluations.models import EvaluationRun
+from evalsvc.registry.models import DatasetVersion
+from evalsvc.registry.selectors import dataset_ref
+from workers.engine.datasets import iter_batches
+from workers.engine.drift import DriftConfig, ReferenceProfile, UnivariateOptions, detect_drift
+from workers.engine.errors import EngineError
+from workers.engine.types import DatasetRef, ProgressCallback
+from workers.queues import CPU
+
+from .common import execute_run, job_task
+
+#: Rows per block read from a data set file.
+BLOCK_ROWS = 65_536
+
+
+def _dtypes(version: DatasetVersion, columns: list[str]) -> dict[str, str]:
+    recorded = {c["name"]: c.get("dtype") for c in version.columns}
+    return {c: recorded[c] for c in columns if recorded.get(c) in ("string", "float64", "int64", "bool")}
+
+
+def _read(ref: DatasetRef, columns: list[str], dtypes: dict[str, str]):
+    return iter_batches(ref, BLOCK_ROWS, columns, dtypes=dtypes)
+
+
+def reference_profile(
+    version: DatasetVersion, columns: list[str], *, kinds: dict[str, str], max_int_categories: int, seed: int
+) -> ReferenceProfile:
+    """The reference's profile, built once per (bytes, columns, settings) and cached on the worker's disk."""
+    key = json.dumps([version.sha256, columns, sorted(kinds.items()), max_int_categories, seed]).encode()
+    path = Path(settings.ARTIFACT_CACHE_DIR) / "drift" / f"{hashlib.sha256(key).hexdigest()}.npz"
+    if path.exists():
+        try:
+            return ReferenceProfile.load(path)
+        except (OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)  # a torn write: build it again
+    try:
+        ref = dataset_ref(version)
+    except OSError as exc:
+        raise EngineError(f"could not read the reference data set: {exc}", permanent=False) from exc
+    frame = pd.concat(list(_read(ref, columns, _dtypes(version, columns))), ignore_index=True)
+    profile = ReferenceProfile.from_frame(
+        frame,
+        kinds=kinds,  # type: ignore[arg-type]
+        max_int_categories=max_int_categories,
+        seed=seed,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    profile.save(partial)
+    partial.replace(path)
+    return profile
+
+
+def config_from_params(params: dict[str, Any]) -> DriftConfig:
+    return DriftConfig(
+        alpha=params["alpha"],
+        correction=params["correction"],
+        univariate=UnivariateOptions(
+            numeric_test=params["numeric_test"],
+            binary_test=params["binary_test"],
+            sample_rows=params["sample_rows"],
+            seed=params["seed"],
+        ),
+        multivariate=tuple(params.get("multivariate") or ()),
+        max_per_side=params["max_per_side"],
+        n_permutations=params["n_permutations"],
+        seed=params["seed"],
+    )
+
+
+def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
+    params = run.params
+    current = run.dataset_version
+    assert current is not None
+    reference = DatasetVersion.objects.filter(pk=params["reference_dataset"]).first()
+    if reference is None:
+        raise EngineError("the reference data set version no longer exists")
+    columns = params["columns"]
+    progress(0, 3)
+    profile = reference_profile(
+        reference,
+        columns,
+        kinds=params.get("column_kinds") or {},
+        max_int_categories=params["max_int_categories"],
+        seed=params["seed"],
+    )
+    progress(1, 3)
+    try:
+        cur_ref = dataset_ref(current)
+    except OSError as exc:
+        raise EngineError(f"could not read the current data set: {exc}", permanent=False) from exc
+    dtypes = _dtypes(current, columns)
+    report = detect_drift(profile, lambda: _read(cur_ref, columns, dtypes), config_from_params(params))
+    progress(3, 3)
+    return {**report.to_dict(), "reference_dataset": params["reference_dataset"]}
+
+
+@job_task("evalsvc.drift", queue=CPU)
+def run_drift(self: Any, run_id: str) -> str:
+    return execute_run(self, run_id, _compute)
