@@ -72,6 +72,8 @@ def _check(profile: ReferenceProfile, frame: pd.DataFrame, effect_sizes: bool) -
     start = time.perf_counter()
     acc = CurrentAccumulator(profile, UnivariateOptions(effect_sizes=effect_sizes))
     acc.update(frame)
+    if acc.needs_second_pass:
+        acc.refine(frame)
     results = acc.results()
     return time.perf_counter() - start, results
 

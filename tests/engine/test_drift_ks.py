@@ -129,7 +129,7 @@ def test_cramer_von_mises_equals_scipy() -> None:
         assert res.test == "cvm"
         assert res.statistic == pytest.approx(expected.statistic, rel=1e-12)
         assert res.p_value == pytest.approx(expected.pvalue, rel=1e-12, abs=1e-15)
-        assert res.sample_size == n_cur
+        assert res.sample_size == n_cur and res.reference_sample_size == n_ref
 
 
 def test_effect_sizes_equal_scipy() -> None:

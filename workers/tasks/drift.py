@@ -35,10 +35,16 @@ def _read(ref: DatasetRef, columns: list[str], dtypes: dict[str, str]):
 
 
 def reference_profile(
-    version: DatasetVersion, columns: list[str], *, kinds: dict[str, str], max_int_categories: int, seed: int
+    version: DatasetVersion,
+    columns: list[str],
+    *,
+    kinds: dict[str, str],
+    max_int_categories: int,
+    sample_rows: int,
+    seed: int,
 ) -> ReferenceProfile:
     """The reference's profile, built once per (bytes, columns, settings) and cached on the worker's disk."""
-    key = json.dumps([version.sha256, columns, sorted(kinds.items()), max_int_categories, seed]).encode()
+    key = json.dumps([version.sha256, columns, sorted(kinds.items()), max_int_categories, sample_rows, seed]).encode()
     path = Path(settings.ARTIFACT_CACHE_DIR) / "drift" / f"{hashlib.sha256(key).hexdigest()}.npz"
     if path.exists():
         try:
@@ -54,6 +60,7 @@ def reference_profile(
         frame,
         kinds=kinds,  # type: ignore[arg-type]
         max_int_categories=max_int_categories,
+        sample_rows=sample_rows,
         seed=seed,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,6 +101,7 @@ def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
         columns,
         kinds=params.get("column_kinds") or {},
         max_int_categories=params["max_int_categories"],
+        sample_rows=params["sample_rows"],
         seed=params["seed"],
     )
     progress(1, 3)

@@ -120,6 +120,7 @@ def finish_report(
                 psi=r.psi,
                 js_distance=r.js_distance,
                 sample_size=r.sample_size,
+                reference_sample_size=r.reference_sample_size,
                 new_categories=r.new_categories,
                 histogram=r.histogram,
                 seconds=r.seconds,

@@ -40,6 +40,8 @@ PSI_BINS = 10
 DISPLAY_BINS = 30
 #: Rows of the reference kept for the multivariate detectors.
 DEFAULT_ROW_SAMPLE = 5000
+#: Values per numeric column kept for Wasserstein and Cramér–von Mises.
+DEFAULT_SAMPLE = 100_000
 
 
 def infer_kind(series: pd.Series, *, max_int_categories: int = 10) -> ColumnKind:
@@ -111,6 +113,8 @@ class ColumnProfile:
     ks_ref_le: np.ndarray | None = None
     psi_edges: np.ndarray | None = None
     psi_counts: np.ndarray | None = None
+    #: A uniform sample of ``sorted_values`` (sorted) for the sampled statistics; None: all of them.
+    sample_sorted: np.ndarray | None = None
     display_edges: np.ndarray | None = None
     display_counts: np.ndarray | None = None
     mean: float = 0.0
@@ -119,10 +123,15 @@ class ColumnProfile:
     counts: np.ndarray | None = None
 
     @classmethod
-    def numeric(cls, name: str, values: np.ndarray) -> ColumnProfile:
+    def numeric(
+        cls, name: str, values: np.ndarray, *, sample_rows: int = DEFAULT_SAMPLE, seed: int = 0
+    ) -> ColumnProfile:
         values = np.asarray(values, dtype=np.float64)
         finite = values[~np.isnan(values)]
         s = np.sort(finite)
+        sample = None
+        if s.size > sample_rows:
+            sample = s[np.sort(np.random.default_rng(seed).choice(s.size, sample_rows, replace=False))]
         psi_edges = _psi_edges(s)
         display = _display_edges(s)
         # PSI and histogram edges join the KS grid, so one search per value serves all three.
@@ -133,6 +142,7 @@ class ColumnProfile:
             n=int(s.size),
             missing=int(values.size - s.size),
             sorted_values=s,
+            sample_sorted=sample,
             ks_edges=grid.edges,
             ks_ref_lt=grid.ref_lt,
             ks_ref_le=grid.ref_le,
@@ -143,6 +153,11 @@ class ColumnProfile:
             mean=float(s.mean()) if s.size else 0.0,
             std=float(s.std()) if s.size > 1 and s.std() > 0 else 1.0,
         )
+
+    @property
+    def reference_sample(self) -> np.ndarray:
+        """Sorted reference values for the sampled statistics (Wasserstein, Cramér–von Mises)."""
+        return self.sorted_values if self.sample_sorted is None else self.sample_sorted
 
     @property
     def ks_grid(self) -> KSGrid:
@@ -194,6 +209,7 @@ class ReferenceProfile:
         kinds: Mapping[str, ColumnKind] | None = None,
         max_int_categories: int = 10,
         row_sample: int = DEFAULT_ROW_SAMPLE,
+        sample_rows: int = DEFAULT_SAMPLE,
         seed: int = 0,
     ) -> ReferenceProfile:
         if frame.shape[0] == 0 or frame.shape[1] == 0:
@@ -210,7 +226,7 @@ class ReferenceProfile:
                 if not (isinstance(series.dtype, np.dtype) and series.dtype.kind in "fiu"):
                     raise EngineError(f"column {name!r} is not numeric and cannot be tested as numeric")
                 columns[str(name)] = ColumnProfile.numeric(
-                    str(name), series.to_numpy(dtype=np.float64, na_value=np.nan)
+                    str(name), series.to_numpy(dtype=np.float64, na_value=np.nan), sample_rows=sample_rows, seed=seed
                 )
             else:
                 columns[str(name)] = ColumnProfile.categorical(str(name), kind, series)
@@ -237,6 +253,7 @@ class ReferenceProfile:
             }
             for field_name in (
                 "sorted_values",
+                "sample_sorted",
                 "ks_edges",
                 "ks_ref_lt",
                 "ks_ref_le",

@@ -49,9 +49,10 @@ class FeatureDrift:
 
     ``p_value`` is the test's own; ``p_adjusted`` is after the multiple-testing
     correction across all columns, and ``drift`` is ``p_adjusted < alpha``.
-    ``sample_size`` is the number of current rows the sampled statistics
-    (Cramér–von Mises, Wasserstein) used; the exact ones (KS, chi-square,
-    Fisher, PSI, Jensen–Shannon) use every row.
+    ``sample_size`` is the number of current values the sampled statistics
+    (Cramér–von Mises, Wasserstein) used, ``reference_sample_size`` the number
+    of reference values; the exact ones (KS, chi-square, Fisher, PSI,
+    Jensen–Shannon) use every row.
     """
 
     name: str
@@ -69,6 +70,7 @@ class FeatureDrift:
     psi: float | None = None
     js_distance: float | None = None
     sample_size: int | None = None
+    reference_sample_size: int | None = None
     new_categories: tuple[str, ...] = ()
     histogram: Histogram | None = None
     seconds: float = 0.0

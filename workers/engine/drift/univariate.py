@@ -87,6 +87,7 @@ class ColumnResult:
     psi: float | None
     js_distance: float | None
     sample_size: int | None
+    reference_sample_size: int | None
     new_categories: tuple[str, ...]
     histogram: Histogram | None
     seconds: float
@@ -156,6 +157,7 @@ class CurrentAccumulator:
         self.rows = 0
         self._pass = 1
         self._refine: list[str] = []
+        self._refined = False
         self._rng = np.random.default_rng(self.options.seed)
         self._sample: pd.DataFrame | None = None
         self._sample_keys = np.empty(0)
@@ -218,13 +220,15 @@ class CurrentAccumulator:
         """Whether :meth:`refine` must see the current data again (ends pass 1)."""
         if self._pass == 1:
             self._pass = 2
-            self._refine = [name for name, state in self._numeric.items() if state.plan()]
+            if self.options.numeric_test == "ks":
+                self._refine = [name for name, state in self._numeric.items() if state.plan()]
         return bool(self._refine)
 
     def refine(self, block: pd.DataFrame) -> None:
         """Pass 2: the same blocks again, in any order; only the values the exact KS needs are kept."""
         if not self.needs_second_pass:
             return
+        self._refined = True
         block = block.rename(columns=str)
         self._each_numeric("collect", self._numeric_arrays(block, self._refine))
 
@@ -243,7 +247,8 @@ class CurrentAccumulator:
 
     def results(self) -> list[ColumnResult]:
         """One raw result per reference column, in the reference's order."""
-        self.needs_second_pass  # noqa: B018 - ends pass 1 if the caller had nothing to refine
+        if self.rows and self.needs_second_pass and not self._refined:
+            raise EngineError("the exact KS test needs a second pass: call refine() with the current data again")
         self.close()
         out = []
         for name, col in self.profile.columns.items():
@@ -255,22 +260,23 @@ class CurrentAccumulator:
             except (ValueError, FloatingPointError, EngineError) as exc:
                 out.append(
                     ColumnResult(
-                        name,
-                        col.kind,
-                        "",
-                        float("nan"),
-                        float("nan"),
-                        col.n,
-                        0,
-                        col.missing,
-                        0,
-                        None,
-                        None,
-                        None,
-                        None,
-                        (),
-                        None,
-                        0.0,
+                        name=name,
+                        kind=col.kind,
+                        test="",
+                        statistic=float("nan"),
+                        p_value=float("nan"),
+                        n_reference=col.n,
+                        n_current=0,
+                        missing_reference=col.missing,
+                        missing_current=0,
+                        wasserstein=None,
+                        psi=None,
+                        js_distance=None,
+                        sample_size=None,
+                        reference_sample_size=None,
+                        new_categories=(),
+                        histogram=None,
+                        seconds=0.0,
                         error=str(exc),
                     )
                 )
@@ -288,7 +294,7 @@ class CurrentAccumulator:
             d = state.ks.statistic(state.grid, col.sorted_values, state.lower)
             statistic, p = ks_pvalue(d, col.n, state.ks.n, opts.ks_method)
         else:
-            res = stats.cramervonmises_2samp(col.sorted_values, sample)
+            res = stats.cramervonmises_2samp(col.reference_sample, sample)
             statistic, p = float(res.statistic), float(res.pvalue)
         sampled = opts.numeric_test == "cvm" or opts.effect_sizes
         psi_counts = state.bin_counts(col.psi_edges)
@@ -302,10 +308,11 @@ class CurrentAccumulator:
             n_current=state.ks.n,
             missing_reference=col.missing,
             missing_current=state.missing,
-            wasserstein=wasserstein_presorted(col.sorted_values, sample) if opts.effect_sizes else None,
+            wasserstein=wasserstein_presorted(col.reference_sample, sample) if opts.effect_sizes else None,
             psi=psi(col.psi_counts, psi_counts) if opts.effect_sizes else None,
             js_distance=jensen_shannon(col.psi_counts, psi_counts) if opts.effect_sizes else None,
             sample_size=int(sample.size) if sampled else None,
+            reference_sample_size=int(col.reference_sample.size) if sampled else None,
             new_categories=(),
             histogram=Histogram(
                 reference=tuple(int(v) for v in col.display_counts),
@@ -349,6 +356,7 @@ class CurrentAccumulator:
             psi=psi(ref_counts, cur_counts) if self.options.effect_sizes else None,
             js_distance=jensen_shannon(ref_counts, cur_counts) if self.options.effect_sizes else None,
             sample_size=None,
+            reference_sample_size=None,
             new_categories=tuple(new),
             histogram=Histogram(
                 reference=tuple(int(v) for v in ref_counts),
