@@ -1,8 +1,11 @@
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from evalsvc.core.apidocs import docs_page
 from evalsvc.dashboards import apis as dashboard_apis
 from evalsvc.dashboards import views as dashboard_views
 from evalsvc.evaluations import apis as run_apis
@@ -43,8 +46,26 @@ api = [
         name="api-run-result",
     ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # Swagger UI's start-up script is its own request (no inline script); both UIs set
+    # a few style attributes of their own, so their pages alone allow inline styles.
+    path(
+        "docs/",
+        docs_page(
+            csp_replace({"style-src": [SELF, UNSAFE_INLINE]})(
+                SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+            )
+        ),
+        name="api-docs",
+    ),
+    path(
+        "redoc/",
+        docs_page(
+            csp_replace({"style-src": [SELF, UNSAFE_INLINE], "worker-src": [SELF, "blob:"]})(
+                SpectacularRedocView.as_view(url_name="api-schema")
+            )
+        ),
+        name="api-redoc",
+    ),
 ]
 
 urlpatterns = [

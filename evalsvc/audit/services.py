@@ -11,21 +11,31 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.cache import cache
+from django.core.mail import mail_admins
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from evalsvc.core.exceptions import Unavailable
 from evalsvc.teams.models import Team
 
 from .models import GENESIS_HASH, AuditChainHead, AuditEntry
 
 SYSTEM_ACTOR = "system"
+
+logger = logging.getLogger(__name__)
+
+
+class AuditTrailBroken(Unavailable):
+    """The next entry cannot be appended: the trail holds rows evalsvc did not write."""
 
 
 # --- hashing ------------------------------------------------------------------
@@ -144,10 +154,37 @@ def audit_record(
             prev_hash=head.last_hash,
         )
         entry.hash = entry_hash(entry)
-        entry.save(force_insert=True)
+        try:
+            with transaction.atomic():  # a savepoint: the caller's transaction is still usable
+                entry.save(force_insert=True)
+        except IntegrityError:
+            _refuse_broken_trail(head=head, action=action)
         head.last_seq, head.last_hash = entry.seq, entry.hash
         head.save(update_fields=["last_seq", "last_hash"])
     return entry
+
+
+def _refuse_broken_trail(*, head: AuditChainHead, action: str) -> None:
+    """Stop the action with a clear message and alert the administrators once.
+
+    A row already holds the next sequence number: someone wrote into the
+    table past the chain head. Appending past it would bury the forgery in a
+    valid-looking chain, and leaving the action unaudited would break the
+    promise that every change is on record, so the action is refused (503)
+    until an administrator has looked.
+    """
+    beyond = list(AuditEntry.objects.filter(seq__gt=head.last_seq).order_by("seq").values_list("seq", flat=True)[:5])
+    first = beyond[0] if beyond else head.last_seq + 1
+    message = (
+        f"the audit trail is damaged: entry #{first} lies beyond the chain head (#{head.last_seq}) and was not "
+        f"written by evalsvc, so this action ({action}) was not done. Every audited action is refused until an "
+        "administrator runs `manage.py audit_verify` and removes the entries evalsvc did not write."
+    )
+    logger.critical("%s Entries beyond the head: %s", message, beyond)
+    # One e-mail per forged entry and hour, however many requests run into it.
+    if cache.add(f"evalsvc:audit-broken-alert:{first}", 1, timeout=3600):
+        mail_admins("audit trail damaged: audited actions are refused", message, fail_silently=True)
+    raise AuditTrailBroken(message)
 
 
 # --- verifying ----------------------------------------------------------------

@@ -44,6 +44,12 @@ class Conflict(ApplicationError):
     status_code = 409
 
 
+class Unavailable(ApplicationError):
+    """The service cannot do this safely now (an operator must act); 503."""
+
+    status_code = 503
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         return Response({"detail": exc.message, **exc.extra}, status=exc.status_code)

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 from evalsvc.core.env import env_bool, env_int, env_list, env_str
 
@@ -20,6 +21,8 @@ VAR_DIR = Path(env_str("EVALSVC_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-local-development-key-change-me")
 DEBUG = env_bool("DJANGO_DEBUG", False)
+# Alerts (a damaged audit trail) are mailed to these addresses ("name@host", comma-separated).
+ADMINS = [(address, address) for address in env_list("DJANGO_ADMINS", [])]
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -48,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -55,9 +59,40 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "evalsvc.core.middleware.PrivateResponsesMiddleware",
     # Last: turns a refused sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
+
+#: The inline styles plotly.js writes, by content: an empty <style> it then fills
+#: through CSSOM (allowed), MapLibre's stylesheet it inserts at load, and two
+#: fixed style attributes ('unsafe-hashes' admits attributes matching a hash,
+#: nothing else). Computed for static/vendor/plotly.min.js; the browser test
+#: fails with the new hashes in its message when plotly.js changes.
+PLOTLY_STYLE_HASHES = [
+    "'unsafe-hashes'",
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+    "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='",
+    "'sha256-AR/cKIZjWPcPmBUPDA6oti9XBiTbJvz0Cro2J1VzzS8='",
+]
+# Content-Security-Policy on every response (django-csp). Pages load scripts and
+# styles from this origin only and run no inline script: figures are JSON in
+# <script type="application/json"> blocks drawn by static/js/run.js. plotly.js
+# draws heatmaps as data: images and exports PNGs through blob: images.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, *PLOTLY_STYLE_HASHES],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 ROOT_URLCONF = "evalsvc.urls"
 WSGI_APPLICATION = "evalsvc.wsgi.application"
@@ -219,11 +254,14 @@ REST_FRAMEWORK = {
     # Throttles count by the connection's address, not a client-written X-Forwarded-For.
     "NUM_PROXIES": env_int("EVALSVC_TRUSTED_PROXY_COUNT", 0),
 }
+EVALSVC_PUBLIC_API_DOCS = env_bool("EVALSVC_PUBLIC_API_DOCS", False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "evalsvc API",
     "DESCRIPTION": "Register models and data sets, run evaluation jobs, read their results.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Signed-in users only, unless EVALSVC_PUBLIC_API_DOCS opens the schema and its pages.
+    "SERVE_PERMISSIONS": ["evalsvc.core.apidocs.SchemaAccess"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI and ReDoc assets come from the sidecar package: no CDN (air-gapped users).
     "SWAGGER_UI_DIST": "SIDECAR",
