@@ -23,8 +23,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from workers.engine.datasets import inspect_dataset
 from workers.engine.errors import EngineError
 from workers.engine.evaluate import evaluate
+from workers.engine.feed import processed_batches
 from workers.engine.processing import ProcessingSpec, parse_processing_spec
-from workers.engine.processing.feed import processed_batches
 from workers.engine.types import DatasetRef, ModelSpec
 
 MakeRef = Callable[..., DatasetRef]

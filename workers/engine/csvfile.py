@@ -22,7 +22,7 @@ from workers.engine.errors import InvalidDataset
 from workers.engine.tabular import PANDAS_DTYPES, check_column_names, first_line
 from workers.engine.types import ColumnInfo, DatasetInfo
 
-__all__ = ["MISSING_TOKENS", "count_csv_rows", "inspect_csv", "iter_csv"]
+__all__ = ["MISSING_TOKENS", "MISSING_VARIANTS", "count_csv_rows", "inspect_csv", "iter_csv", "utf8_error"]
 
 MISSING_TOKENS: tuple[str, ...] = ("", "NA", "NaN", "null", "None")
 
@@ -34,6 +34,8 @@ def _case_variants(word: str) -> set[str]:
 
 # Every letter-case spelling, because pandas' na_values match exactly.
 _MISSING: frozenset[str] = frozenset().union(*(_case_variants(t) for t in MISSING_TOKENS))
+#: The same spellings, sorted, for readers that take a list.
+MISSING_VARIANTS: list[str] = sorted(_MISSING)
 # ASCII only: Python's int() takes other scripts' digits, pandas does not.
 _INT_RE = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
 _FLOAT_RE = re.compile(r"\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)\s*", re.IGNORECASE | re.ASCII)
@@ -115,7 +117,7 @@ def inspect_csv(path: str) -> DatasetInfo:
             rows += _absorb(stats, chunk)
             last_record = (line_before_last + 1, reader.line_num)
     except UnicodeDecodeError as exc:
-        raise InvalidDataset(_utf8_error(path)) from exc
+        raise InvalidDataset(utf8_error(path)) from exc
     except csv.Error as exc:
         line = reader.line_num if reader is not None else 1
         raise InvalidDataset(f"line {line}: {exc} (an unbalanced quote?)") from exc
@@ -180,7 +182,7 @@ def _check_not_data(names: Sequence[str]) -> None:
         raise InvalidDataset(f"no header: the first line ({preview}) looks like data; it must name the columns")
 
 
-def _utf8_error(path: str) -> str:
+def utf8_error(path: str) -> str:
     """Find the first byte that is not UTF-8 and say where it is."""
     offset = 0
     newlines = 0
@@ -218,7 +220,7 @@ def count_csv_rows(path: str) -> int:
         with open(path, newline="", encoding="utf-8-sig", errors="strict") as fh:
             records = sum(1 for row in csv.reader(fh) if row)
     except UnicodeDecodeError as exc:
-        raise InvalidDataset(_utf8_error(path)) from exc
+        raise InvalidDataset(utf8_error(path)) from exc
     except csv.Error as exc:
         raise InvalidDataset(f"cannot read the CSV file: {exc}") from exc
     return max(records - 1, 0)
@@ -247,7 +249,7 @@ def iter_csv(
                 # usecols keeps file order; reorder only when asked for another.
                 yield chunk[columns] if columns is not None and list(chunk.columns) != columns else chunk
     except UnicodeDecodeError as exc:
-        raise InvalidDataset(_utf8_error(path)) from exc
+        raise InvalidDataset(utf8_error(path)) from exc
     except pd.errors.EmptyDataError as exc:
         raise InvalidDataset("the file is empty") from exc
     except (pd.errors.ParserError, ValueError) as exc:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from workers.engine.errors import BackendUnavailable, Cancelled, EngineError
+from workers.engine.feed import fixed_rows, run_batch
 from workers.engine.inference.registry import get_backend_class
 from workers.engine.types import ModelSpec, ProgressCallback
 
@@ -86,8 +87,9 @@ def _run(
     collected: dict[str, list[np.ndarray]] = {}
     with backend_cls(model, device=target.device, options=options) as backend:
         described = backend.describe()
+        fixed = fixed_rows(backend.input_specs)
         for batch in batches():
-            outputs = backend.predict(batch)
+            outputs = run_batch(backend, batch, fixed)
             for name, value in outputs.items():
                 collected.setdefault(name, []).append(np.asarray(value))
             on_batch(len(next(iter(batch.values()))))

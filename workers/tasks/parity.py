@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from evalsvc.evaluations.models import EvaluationRun
-from workers.engine.inputs import input_batches
+from workers.engine.feed import input_batches
 from workers.engine.parity import Target, compare_backends, repeatable
 from workers.engine.types import ProgressCallback
 from workers.queues import CPU

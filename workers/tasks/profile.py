@@ -7,7 +7,7 @@ from typing import Any
 from evalsvc.evaluations.models import EvaluationRun
 from evalsvc.registry.selectors import model_spec
 from workers.engine.errors import EngineError
-from workers.engine.inputs import raw_rows
+from workers.engine.feed import raw_rows
 from workers.engine.latency import (
     Objectives,
     ProfileGrid,

@@ -16,7 +16,7 @@ from evalsvc.registry.storage import hash_file
 from workers.engine import quantize
 from workers.engine.errors import EngineError
 from workers.engine.evaluate import evaluate
-from workers.engine.inputs import input_batches
+from workers.engine.feed import model_feed, model_sized
 from workers.engine.parity import Target, compare_models, repeatable
 from workers.engine.processing import parse_processing_spec
 from workers.engine.types import ModelSpec, ProgressCallback
@@ -76,16 +76,20 @@ def _measure(run: EvaluationRun, progress: ProgressCallback, scratch: str) -> tu
     assert run.dataset_version is not None
     rows = min(params["max_rows"], run.dataset_version.rows)
 
+    feed = model_feed(
+        model,
+        data,
+        feature_columns=params.get("feature_columns"),
+        processing=parent.processing,
+        tokenizer_path=tokenizer,
+    )
+
     def batches(limit: int):  # noqa: ANN202
-        return input_batches(
-            model,
-            data,
-            batch_size=params["batch_size"],
-            max_rows=limit,
-            feature_columns=params.get("feature_columns"),
-            processing=parent.processing,
-            tokenizer_path=tokenizer,
-        )
+        return feed.batches(params["batch_size"], max_rows=limit)
+
+    def calibration() -> list[dict[str, Any]]:
+        # The quantizer runs the batches itself: a fixed-batch model gets its own size.
+        return list(islice(model_sized(batches(params["calibration_rows"]), feed.fixed_rows), 10_000))
 
     variants: dict[str, Any] = {}
     failures: dict[str, str] = {}
@@ -94,7 +98,7 @@ def _measure(run: EvaluationRun, progress: ProgressCallback, scratch: str) -> tu
         _stage(progress, 0.0, 0.3)(index, len(params["variants"]))
         target = os.path.join(scratch, f"{name}.onnx")
         try:
-            variant = _make(name, model.path, target, lambda: list(islice(batches(params["calibration_rows"]), 10_000)))
+            variant = _make(name, model.path, target, calibration)
         except EngineError as exc:  # one variant failing must not stop the others
             failures[name] = exc.message
             continue

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from workers.engine.errors import EngineError
+from workers.engine.feed.convert import INPUT_DTYPES, tabular_input, to_matrix
 from workers.engine.types import TensorSpec
 
 __all__ = [
@@ -82,20 +83,8 @@ class InputsFactory(Protocol):
     def __call__(self, batch_size: int, specs: tuple[TensorSpec, ...]) -> CellInputs: ...
 
 
-_DTYPES: dict[str, Any] = {
-    "float32": np.float32,
-    "float64": np.float64,
-    "float16": np.float16,
-    "int64": np.int64,
-    "int32": np.int32,
-    "int16": np.int16,
-    "int8": np.int8,
-    "uint8": np.uint8,
-    "uint16": np.uint16,
-    "uint32": np.uint32,
-    "uint64": np.uint64,
-    "bool": np.bool_,
-}
+#: Synthetic inputs cover every element type the feed takes but text.
+_DTYPES: dict[str, Any] = {name: dtype for name, dtype in INPUT_DTYPES.items() if dtype is not object}
 
 
 def _shape(spec: TensorSpec, batch_size: int, dims: dict[str, int]) -> tuple[int, ...]:
@@ -262,13 +251,15 @@ def tabular_preprocess(rows: Any, specs: tuple[TensorSpec, ...]) -> Batch:
 
     ``rows`` is a ``pandas.DataFrame`` (or a 2-D array) of the feature
     columns in the model's order; it becomes one contiguous array of the
-    input's element type, as evaluation feeds it.
+    input's element type by the rules of the input feed, as evaluation
+    feeds it.
     """
-    if len(specs) != 1:
-        raise EngineError("tabular rows feed a model with exactly one input; this one takes " + str(len(specs)))
-    spec = specs[0]
-    dtype = _DTYPES.get(spec.dtype)
-    if dtype is None:
-        raise EngineError(f"the model input {spec.name!r} has type {spec.dtype}, which tabular rows cannot feed")
-    values = rows.to_numpy(dtype=dtype) if hasattr(rows, "to_numpy") else np.asarray(rows, dtype=dtype)
-    return {spec.name: np.ascontiguousarray(values)}
+    if hasattr(rows, "columns"):
+        names = [str(c) for c in rows.columns]
+        columns = {name: rows[column].to_numpy() for name, column in zip(names, rows.columns, strict=True)}
+    else:
+        values = np.asarray(rows)
+        names = [f"column {j}" for j in range(values.shape[1] if values.ndim == 2 else 0)]
+        columns = {name: values[:, j] for j, name in enumerate(names)}
+    spec = tabular_input(specs, names)
+    return {spec.name: to_matrix(columns, names, spec)}

@@ -1,55 +1,32 @@
 """Running a processing spec inside a job: rows in, model inputs built, outputs read back.
 
-The job pipelines (:func:`workers.engine.evaluate.evaluate` and those to
-come) use these pieces so that every job builds inputs and reads outputs the
-same way, whichever backend runs the model.
+The input feed (:mod:`workers.engine.feed`) builds model inputs with
+:class:`InputBuilder`, and the job pipelines read outputs with
+:class:`OutputReader`, so every job builds inputs and reads outputs the same
+way, whichever backend runs the model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from workers.engine.datasets import iter_batches
 from workers.engine.errors import EngineError
 from workers.engine.labels import coerce_labels
 from workers.engine.processing.post import PostResult, apply_output, sigmoid
 from workers.engine.processing.spec import ImageInput, InputSpec, OutputSpec, TabularInput, TextInput
 from workers.engine.tabular import list_names
-from workers.engine.types import DatasetRef, Runner, TensorSpec
+from workers.engine.types import DatasetRef, TensorSpec
 
 __all__ = [
     "InputBuilder",
-    "InputFeed",
     "OutputReader",
     "check_data_format",
     "input_columns",
-    "predict_in_chunks",
     "regression_output",
-    "spec_frames",
 ]
-
-
-def predict_in_chunks(runner: Runner, inputs: dict[str, np.ndarray], fixed_rows: int | None) -> dict[str, np.ndarray]:
-    """Run one batch; for a model exported with a fixed batch size, in exact-size chunks.
-
-    The last chunk is padded with copies of its final row and the padding
-    dropped from the outputs, so any batch size works with any model.
-    """
-    if fixed_rows is None:
-        return runner.predict(inputs)
-    rows = len(next(iter(inputs.values())))
-    parts = []
-    for start in range(0, rows, fixed_rows):
-        chunk = {name: v[start : start + fixed_rows] for name, v in inputs.items()}
-        n = len(next(iter(chunk.values())))
-        if n < fixed_rows:
-            chunk = {name: np.concatenate([v, np.repeat(v[-1:], fixed_rows - n, axis=0)]) for name, v in chunk.items()}
-        parts.append({name: v[:n] for name, v in runner.predict(chunk).items()})
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def input_columns(spec: InputSpec) -> list[str]:
@@ -71,30 +48,6 @@ def check_data_format(spec: InputSpec | None, data: DatasetRef) -> None:
             "an image processing spec needs an image data set (a zip of class folders) and an image data set needs "
             f"an image processing spec; this data set is {data.format} and the spec's input is {spec.kind}"
         )
-
-
-def spec_frames(
-    data: DatasetRef, batch_size: int, columns: list[str], spec: InputSpec, *, text_columns: tuple[str, ...] = ()
-) -> Iterator[pd.DataFrame]:
-    """Batches of the columns a spec reads (plus any others asked for), typed as the spec needs them.
-
-    ``text_columns`` are read as text from CSV (a label column, say); the
-    spec's categorical and text columns always are, because they are matched
-    as text and pandas would otherwise guess their type per batch.
-    """
-    if data.format == "imagefolder":
-        from workers.engine.imagefolder import IMAGE_COLUMN, LABEL_COLUMN, iter_image_files
-
-        for files in iter_image_files(data, batch_size):
-            frame = pd.DataFrame({IMAGE_COLUMN: pd.Series(files, dtype=object), LABEL_COLUMN: [f.label for f in files]})
-            yield frame[columns]
-        return
-    pinned = {c: "string" for c in text_columns}
-    if isinstance(spec, TabularInput):
-        pinned.update({c: "string" for c, _ in spec.categories})
-    elif isinstance(spec, TextInput):
-        pinned[spec.text_column] = "string"
-    yield from iter_batches(data, batch_size, columns, dtypes=pinned if data.format == "csv" and pinned else None)
 
 
 class InputBuilder:
@@ -158,17 +111,6 @@ class InputBuilder:
         from workers.engine.processing.text import prepare_text
 
         return prepare_text(frame[spec.text_column].tolist(), self.tokenizer, spec, row_offset=offset)
-
-
-class InputFeed:
-    """An :class:`InputBuilder` bound to a loaded backend: ``run(frame, offset)`` returns the model's outputs."""
-
-    def __init__(self, runner: Runner, spec: InputSpec, tokenizer_path: str | None = None) -> None:
-        self.runner = runner
-        self.builder = InputBuilder(spec, runner.input_specs, tokenizer_path)
-
-    def run(self, frame: pd.DataFrame, offset: int) -> dict[str, np.ndarray]:
-        return predict_in_chunks(self.runner, self.builder.build(frame, offset), self.builder.fixed_rows)
 
 
 def _check_tensor(spec: TabularInput | ImageInput, tensor: TensorSpec) -> None:
