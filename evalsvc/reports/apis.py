@@ -27,6 +27,7 @@ class ReportOut(serializers.ModelSerializer):
     model_version_number = serializers.IntegerField(source="model_version.version")
     runs = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username")
+    authors = serializers.SerializerMethodField(help_text="Who generated it or changed its content since (four eyes).")
     approved_by = serializers.CharField(source="approved_by.username", allow_null=True, default=None)
     supersedes = serializers.UUIDField(source="supersedes_id", allow_null=True)
     superseded_by = serializers.SerializerMethodField()
@@ -36,12 +37,15 @@ class ReportOut(serializers.ModelSerializer):
         model = Report
         fields = [
             "id", "team", "title", "version", "status", "model_version", "model_name", "model_version_number",
-            "runs", "sha256", "size_bytes", "created_by", "created_at", "approved_by", "approved_at",
+            "runs", "sha256", "size_bytes", "created_by", "authors", "created_at", "approved_by", "approved_at",
             "supersedes", "superseded_by", "links",
         ]  # fmt: skip
 
     def get_runs(self, report: Report) -> list[str]:
         return [str(pk) for pk in report.report_runs.values_list("run_id", flat=True)]
+
+    def get_authors(self, report: Report) -> list[str]:
+        return report.author_names()
 
     def get_superseded_by(self, report: Report) -> list[str]:
         return [str(pk) for pk in report.superseded_by.values_list("pk", flat=True)]

@@ -59,6 +59,8 @@ class Report(TeamOwned):
     replaced_sha256 = models.JSONField(default=list, blank=True)
     document = models.JSONField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    #: Who changed the content (title, jobs) since it was generated: authors too, for the four-eyes rule.
+    edited_by = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="+", blank=True)
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -80,6 +82,14 @@ class Report(TeamOwned):
     @property
     def is_approved(self) -> bool:
         return self.status == ReportStatus.APPROVED
+
+    def author_ids(self) -> set[int]:
+        """Whoever generated this report or changed its content since: none of them approves it alone."""
+        return {self.created_by_id, *self.edited_by.values_list("pk", flat=True)}
+
+    def author_names(self) -> list[str]:
+        editors = [u.username for u in self.edited_by.order_by("username") if u.pk != self.created_by_id]
+        return [self.created_by.username, *editors]
 
 
 class ReportRun(models.Model):

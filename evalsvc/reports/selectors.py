@@ -53,9 +53,14 @@ def report_approval_refusal(*, user: Any, report: Report) -> str | None:
     if role not in REPORT_APPROVE_ROLES:
         needed = " or ".join(sorted(REPORT_APPROVE_ROLES))
         return f"your role in team {report.team.slug!r} is {role}; approving reports needs {needed}"
-    if report.created_by_id == user.pk and not self_approval_allowed(team=report.team):
+    if user.pk in report.author_ids() and not self_approval_allowed(team=report.team):
+        what = (
+            "you generated this report"
+            if report.created_by_id == user.pk
+            else "you changed this report's content (title or jobs) since it was generated"
+        )
         return (
-            "you generated this report, so another owner or auditor of the team must approve it (four eyes); "
+            f"{what}, so another owner or auditor of the team must approve it (four eyes); "
             "a team owner can allow authors to approve their own reports in the team's report policy"
         )
     return None

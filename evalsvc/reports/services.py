@@ -201,6 +201,9 @@ def report_generate(
             created = _render(report, runs)
             report.save(force_insert=True)
             ReportRun.objects.bulk_create([ReportRun(report=report, run=run, position=i) for i, run in enumerate(runs)])
+            if supersedes is not None and not supersedes.is_approved:
+                # A new version of a draft carries its edits, and with them its editors.
+                report.edited_by.add(*supersedes.edited_by.all())
             audit_record(
                 actor=user,
                 team=report.team,
@@ -261,6 +264,8 @@ def report_update(*, user: Any, report_id: object, title: str | None = None, run
         if run_ids is not None:
             report.report_runs.all().delete()
             ReportRun.objects.bulk_create([ReportRun(report=report, run=run, position=i) for i, run in enumerate(runs)])
+        # The editor shaped what an approver signs: an author from now on (four eyes).
+        report.edited_by.add(user)
         if old_key != report.pdf_key:
             _drop_blob_later(old_key)
         audit_record(
@@ -268,7 +273,13 @@ def report_update(*, user: Any, report_id: object, title: str | None = None, run
             team=report.team,
             action="report.updated",
             obj=report,
-            details={"sha256": report.sha256, "previous_sha256": old_sha, "runs": [str(r.pk) for r in runs]},
+            details={
+                "sha256": report.sha256,
+                "previous_sha256": old_sha,
+                "runs": [str(r.pk) for r in runs],
+                "changed": [name for name, given in (("title", title), ("runs", run_ids)) if given is not None],
+                "authors": report.author_names(),
+            },
         )
     return report
 
@@ -298,7 +309,9 @@ def report_approve(*, user: Any, report_id: object) -> Report:
                 "version": report.version,
                 "model_version": str(report.model_version_id),
                 "author": report.created_by.username if report.created_by else None,
-                "self_approved": report.created_by_id == user.pk,
+                # Everyone who generated it or changed its content since; self-approval covers them all.
+                "authors": report.author_names(),
+                "self_approved": user.pk in report.author_ids(),
             },
         )
     return report
