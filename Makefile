@@ -21,19 +21,21 @@ install: $(STAMP)
 run: install
 	HOST=$(HOST) PORT=$(PORT) bash scripts/run_local.sh
 
-## The whole suite against PostgreSQL and Redis on 127.0.0.1 (override DATABASE_URL / CELERY_BROKER_URL).
-test: install $(EFFICIENTNET)
-	$(BIN)/lint-imports
-	$(BIN)/ruff check .
+## The static gates, then the whole suite against PostgreSQL and Redis on 127.0.0.1
+## (override DATABASE_URL / CELERY_BROKER_URL).
+test: lint $(EFFICIENTNET)
 	$(BIN)/pytest
 
 test-fast: install
 	$(BIN)/pytest -m "not e2e and not browser"
 
+## Lint (with complexity and unused-noqa rules), formatting, import contracts, no missing migration.
+## .pre-commit-config.yaml runs the same from this virtualenv (`$(BIN)/pre-commit install`).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/python manage.py makemigrations --check --dry-run
 
 ## Rebuild the demo models and data sets in fixtures/ (deterministic).
 fixtures: install

@@ -43,7 +43,7 @@ SEED = 0
 def _pyarrow() -> Any:
     try:
         import pyarrow
-        import pyarrow.parquet  # noqa: F401  (the submodule is what we need)
+        import pyarrow.parquet  # the submodule is what is needed
     except ImportError as exc:
         raise SystemExit(f"build_fixtures: pyarrow is needed to write diabetes.parquet: {exc}") from exc
     return pyarrow

@@ -9,8 +9,8 @@ os.environ.setdefault("EVALSVC_VAR_DIR", tempfile.mkdtemp(prefix="evalsvc-test-"
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 
-from .base import *  # noqa: E402,F403
-from .base import _database  # noqa: E402
+from .base import *  # noqa: F403
+from .base import _database
 
 DATABASES = {"default": _database(os.environ["DATABASE_URL"])}
 DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -32,7 +32,7 @@ def _pyarrow() -> Any:
     try:
         import pyarrow
         import pyarrow.compute
-        import pyarrow.parquet  # noqa: F401
+        import pyarrow.parquet  # the submodule is what is needed
     except ImportError as exc:
         # A worker problem, not the user's: another worker may have it.
         raise EngineError(f"Parquet support is unavailable on this worker: {exc}", permanent=False) from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -84,7 +84,7 @@ def _measure(run: EvaluationRun, progress: ProgressCallback, scratch: str) -> tu
         tokenizer_path=tokenizer,
     )
 
-    def batches(limit: int):  # noqa: ANN202
+    def batches(limit: int) -> Iterator[dict[str, Any]]:
         return feed.batches(params["batch_size"], max_rows=limit)
 
     def calibration() -> list[dict[str, Any]]:

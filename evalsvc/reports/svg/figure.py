@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._base import AXIS_COLOR, SUPPORTED, UnsupportedFigure, _array, _num, _text, _x
-from .axes import _build_axis
+from .axes import Axis, _build_axis
 from .draw import _Canvas, _draw_bars, _draw_grid, _draw_heatmap, _draw_legend, _draw_scatter, _draw_shape, _trace_color
+
+Box = tuple[float, float, float, float]
 
 
 def figure_svg(figure: Any, *, width: int = 640, height: int = 400, show_title: bool = True) -> str:
@@ -18,44 +21,15 @@ def figure_svg(figure: Any, *, width: int = 640, height: int = 400, show_title: 
     spec = figure.to_plotly_json() if hasattr(figure, "to_plotly_json") else dict(figure)
     traces: list[dict[str, Any]] = [dict(t) for t in spec.get("data") or []]
     layout: dict[str, Any] = dict(spec.get("layout") or {})
-    for trace in traces:
-        kind = trace.get("type", "scatter")
-        if kind not in SUPPORTED:
-            raise UnsupportedFigure(f"trace type {kind!r} has no static rendering")
-        if trace.get("xaxis", "x") != "x" or trace.get("yaxis", "y") != "y":
-            raise UnsupportedFigure("figures with several axes have no static rendering")
+    _check_supported(traces)
     title = _text(layout.get("title"))
     shown_title = title if show_title else ""
     named = [t for t in traces if t.get("name") and t.get("showlegend") is not False and t.get("type") != "heatmap"]
     legend = len(named) > 1
     heatmap = next((t for t in traces if t.get("type") == "heatmap"), None)
-    xs: list[Any] = []
-    ys: list[Any] = []
-    category_x = category_y = False
-    zero_x = zero_y = False
-    for trace in traces:
-        kind = trace.get("type", "scatter")
-        if kind == "heatmap":
-            z = _array(trace.get("z"))
-            xs += _array(trace.get("x")) or list(range(len(z[0]) if z else 0))
-            ys += _array(trace.get("y")) or list(range(len(z)))
-            category_x = category_y = True
-        elif kind == "bar" and trace.get("orientation") == "h":
-            xs += _array(trace.get("x"))
-            ys += _array(trace.get("y"))
-            category_y, zero_x = True, True
-        elif kind == "bar":
-            xs += _array(trace.get("x"))
-            ys += _array(trace.get("y"))
-            category_x, zero_y = True, True
-        else:
-            xs += _array(trace.get("x"))
-            ys += _array(trace.get("y"))
-    for shape in layout.get("shapes") or []:
-        if not str(shape.get("xref", "x")).endswith(("domain", "paper")):
-            xs += [shape.get("x0"), shape.get("x1")]
-        if not str(shape.get("yref", "y")).endswith(("domain", "paper")):
-            ys += [shape.get("y0"), shape.get("y1")]
+    ext = _extent(traces, layout.get("shapes") or [])
+    xs, ys = ext.xs, ext.ys
+    category_x, category_y, zero_x, zero_y = ext.category_x, ext.category_y, ext.zero_x, ext.zero_y
     xaxis_layout = dict(layout.get("xaxis") or {})
     yaxis_layout = dict(layout.get("yaxis") or {})
     category_names = [str(v) for v in xs if v is not None and (category_x or _num(v) is None)]
@@ -70,16 +44,7 @@ def figure_svg(figure: Any, *, width: int = 640, height: int = 400, show_title: 
     yaxis = _build_axis(ys, layout_axis=yaxis_layout, start=y1, end=y0, force_category=category_y, zero=zero_y)
 
     _draw_grid(canvas, xaxis, yaxis, (x0, x1, y0, y1), slanted=slanted)
-    for index, trace in enumerate(traces):
-        color = _trace_color(trace, index)
-        kind = trace.get("type", "scatter")
-        if kind == "heatmap":
-            _draw_heatmap(canvas, trace, xaxis, yaxis, (x0, x1, y0, y1))
-        elif kind == "bar":
-            bars = [t for t in traces if t.get("type") == "bar"]
-            _draw_bars(canvas, trace, xaxis, yaxis, color, len(bars), bars.index(trace))
-        else:
-            _draw_scatter(canvas, trace, xaxis, yaxis, color)
+    _draw_traces(canvas, traces, xaxis, yaxis, (x0, x1, y0, y1))
     for shape in layout.get("shapes") or []:
         _draw_shape(canvas, shape, xaxis, yaxis, (x0, x1, y0, y1))
     canvas.add(
@@ -87,8 +52,76 @@ def figure_svg(figure: Any, *, width: int = 640, height: int = 400, show_title: 
         'stroke-width="0.8"/>'
     )
 
-    if shown_title:
-        canvas.text(x0, 22, shown_title, anchor="start", size=14, font_weight="bold")
+    _draw_titles(canvas, shown_title, xaxis_layout, yaxis_layout, (x0, x1, y0, y1), height)
+    if legend:
+        _draw_legend(canvas, named, traces, width - right + (70 if heatmap else 0) + 10, y0)
+    return canvas.svg()
+
+
+def _check_supported(traces: list[dict[str, Any]]) -> None:
+    for trace in traces:
+        kind = trace.get("type", "scatter")
+        if kind not in SUPPORTED:
+            raise UnsupportedFigure(f"trace type {kind!r} has no static rendering")
+        if trace.get("xaxis", "x") != "x" or trace.get("yaxis", "y") != "y":
+            raise UnsupportedFigure("figures with several axes have no static rendering")
+
+
+@dataclass
+class _Extent:
+    """Every x and y value the axes must cover, and which axis is categorical or starts at zero."""
+
+    xs: list[Any] = field(default_factory=list)
+    ys: list[Any] = field(default_factory=list)
+    category_x: bool = False
+    category_y: bool = False
+    zero_x: bool = False
+    zero_y: bool = False
+
+
+def _extent(traces: list[dict[str, Any]], shapes: list[dict[str, Any]]) -> _Extent:
+    ext = _Extent()
+    for trace in traces:
+        kind = trace.get("type", "scatter")
+        if kind == "heatmap":
+            z = _array(trace.get("z"))
+            ext.xs += _array(trace.get("x")) or list(range(len(z[0]) if z else 0))
+            ext.ys += _array(trace.get("y")) or list(range(len(z)))
+            ext.category_x = ext.category_y = True
+            continue
+        ext.xs += _array(trace.get("x"))
+        ext.ys += _array(trace.get("y"))
+        if kind == "bar" and trace.get("orientation") == "h":
+            ext.category_y, ext.zero_x = True, True
+        elif kind == "bar":
+            ext.category_x, ext.zero_y = True, True
+    for shape in shapes:
+        if not str(shape.get("xref", "x")).endswith(("domain", "paper")):
+            ext.xs += [shape.get("x0"), shape.get("x1")]
+        if not str(shape.get("yref", "y")).endswith(("domain", "paper")):
+            ext.ys += [shape.get("y0"), shape.get("y1")]
+    return ext
+
+
+def _draw_traces(canvas: _Canvas, traces: list[dict[str, Any]], xaxis: Axis, yaxis: Axis, box: Box) -> None:
+    bars = [t for t in traces if t.get("type") == "bar"]
+    for index, trace in enumerate(traces):
+        color = _trace_color(trace, index)
+        kind = trace.get("type", "scatter")
+        if kind == "heatmap":
+            _draw_heatmap(canvas, trace, xaxis, yaxis, box)
+        elif kind == "bar":
+            _draw_bars(canvas, trace, xaxis, yaxis, color, len(bars), bars.index(trace))
+        else:
+            _draw_scatter(canvas, trace, xaxis, yaxis, color)
+
+
+def _draw_titles(
+    canvas: _Canvas, title: str, xaxis_layout: dict[str, Any], yaxis_layout: dict[str, Any], box: Box, height: int
+) -> None:
+    x0, x1, y0, y1 = box
+    if title:
+        canvas.text(x0, 22, title, anchor="start", size=14, font_weight="bold")
     x_title = _text(xaxis_layout.get("title"))
     y_title = _text(yaxis_layout.get("title"))
     if x_title:
@@ -96,6 +129,3 @@ def figure_svg(figure: Any, *, width: int = 640, height: int = 400, show_title: 
     if y_title:
         cy = (y0 + y1) / 2
         canvas.text(16, cy, y_title, size=12, transform=f"rotate(-90 16 {_x(cy)})")
-    if legend:
-        _draw_legend(canvas, named, traces, width - right + (70 if heatmap else 0) + 10, y0)
-    return canvas.svg()

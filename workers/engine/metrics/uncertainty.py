@@ -9,6 +9,7 @@ by true class for classifiers) whose seed and size are recorded. See
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -127,7 +128,9 @@ def _auc_columns(t: np.ndarray, proba: np.ndarray | None, k: int, positive_index
     return [positive_index] if positive_index is not None else list(range(k))
 
 
-def _classification_statistic(t: np.ndarray, p: np.ndarray, proba: np.ndarray | None, k: int, auc_columns: list[int]):  # noqa: ANN202
+def _classification_statistic(
+    t: np.ndarray, p: np.ndarray, proba: np.ndarray | None, k: int, auc_columns: list[int]
+) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
     n = t.size
     correct = t == p
     sorted_columns = [_SortedScores(proba[:, c], t == c) for c in auc_columns] if proba is not None else []

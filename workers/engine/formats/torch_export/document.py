@@ -105,51 +105,55 @@ def _check_tree(text: Any, *, inputs: bool) -> None:
     if protocol != 1 or not isinstance(tree, dict):
         raise InvalidArtifact(f"models/model.json: the {what} tree spec is malformed")
 
-    def node(spec: Any, depth: int) -> tuple[Any, list[Any], list[Any]]:
-        if not isinstance(spec, dict) or spec.get("type") not in _TREE_TYPES or depth > 8:
-            raise InvalidArtifact(
-                f"the program's {what}s are nested in types other than tuples, lists and dicts; "
-                "this service loads programs whose inputs and outputs are tensors, or flat tuples, lists or dicts of them"
-            )
-        children = spec.get("children_spec")
-        if not isinstance(children, list):
-            raise InvalidArtifact(f"models/model.json: the {what} tree spec is malformed")
-        keys: list[Any] = []
-        if spec["type"] == "builtins.dict":
-            try:
-                keys = json.loads(spec.get("context") or "null")
-            except (ValueError, TypeError):
-                keys = None  # type: ignore[assignment]
-            if not isinstance(keys, list) or len(keys) != len(children):
-                raise InvalidArtifact(f"models/model.json: the {what} tree spec is malformed")
-        elif spec["type"] is None and children:
-            raise InvalidArtifact(f"models/model.json: the {what} tree spec is malformed")
-        return spec["type"], children, keys
-
-    def flat(children: list[Any], depth: int) -> None:
-        for child in children:
-            if node(child, depth)[0] is not None:
-                raise InvalidArtifact(
-                    f"the program's {what}s are nested (a list or dict inside a tuple); this service loads programs "
-                    "whose inputs and outputs are tensors, or flat tuples, lists or dicts of them"
-                )
-
-    kind, children, keys = node(tree, 0)
+    kind, children, keys = _tree_node(tree, 0, what)
     if inputs:
         if kind != "builtins.tuple" or len(children) != 2:
             raise InvalidArtifact("models/model.json: the input tree spec is malformed")
-        (args_kind, args, _), (kwargs_kind, kwargs, names) = node(children[0], 1), node(children[1], 1)
+        args_kind, args, _ = _tree_node(children[0], 1, what)
+        kwargs_kind, kwargs, names = _tree_node(children[1], 1, what)
         if args_kind != "builtins.tuple" or kwargs_kind != "builtins.dict":
             raise InvalidArtifact("models/model.json: the input tree spec is malformed")
-        flat(args, 2)
-        flat(kwargs, 2)
+        _tree_flat(args, 2, what)
+        _tree_flat(kwargs, 2, what)
         for name in names:
             _check_identifier(name, "a keyword argument")
     else:
-        flat(children, 1)
+        _tree_flat(children, 1, what)
         for key in keys:
             if not (isinstance(key, int) or (isinstance(key, str) and 0 < len(key) <= 255 and key.isprintable())):
                 raise InvalidArtifact(f"the program returns a dict with a key this service cannot name: {key!r}")
+
+
+def _tree_node(spec: Any, depth: int, what: str) -> tuple[Any, list[Any], list[Any]]:
+    """One node of a tree spec: its type, its children and (for a dict) its keys."""
+    if not isinstance(spec, dict) or spec.get("type") not in _TREE_TYPES or depth > 8:
+        raise InvalidArtifact(
+            f"the program's {what}s are nested in types other than tuples, lists and dicts; "
+            "this service loads programs whose inputs and outputs are tensors, or flat tuples, lists or dicts of them"
+        )
+    children = spec.get("children_spec")
+    if not isinstance(children, list):
+        raise InvalidArtifact(f"models/model.json: the {what} tree spec is malformed")
+    keys: Any = []
+    if spec["type"] == "builtins.dict":
+        try:
+            keys = json.loads(spec.get("context") or "null")
+        except (ValueError, TypeError):
+            keys = None
+        if not isinstance(keys, list) or len(keys) != len(children):
+            raise InvalidArtifact(f"models/model.json: the {what} tree spec is malformed")
+    elif spec["type"] is None and children:
+        raise InvalidArtifact(f"models/model.json: the {what} tree spec is malformed")
+    return spec["type"], children, keys
+
+
+def _tree_flat(children: list[Any], depth: int, what: str) -> None:
+    for child in children:
+        if _tree_node(child, depth, what)[0] is not None:
+            raise InvalidArtifact(
+                f"the program's {what}s are nested (a list or dict inside a tuple); this service loads programs "
+                "whose inputs and outputs are tensors, or flat tuples, lists or dicts of them"
+            )
 
 
 def _walk(value: Any, depth: int, device: dict[str, Any]) -> None:
@@ -166,23 +170,27 @@ def _walk(value: Any, depth: int, device: dict[str, Any]) -> None:
             raise InvalidArtifact(f"the program uses {_REFUSED_KEYS[key]}, which this service does not load")
         if key == "metadata" and isinstance(item, dict):
             value[key] = {}  # stack traces and module paths: debugging only, never needed to run
-        elif key == "expr_str":
-            _check_sym_expr(item)
-        elif key in ("name", "as_name", "user_input_name") and isinstance(item, str):
-            _check_identifier(item, "a value", keywords=True)
-        elif key in ("parameter_name", "buffer_name", "tensor_constant_name"):
-            _check_fqn(item, "a parameter, buffer or constant")
-        elif key == "target":
-            _check_target(item)
         elif key in ("device", "as_device") and isinstance(item, dict):
             if item.get("type") not in ("cpu", "cuda"):
                 raise InvalidArtifact(f"the program names the device {item.get('type')!r}; it can run on cpu or cuda")
             value[key] = dict(device)
             continue
-        elif key in ("tensor_values", "sym_int_values", "sym_bool_values", "sym_float_values") and isinstance(
-            item, dict
-        ):
-            for name in item:
-                _check_identifier(name, "a value")
+        else:
+            _check_named(key, item)
         if key != "metadata":
             _walk(item, depth + 1, device)
+
+
+def _check_named(key: str, item: Any) -> None:
+    """The checks on a name or expression the program holds under ``key``."""
+    if key == "expr_str":
+        _check_sym_expr(item)
+    elif key in ("name", "as_name", "user_input_name") and isinstance(item, str):
+        _check_identifier(item, "a value", keywords=True)
+    elif key in ("parameter_name", "buffer_name", "tensor_constant_name"):
+        _check_fqn(item, "a parameter, buffer or constant")
+    elif key == "target":
+        _check_target(item)
+    elif key in ("tensor_values", "sym_int_values", "sym_bool_values", "sym_float_values") and isinstance(item, dict):
+        for name in item:
+            _check_identifier(name, "a value")

@@ -57,30 +57,38 @@ def _check_sym_node(node: ast.AST, text: str, depth: int) -> None:
         if node.id not in _SYMPY_NAMES:
             raise bad()
     elif isinstance(node, ast.Constant):
-        if type(node.value) is int and abs(node.value) >= _MAX_INT:
-            raise bad()
-        if type(node.value) not in (int, float, bool):
+        if not _plain_number(node.value):
             raise bad()
     elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _SYMPY_CALLS:
-        name, args = node.func.id, node.args
-        if any(isinstance(a, ast.Starred) for a in args) or any(k.arg is None for k in node.keywords):
-            raise bad()
-        if name == "Symbol":
-            _check_symbol(node, bad)
-        elif name in ("Integer", "Rational"):
-            if node.keywords or not 1 <= len(args) <= 2 or not all(_small_int(a, _MAX_INT) for a in args):
-                raise bad()
-        elif name == "Float":
-            _check_float(node, bad)
-        else:
-            if node.keywords:
-                raise bad()
-            if name in _GROWING and (len(args) != 2 or not (_small_int(args[1], 65) or _has_symbol(args[1]))):
-                raise bad()  # Pow(Integer(10), Integer(10**18)) would be computed on load
-            for arg in args:
-                _check_sym_node(arg, text, depth + 1)
+        _check_sym_call(node, node.func.id, text, depth, bad)
     else:
         raise bad()
+
+
+def _plain_number(value: Any) -> bool:
+    if type(value) is int and abs(value) >= _MAX_INT:
+        return False
+    return type(value) in (int, float, bool)
+
+
+def _check_sym_call(node: ast.Call, name: str, text: str, depth: int, bad: Any) -> None:
+    args = node.args
+    if any(isinstance(a, ast.Starred) for a in args) or any(k.arg is None for k in node.keywords):
+        raise bad()
+    if name == "Symbol":
+        _check_symbol(node, bad)
+    elif name in ("Integer", "Rational"):
+        if node.keywords or not 1 <= len(args) <= 2 or not all(_small_int(a, _MAX_INT) for a in args):
+            raise bad()
+    elif name == "Float":
+        _check_float(node, bad)
+    else:
+        if node.keywords:
+            raise bad()
+        if name in _GROWING and (len(args) != 2 or not (_small_int(args[1], 65) or _has_symbol(args[1]))):
+            raise bad()  # Pow(Integer(10), Integer(10**18)) would be computed on load
+        for arg in args:
+            _check_sym_node(arg, text, depth + 1)
 
 
 def _check_symbol(node: ast.Call, bad: Any) -> None:
