@@ -237,14 +237,14 @@ def test_profile_rows_convert_by_the_same_rules(tmp_path: Path, make_ref: MakeRe
     assert batch["x"].tolist() == frame[FEATURES].iloc[1:3].astype(str).to_numpy().tolist()
 
 
-def test_classification_scores_do_not_depend_on_the_batch_size(bc_model: ModelSpec, bc_test_ref: DatasetRef) -> None:
+def test_classification_scores_do_not_depend_on_the_batch_size(bc_spec: ModelSpec, bc_test_ref: DatasetRef) -> None:
     import onnxruntime as ort
 
     test = pd.read_csv(bc_test_ref.path)
-    session = ort.InferenceSession(bc_model.path, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(bc_spec.path, providers=["CPUExecutionProvider"])
     x = test.drop(columns="diagnosis").to_numpy(dtype=np.float32)
     predicted = session.run(None, {session.get_inputs()[0].name: x})[0]
-    results = [evaluate(bc_model, bc_test_ref, task="classification", batch_size=n) for n in (1, 7, 256, 8192)]
+    results = [evaluate(bc_spec, bc_test_ref, task="classification", batch_size=n) for n in (1, 7, 256, 8192)]
     assert all(r.metrics == results[0].metrics for r in results)
     assert results[0].metrics["accuracy"] == skm.accuracy_score(test["diagnosis"], predicted)
     assert results[0].confusion_matrix == skm.confusion_matrix(test["diagnosis"], predicted).tolist()
