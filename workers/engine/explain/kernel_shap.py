@@ -15,7 +15,9 @@ batches, and all rows' regressions are solved together by batched
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -131,12 +133,33 @@ def kernel_shap(
         if len(cols) == 1:
             values[members, cols[0]] = fx[members] - fnull
             continue
-        values[members[:, None], cols[None, :]] = _explain_group(
-            forward, xf[members], bgf, w_bg, fnull, fx[members], cols, gidx, m, shape, nsamples, rng
-        )
+        with _one_blas_thread():
+            values[members[:, None], cols[None, :]] = _explain_group(
+                forward, xf[members], bgf, w_bg, fnull, fx[members], cols, gidx, m, shape, nsamples, rng
+            )
         used = max(used, sample_budget(len(cols), nsamples))
     values[np.abs(values) < 1e-10] = 0.0
     return ShapValues(values=values, base_values=fnull, outputs=fx, samples=used)
+
+
+_controller: Any = None
+
+
+def _one_blas_thread() -> Any:
+    """BLAS on one thread while the small per-row products run.
+
+    The regressions are thousands of products of a few hundred rows by a few
+    dozen columns; a threaded BLAS spends longer waking and joining its
+    threads than computing them, and much longer when the cores are busy.
+    """
+    global _controller
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        return contextlib.nullcontext()
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
 
 
 def _explain_group(
@@ -162,8 +185,9 @@ def _explain_group(
     # Rows whose coalitions are drawn and solved together, and model rows built before each call of
     # the forward: about 2 MB of input, so the block is still in cache when the model reads it.
     block = max(1, BLOCK_ROWS // per_row)
-    cap = max(forward.batch_size, (1 << 19) // max(1, width))
-    sc = max(1, cap // n_bg)  # coalitions written per step
+    # A whole number of model batches (at least one), so no call is a small remainder.
+    cap = forward.batch_size * max(1, ((1 << 19) // max(1, width)) // forward.batch_size)
+    cap = max(cap, n_bg)
     buf = np.empty((cap, width), dtype=forward.dtype)
     spare = np.empty_like(buf)
     # (n_bg * d, d): the background-weighted mean over n as one matrix product.
@@ -182,13 +206,16 @@ def _explain_group(
         pos = 0
         for r in range(stop - start):
             el = full[r] if identity else full[r][:, gidx]
-            for s0 in range(0, samples, sc):
-                s1 = min(samples, s0 + sc)
-                need = (s1 - s0) * n_bg
-                if pos + need > len(buf):
+            s0 = 0
+            while s0 < samples:
+                # As many coalitions as fit in the buffer; a full buffer goes to the model.
+                s1 = min(samples, s0 + (len(buf) - pos) // n_bg)
+                if s1 == s0:
                     y[done : done + pos] = forward(buf[:pos].reshape(pos, *shape))
                     done += pos
                     pos = 0
+                    continue
+                need = (s1 - s0) * n_bg
                 # m * x + (1 - m) * background: exact for 0/1 masks and, unlike np.where, free of
                 # branches on the random masks (several times faster).
                 on = el[s0:s1].astype(forward.dtype)
@@ -198,6 +225,7 @@ def _explain_group(
                 np.multiply((1 - on)[:, None, :], bg[None], out=other)
                 np.add(region, other, out=region)
                 pos += need
+                s0 = s1
         if pos:
             y[done : done + pos] = forward(buf[:pos].reshape(pos, *shape))
         ey = (y.reshape(-1, n_bg * d) @ mean_op).reshape(stop - start, samples, d)
