@@ -228,6 +228,7 @@ EVALSVC_JOB_KINDS = [
     "evalsvc.evaluations.kinds.quantize",
     "evalsvc.evaluations.kinds.profile",
     "evalsvc.evaluations.kinds.drift",
+    "evalsvc.evaluations.kinds.explain",
 ]
 
 # --- API ---------------------------------------------------------------------

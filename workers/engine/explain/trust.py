@@ -83,6 +83,7 @@ def infidelity(
     sigma: float = 0.1,
     seed: int = 0,
     noise: np.ndarray | None = None,
+    baseline: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per row: (infidelity, mean squared output change) over ``n_perturb`` Gaussian perturbations.
 
@@ -97,7 +98,14 @@ def infidelity(
     perturbed = (x[:, None] - noise).reshape(rows * n_perturb, *x.shape[1:])
     fx = forward(x)[np.arange(rows), targets]
     fp = forward(perturbed).reshape(rows, n_perturb, -1)[np.arange(rows), :, targets]
-    predicted = np.einsum("rpk,rk->rp", noise.reshape(rows, n_perturb, -1), element_attr.reshape(rows, -1))
+    weights = noise
+    if baseline is not None:
+        # Attributions that are total effects (SHAP, IG: attribution ~ slope × (x - baseline)) are compared
+        # with the perturbation as a fraction of (x - baseline), as captum's
+        # infidelity_perturb_func_decorator(multiply_by_inputs=True) does; 0 where x equals the baseline.
+        span = (x - baseline)[:, None]
+        weights = np.divide(noise, span, out=np.zeros_like(noise), where=span != 0)
+    predicted = np.einsum("rpk,rk->rp", weights.reshape(rows, n_perturb, -1), element_attr.reshape(rows, -1))
     actual = fx[:, None] - fp
     return ((predicted - actual) ** 2).mean(axis=1), (actual**2).mean(axis=1)
 

@@ -1,0 +1,71 @@
+"""The explanation's figures: global importance, beeswarm, a waterfall for the first row, cohorts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ..base import LAYOUT, Figure
+from .tables import importance_rows
+
+TOP = 15
+
+
+def explain_figures(result: dict[str, Any]) -> list[Figure]:
+    figures: list[Figure] = []
+    features = result.get("features") or []
+    ranked = importance_rows(result)[:TOP]
+    if ranked:
+        bars = go.Figure(
+            go.Bar(
+                x=[r["mean_abs_attribution"] for r in ranked][::-1],
+                y=[r["feature"] for r in ranked][::-1],
+                orientation="h",
+            )
+        )
+        bars.update_layout(title="Global importance (mean |attribution|)", xaxis_title="mean |attribution|", **LAYOUT)
+        figures.append(("Global importance", bars))
+        values = np.asarray((result.get("global") or {}).get("values") or [])
+        xs = np.asarray((result.get("global") or {}).get("feature_values") or [])
+        if values.size:
+            swarm = go.Figure()
+            for r in ranked[::-1]:
+                j = features.index(r["feature"])
+                col = xs[:, j] if xs.size else np.zeros(len(values))
+                span = np.ptp(col) or 1.0
+                swarm.add_trace(
+                    go.Scatter(
+                        x=values[:, j], y=[r["feature"]] * len(values), mode="markers", showlegend=False,
+                        marker={"color": (col - col.min()) / span, "colorscale": "RdBu_r", "size": 6, "cmin": 0, "cmax": 1},
+                        hovertext=[f"value {v:g}" for v in col],
+                    )
+                )  # fmt: skip
+            swarm.update_layout(
+                title="Attribution per row (colour: feature value, low blue to high red)",
+                xaxis_title="attribution",
+                **LAYOUT,
+            )
+            figures.append(("Beeswarm", swarm))
+    rows = result.get("rows") or []
+    if rows:
+        first = rows[0]
+        order = np.argsort(-np.abs(first["values"]))[:TOP]
+        base = first.get("base_value")
+        measures = (["absolute"] if base is not None else []) + ["relative"] * len(order) + ["total"]
+        labels = (["E[f(x)]"] if base is not None else []) + [features[i] for i in order] + ["f(x)"]
+        ys = ([base] if base is not None else []) + [first["values"][i] for i in order] + [first.get("output")]
+        water = go.Figure(go.Waterfall(orientation="v", measure=measures, x=labels, y=ys))
+        water.update_layout(title=f"Row {first['row']}: what moved the output for {first.get('target')}", **LAYOUT)
+        figures.append(("Waterfall", water))
+    groups = (result.get("cohorts") or {}).get("groups") or {}
+    if groups:
+        top = [r["feature"] for r in ranked]
+        cohort = go.Figure()
+        for key, g in groups.items():
+            imp = dict(zip(features, g["importance"], strict=False))
+            cohort.add_trace(go.Bar(name=f"{key} ({g['rows']} rows)", x=top, y=[imp.get(f) for f in top]))
+        cohort.update_layout(title=f"Importance by {result['cohorts']['by']}", barmode="group", **LAYOUT)
+        figures.append(("Cohorts", cohort))
+    return figures

@@ -1,0 +1,57 @@
+"""The explanation's report section: method, parameters, seeds, budget, global importance and the trust table."""
+
+from __future__ import annotations
+
+from ..base import JobContext, Section, Table
+from .tables import budget_rows, importance_rows, trust_rows
+
+
+def explain_section(ctx: JobContext) -> Section:
+    result = ctx.result
+    params = result.get("params") or {}
+    method = (
+        f"{result.get('method_title', result.get('method'))} ({result.get('library')}) explained "
+        f"{len(result.get('rows') or [])} chosen rows and a global sample of {(result.get('global') or {}).get('rows', 0)} "
+        f"rows of {ctx.dataset or 'the data set'}, output {result.get('output')!r}, against a {result.get('baseline')} "
+        f"baseline and a k-means background of {(result.get('background') or {}).get('rows')} rows; seed "
+        f"{result.get('seed')}. Parameters: " + ", ".join(f"{k}={v}" for k, v in params.items()) + "."
+    )
+    tables: list[Table] = [
+        {
+            "title": "Global importance",
+            "columns": ["Feature", "mean |attribution|"],
+            "rows": [[r["feature"], r["mean_abs_attribution"]] for r in importance_rows(result)[:30]],
+        },
+        {
+            "title": "How far to trust it",
+            "columns": ["Score", "Value", "Threshold", "Status"],
+            "rows": [[r["score"], r["value"], r["threshold"], r["status"]] for r in trust_rows(result)],
+        },
+        {
+            "title": "Budget",
+            "columns": ["Item", "Value"],
+            "rows": [[r["item"], r["value"]] for r in budget_rows(result)],
+        },
+    ]
+    drift = result.get("attribution_drift")
+    if drift:
+        tables.append(
+            {
+                "title": f"Attribution drift against the reference (nDCG {drift['ndcg']:.3f}, alert below {drift['threshold']})",
+                "columns": ["Feature", "Reference", "Current", "Share change", "Rank (ref → cur)"],
+                "rows": [
+                    [
+                        f["feature"],
+                        f["reference"],
+                        f["current"],
+                        f["share_difference"],
+                        f"{f['reference_rank']} → {f['current_rank']}",
+                    ]
+                    for f in drift["features"][:15]
+                ],
+            }
+        )
+    notes = [f"Flagged: {flag}." for flag in (result.get("trust") or {}).get("flags") or []]
+    details = (result.get("trust") or {}).get("details") or {}
+    notes += [f"{k.replace('_', ' ')}: {v}" for k, v in details.items() if k.endswith(("_error", "_note"))]
+    return Section(method=method, tables=tables, notes=notes)

@@ -1,0 +1,292 @@
+"""The ``explain`` job on a tabular data set: rows chosen, attributions in the user's columns, trust, budget.
+
+One function, :func:`run_explanation`, takes plain values (the model file,
+the data set, the processing spec, a :class:`ExplainRequest`) and returns the
+result as a JSON-ready dict; a task stores it as is.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workers.engine.datasets import iter_batches
+from workers.engine.errors import EngineError
+from workers.engine.explain.budget import estimate_model_rows, model_rows_per_second, samples_for_time, sampling_error
+from workers.engine.explain.drift import attribution_drift
+from workers.engine.explain.faithfulness import assess
+from workers.engine.explain.forward import Forward, forward_from_predict
+from workers.engine.explain.methods import Inputs, run_method
+from workers.engine.explain.params import parse_method
+from workers.engine.explain.selection import RowFilter, cohorts, global_importance, select_rows
+from workers.engine.explain.tabular import TabularView, baseline_rows, tabular_view
+from workers.engine.types import DatasetRef, ModelSpec, ProgressCallback
+
+__all__ = ["ExplainRequest", "run_explanation"]
+
+#: Rows read from a data set at most (explanations are over samples of it).
+MAX_READ_ROWS = 200_000
+#: Rows explained per chunk (the unit of progress, and of the scale-out split).
+CHUNK_ROWS = 16
+
+
+@dataclass(frozen=True)
+class ExplainRequest:
+    method: str
+    method_params: dict[str, Any] = field(default_factory=dict)
+    #: {"indices": [...]} or {"filter": "misclassified" | "predicted_class" | "column_value", "value", "column"}.
+    rows: dict[str, Any] = field(default_factory=lambda: {"indices": [0]})
+    #: Rows of the data set explained for global importance (the first ones), 0 for none.
+    global_rows: int = 50
+    baseline: str = "mean"
+    background_k: int = 10
+    time_budget_s: float | None = None
+    cohort_by: str | None = None
+    feature_columns: tuple[str, ...] | None = None
+    backend: str = "onnxruntime"
+    device: str = "cpu"
+    batch_size: int = 8192
+    stability_seeds: int = 3
+
+
+def _read(data: DatasetRef, columns: list[str]) -> pd.DataFrame:
+    frames, n = [], 0
+    for frame in iter_batches(data, 8192, columns=columns):
+        frames.append(frame)
+        n += len(frame)
+        if n >= MAX_READ_ROWS:
+            break
+    if not frames:
+        raise EngineError("the data set has no rows")
+    return pd.concat(frames, ignore_index=True).iloc[:MAX_READ_ROWS]
+
+
+def _output(backend: Any) -> tuple[str, str]:
+    inputs = backend.input_specs
+    if len(inputs) != 1:
+        raise EngineError("tabular explanations need a model with one input (rows × columns)")
+    floats = [o for o in backend.output_specs if "float" in (o.dtype or "") or o.dtype in ("tensor(float)", "double")]
+    if not floats:
+        floats = list(backend.output_specs)
+    preferred = [o for o in floats if o.shape is not None and len(o.shape) == 2] or floats
+    return inputs[0].name, preferred[0].name
+
+
+def run_explanation(
+    model: ModelSpec,
+    data: DatasetRef,
+    request: ExplainRequest,
+    *,
+    processing: dict[str, Any] | None = None,
+    reference: DatasetRef | None = None,
+    class_labels: list[Any] | None = None,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    from workers.engine.inference.registry import get_backend_class
+
+    started = time.perf_counter()
+    info, params = parse_method(request.method, request.method_params)
+    spec = None
+    if processing and processing.get("input"):
+        from workers.engine.processing import parse_processing_spec
+        from workers.engine.processing.spec import TabularInput
+
+        spec = parse_processing_spec(processing).input
+        if not isinstance(spec, TabularInput):
+            raise EngineError("explain jobs run on tabular data sets; this model's processing spec is not tabular")
+    columns = list(request.feature_columns or [c for c in data.columns if c != data.label_column])
+    view = tabular_view(spec, columns)
+    frame = _read(data, list(dict.fromkeys([*view.columns, *([data.label_column] if data.label_column else [])])))
+    z = view.encode(frame)
+    backend_cls = get_backend_class(request.backend)
+    with backend_cls(model, device=request.device) as backend:
+        input_name, output_name = _output(backend)
+        dtype = np.float64 if "double" in (backend.input_specs[0].dtype or "") else np.float32
+        model_fwd = forward_from_predict(
+            backend.predict, input_name=input_name, output_name=output_name, batch_size=request.batch_size, dtype=dtype
+        )
+        user_fwd = view.forward(model_fwd)
+        outputs = user_fwd(z)
+        predicted_idx = outputs.argmax(axis=1)
+        labels = class_labels or list(range(outputs.shape[1]))
+        predicted = np.array([labels[i] if i < len(labels) else i for i in predicted_idx], dtype=object)
+        truth = frame[data.label_column].to_numpy() if data.label_column in frame else None
+        rule = _rule(request.rows)
+        local = select_rows(
+            rule,
+            n_rows=len(frame),
+            predicted=predicted,
+            labels=truth,
+            column=frame[rule.column].to_numpy() if rule.column and rule.column in frame else None,
+        )
+        if len(local) == 0:
+            raise EngineError(f"no row of the data set matches the row filter {request.rows}")
+        sample = np.arange(min(request.global_rows, len(frame)))
+        explained = np.union1d(local, sample).astype(np.int64)
+        ref_z = view.encode(_read(reference, list(view.columns))) if reference is not None else z
+        bg, bg_w = baseline_rows("kmeans", ref_z, view.categorical, k=request.background_k, seed=params.seed)
+        base_row, _ = baseline_rows(request.baseline, ref_z, view.categorical)
+        targets_all = predicted_idx if params.target is None else np.full(len(frame), params.target)
+        budget: dict[str, Any] = {}
+        if request.time_budget_s is not None:
+            if request.method != "kernel_shap":
+                raise EngineError("a time budget sets KernelSHAP's sample count; give nsamples for other methods")
+            speed = model_rows_per_second(user_fwd, z[:256])
+            n = samples_for_time(
+                request.time_budget_s * 0.8, rows=len(explained), features=z.shape[1], background_rows=len(bg),
+                rows_per_second=speed,
+            )  # fmt: skip
+            params = type(params)(**{**params.__dict__, "nsamples": n})
+            budget.update(time_budget_s=request.time_budget_s, model_rows_per_second=speed, chosen_nsamples=n)
+            budget["sampling_error"] = sampling_error(
+                user_fwd, z[explained[:1]], bg, nsamples=n, background_weights=bg_w
+            )
+        gradient = info.kind == "gradient"
+        torch_form = None
+        if gradient:
+            from workers.engine.explain.torch_form import load_torch_form
+
+            torch_form = load_torch_form(
+                model, check_rows=view.to_model(z[:64]), onnx_predict=lambda a: model_fwd(np.asarray(a))
+            )
+        x_all = view.to_model(z).astype(np.float64) if gradient else z
+        base = view.to_model(base_row).astype(np.float64) if gradient else base_row
+        background = view.to_model(bg).astype(np.float64) if gradient else bg
+        groups = view.model_groups() if gradient and len(view.model_groups()) != len(view.columns) else None
+        forward: Forward = model_fwd if gradient else user_fwd
+        budget["estimated_model_rows"] = estimate_model_rows(
+            request.method, params, rows=len(explained), features=len(view.columns), background_rows=len(bg)
+        )
+        user_fwd.reset()
+        model_fwd.reset()
+        values = np.zeros((len(explained), len(view.columns)))
+        out_vals, base_vals, deltas = np.zeros(len(explained)), np.full(len(explained), np.nan), None
+        chunks = list(range(0, len(explained), CHUNK_ROWS))
+        attributions = []
+        for i, start in enumerate(chunks):
+            rows = explained[start : start + CHUNK_ROWS]
+            inputs = Inputs(x_all[rows], base, background, bg_w, groups, targets_all[rows])
+            a = run_method(info, params, inputs, forward=forward, torch_form=torch_form)
+            attributions.append(a)
+            values[start : start + len(rows)] = a.values
+            out_vals[start : start + len(rows)] = a.outputs
+            if a.base_values is not None:
+                base_vals[start : start + len(rows)] = a.base_values
+            if progress is not None:
+                progress(i + 1, len(chunks))
+        if attributions and attributions[0].deltas is not None:
+            deltas = np.concatenate([a.deltas for a in attributions])
+        stats = (model_fwd if gradient else user_fwd).stats
+        budget.update(model_rows=stats.rows, model_calls=stats.calls, model_seconds=round(stats.seconds, 4))
+        if gradient:
+            # Gradient methods run the torch form, not the forward: count its passes from what ran.
+            steps = np.concatenate([a.steps for a in attributions]) if deltas is not None else None
+            budget["model_rows"] = (
+                int(steps.sum() + 2 * len(explained)) if steps is not None else budget["estimated_model_rows"]
+            )
+            budget["model_rows_counted"] = "torch forward and backward passes, from the steps each row used"
+        budget["explain_seconds"] = round(time.perf_counter() - started, 4)
+        merged = type(attributions[0])(
+            values=values, outputs=out_vals, base_values=None if np.isnan(base_vals).all() else base_vals,
+            deltas=deltas, steps=None if deltas is None else np.concatenate([a.steps for a in attributions]),
+        )  # fmt: skip
+        scale = _noise_scale(x_all, view, gradient)
+        trust = assess(
+            info, params, Inputs(x_all[explained], base, background, bg_w, groups, targets_all[explained]), merged,
+            forward=forward, torch_form=torch_form, scale=scale,
+            expand=(lambda v: v[:, view.model_groups()] / _group_sizes(view)) if gradient and groups is not None
+            else (lambda v: v),
+            baseline_output=forward(base)[0][targets_all[explained]] if deltas is not None else None,
+            seeds=request.stability_seeds,
+        )  # fmt: skip
+        describe = backend.describe()
+        drift_reference = None
+        if reference is not None and len(sample) and not gradient:
+            # The same method on as many reference rows: what drove the model on the reference data.
+            ref_rows = ref_z[: len(sample)]
+            ref_out = run_method(
+                info, params, Inputs(ref_rows, base, background, bg_w, None, user_fwd(ref_rows).argmax(axis=1)),
+                forward=user_fwd,
+            )  # fmt: skip
+            drift_reference = global_importance(ref_out.values)
+    where = {int(r): k for k, r in enumerate(explained)}
+    result: dict[str, Any] = {
+        "method": info.name,
+        "library": info.library,
+        "method_title": info.title,
+        "kind": info.kind,
+        "params": params.__dict__,
+        "seed": params.seed,
+        "features": list(view.columns),
+        "output": output_name,
+        "classes": [str(c) for c in labels],
+        "baseline": request.baseline,
+        "background": {"kind": "kmeans", "rows": len(bg), "weights": [float(w) for w in bg_w]},
+        "rows": [
+            {
+                "row": int(r),
+                "target": str(labels[targets_all[r]]) if targets_all[r] < len(labels) else int(targets_all[r]),
+                "predicted": str(predicted[r]),
+                "label": None if truth is None else str(truth[r]),
+                "output": float(out_vals[where[int(r)]]),
+                "base_value": None if merged.base_values is None else float(merged.base_values[where[int(r)]]),
+                "values": [float(v) for v in values[where[int(r)]]],
+                "feature_values": [float(v) for v in z[r]],
+            }
+            for r in local
+        ],
+        "global": {
+            "rows": len(sample),
+            "importance": global_importance(values[[where[int(r)] for r in sample]]).tolist() if len(sample) else [],
+            "values": values[[where[int(r)] for r in sample]].tolist(),
+            "feature_values": z[sample].tolist(),
+        },
+        "trust": trust.to_dict(),
+        "budget": budget,
+        "backend": describe,
+    }
+    if request.cohort_by and len(sample):
+        keys = _cohort_keys(request.cohort_by, frame, predicted, truth)[sample]
+        result["cohorts"] = {"by": request.cohort_by, "groups": cohorts(values[[where[int(r)] for r in sample]], keys)}
+    if drift_reference is not None:
+        result["attribution_drift"] = attribution_drift(
+            drift_reference, result["global"]["importance"], list(view.columns)
+        )
+    return result
+
+
+def _rule(rows: dict[str, Any]) -> RowFilter:
+    if "indices" in rows:
+        return RowFilter("indices", indices=tuple(int(i) for i in rows["indices"]), limit=0)
+    return RowFilter(
+        rows.get("filter", ""), value=rows.get("value"), column=rows.get("column"), limit=int(rows.get("limit", 20))
+    )
+
+
+def _cohort_keys(by: str, frame: pd.DataFrame, predicted: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
+    if by == "label":
+        if truth is None:
+            raise EngineError("cohorts by label need the data set's label column")
+        return np.asarray(truth).astype(str)
+    if by == "prediction":
+        return np.asarray(predicted).astype(str)
+    if by not in frame:
+        raise EngineError(f"cohorts by {by!r}: the data set has no such column")
+    return frame[by].astype(str).to_numpy()
+
+
+def _group_sizes(view: TabularView) -> np.ndarray:
+    ids = view.model_groups()
+    return np.bincount(ids)[ids].astype(np.float64)
+
+
+def _noise_scale(x: np.ndarray, view: TabularView, gradient: bool) -> np.ndarray:
+    sd = x.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    if not gradient:
+        sd[view.categorical] = 0.0  # a category code is not perturbed by noise
+    return sd
