@@ -50,6 +50,8 @@ def test_bad_explanations_are_refused_with_what_is_wrong(api, bc_model, bc_data)
         alice, bc_model, bc_data, method="kernel_shap", rows={"filter": "column_value", "column": "nope", "value": 1}
     )
     assert r.status_code == 400 and "'nope' is not one" in _text(r)
+    r = submit(alice, bc_model, bc_data, method="kernel_shap", reference_dataset="not-an-id")
+    assert r.status_code == 400 and "reference data set not-an-id does not exist" in _text(r)
     r = submit(alice, bc_model, bc_data, method="kernel_shap", method_params={"nsamples": 64})
     assert r.status_code == 201, r.json()
     assert r.json()["params"]["estimated_model_rows"] > 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from evalsvc.core.exceptions import ValidationFailed
@@ -86,22 +87,13 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
     if missing:
         _fail(f"feature columns not in data set {dataset}: {', '.join(missing)}")
     _check_rows(data["rows"], dataset, label, columns)
-    cohort = data.get("cohort_by")
-    if cohort and cohort not in ("label", "prediction") and cohort not in columns:
-        _fail(f"cohort_by {cohort!r} is neither label, prediction nor a column of data set {dataset}")
-    if cohort == "label" and not label:
-        _fail(f"cohorts by label need a label column; data set {dataset} has none")
+    _check_cohort(data.get("cohort_by"), dataset, label, columns)
     if info.kind == "gradient":
         _check_differentiable(info.name, model)
     if data.get("time_budget_s") is not None and info.name != "kernel_shap":
         _fail("a time budget chooses KernelSHAP's sample count: use it with method kernel_shap")
     if data.get("reference_dataset"):
-        ref = DatasetVersion.objects.filter(pk=data["reference_dataset"], team=dataset.team).first()
-        if ref is None:
-            _fail(f"reference data set {data['reference_dataset']} does not exist")
-        missing = [c for c in features if c not in ref.column_names]
-        if missing:
-            _fail(f"the reference data set lacks the feature columns {', '.join(missing)}")
+        _check_reference(data["reference_dataset"], dataset, features)
     n_rows = len(data["rows"].get("indices") or []) or data["rows"].get("limit", 20)
     try:
         estimate = estimate_model_rows(
@@ -123,6 +115,26 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
     data["estimated_model_rows"] = estimate
     data["method_params"] = method_params.__dict__
     return data
+
+
+def _check_cohort(cohort: str | None, dataset: DatasetVersion, label: str | None, columns: list[str]) -> None:
+    if cohort and cohort not in ("label", "prediction") and cohort not in columns:
+        _fail(f"cohort_by {cohort!r} is neither label, prediction nor a column of data set {dataset}")
+    if cohort == "label" and not label:
+        _fail(f"cohorts by label need a label column; data set {dataset} has none")
+
+
+def _check_reference(ref_id: str, dataset: DatasetVersion, features: list[str]) -> None:
+    try:
+        ref = DatasetVersion.objects.filter(pk=ref_id, team=dataset.team).first()
+    except (ValueError, DjangoValidationError):  # not an id at all
+        ref = None
+    if ref is None:
+        _fail(f"reference data set {ref_id} does not exist")
+        return
+    missing = [c for c in features if c not in ref.column_names]
+    if missing:
+        _fail(f"the reference data set lacks the feature columns {', '.join(missing)}")
 
 
 def _check_rows(rows: dict[str, Any], dataset: DatasetVersion, label: str | None, columns: list[str]) -> None:
