@@ -15,12 +15,17 @@ from evalsvc.fleet import views as fleet_views
 from evalsvc.registry import apis as registry_apis
 from evalsvc.registry import views as registry_views
 from evalsvc.teams import apis as team_apis
+from evalsvc.teams import views as team_views
 
 api = [
     path("auth/token/", team_apis.TokenApi.as_view(), name="api-token"),
     path("teams/", team_apis.TeamListApi.as_view(), name="api-teams"),
     path("teams/<str:team>/members/", team_apis.MemberListApi.as_view(), name="api-team-members"),
     path("teams/<str:team>/members/<str:username>/", team_apis.MemberDetailApi.as_view(), name="api-team-member"),
+    path("teams/<str:team>/invitations/", team_apis.TeamInvitationListApi.as_view(), name="api-team-invitations"),
+    path("invitations/", team_apis.InvitationListApi.as_view(), name="api-invitations"),
+    path("invitations/<str:pk>/accept/", team_apis.InvitationAcceptApi.as_view(), name="api-invitation-accept"),
+    path("invitations/<str:pk>/decline/", team_apis.InvitationDeclineApi.as_view(), name="api-invitation-decline"),
     path("backends/", fleet_apis.BackendListApi.as_view(), name="api-backends"),
     path("models/<str:pk>/", registry_apis.RegisteredModelDetailApi.as_view(), name="api-model"),
     path("model-versions/", registry_apis.ModelVersionListApi.as_view(), name="api-model-versions"),
@@ -77,6 +82,8 @@ urlpatterns = [
     path("datasets/upload/", registry_views.dataset_upload, name="dataset-upload"),
     path("datasets/<str:pk>/", dashboard_views.dataset_version_detail, name="dataset-version-detail"),
     path("backends/", fleet_views.backend_list, name="backends"),
+    path("invitations/", team_views.invitation_list, name="invitations"),
+    path("invitations/<str:pk>/<str:answer>/", team_views.invitation_answer, name="invitation-answer"),
     path("runs/new/", run_views.run_submit, name="run-submit"),
     path("runs/<str:pk>/", dashboard_views.run_detail, name="run-detail"),
     path("runs/<str:pk>/cancel/", run_views.run_cancel, name="run-cancel"),

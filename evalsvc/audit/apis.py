@@ -57,6 +57,14 @@ class AuditListApi(APIView):
         return _paginated(self, request, _filtered(request), AuditEntryOut)
 
 
+class AuditSignInListApi(APIView):
+    """Your own sign-ins and failed sign-in attempts on your account (times, addresses), newest first."""
+
+    @extend_schema(responses=AuditEntryOut(many=True))
+    def get(self, request: Request) -> Response:
+        return _paginated(self, request, selectors.audit_sign_ins_for_user(user=request.user), AuditEntryOut)
+
+
 class AuditExportApi(APIView):
     """The filtered trail as CSV; cells a spreadsheet would run as formulas are quoted."""
 

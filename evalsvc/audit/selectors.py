@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from evalsvc.core.csvcells import csv_safe
 from evalsvc.core.exceptions import Forbidden, ValidationFailed
-from evalsvc.teams.models import Membership, Role, Team
+from evalsvc.teams.models import Role, Team
 from evalsvc.teams.selectors import role_for, team_get_for_user
 
 from .models import AuditEntry
@@ -65,14 +65,15 @@ def audit_entries_for_user(
 ) -> QuerySet[AuditEntry]:
     """Entries of the teams the user audits, newest first.
 
-    A team's trail also holds its members' sign-ins (which belong to no team).
+    Only the team's own events: a sign-in belongs to the user who signed in,
+    not to any team (``audit_sign_ins_for_user``), so joining a team shows it
+    nothing of a member's sign-ins, before or after.
     ``action`` matches exactly, or as a prefix when it ends with "." or "*".
     """
     teams = [audit_team_for_user(user=user, team=team)] if team else list(audit_teams_for_user(user=user))
     if not teams:
         return AuditEntry.objects.none()
-    members = Membership.objects.filter(team__in=teams).values("user_id")
-    qs = AuditEntry.objects.filter(Q(team__in=teams) | Q(team__isnull=True, actor_id__in=members))
+    qs = AuditEntry.objects.filter(team__in=teams)
     if action:
         qs = (
             qs.filter(action__startswith=action.rstrip("*"))
@@ -88,6 +89,14 @@ def audit_entries_for_user(
     if until:
         qs = qs.filter(created_at__lte=_moment(until, end=True))
     return qs.select_related("team").order_by("-seq")
+
+
+def audit_sign_ins_for_user(*, user: Any) -> QuerySet[AuditEntry]:
+    """The user's own sign-ins, and failed attempts on their account, newest first."""
+    if not user.is_authenticated:
+        return AuditEntry.objects.none()
+    own = Q(actor=user) | Q(object_type=user._meta.label_lower, object_id=str(user.pk))
+    return AuditEntry.objects.filter(own, team__isnull=True, action__startswith="user.").order_by("-seq")
 
 
 # --- CSV export ---------------------------------------------------------------

@@ -36,6 +36,14 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "audit/log.html",
-        {"teams": teams, "filters": filters, "page": page, "error": error, "query": query, "verify": verify},
+        {
+            "teams": teams,
+            "filters": filters,
+            "page": page,
+            "error": error,
+            "query": query,
+            "verify": verify,
+            "sign_ins": selectors.audit_sign_ins_for_user(user=request.user)[:20],
+        },
         status=status,
     )

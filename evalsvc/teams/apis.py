@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from evalsvc.audit.services import audit_record
 
 from . import services
-from .models import Membership, Role, Team
+from .models import Invitation, Membership, Role, Team
 from .selectors import team_get_for_user, teams_for_user
 from .signin import lockout_message
 
@@ -70,10 +70,14 @@ class TokenApi(ObtainAuthToken):
 
 class MemberOut(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username")
+    status = serializers.SerializerMethodField(help_text='"member", or "invited" until the user accepts.')
 
     class Meta:
         model = Membership
-        fields = ["username", "role", "created_at"]
+        fields = ["username", "role", "status", "created_at"]
+
+    def get_status(self, obj: Membership | Invitation) -> str:
+        return "invited" if isinstance(obj, Invitation) else "member"
 
 
 class MemberIn(serializers.Serializer):
@@ -82,7 +86,11 @@ class MemberIn(serializers.Serializer):
 
 
 class MemberListApi(APIView):
-    """Members of a team; owners add members and change roles (every change is audited)."""
+    """Members of a team; owners invite users and change members' roles (every change is audited).
+
+    A user who is not a member yet is invited (`status: "invited"`): they join
+    only by accepting (`POST /api/invitations/{id}/accept/`).
+    """
 
     @extend_schema(responses=MemberOut(many=True))
     def get(self, request: Request, team: str) -> Response:
@@ -104,6 +112,51 @@ class MemberListApi(APIView):
 class MemberDetailApi(APIView):
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request, team: str, username: str) -> Response:
+        """Remove a member, or withdraw a pending invitation (owners only)."""
         found = team_get_for_user(user=request.user, team=team)
         services.member_remove(team=found, actor=request.user, username=username)
+        return Response(status=204)
+
+
+class TeamInvitationListApi(APIView):
+    """A team's pending invitations (owners only)."""
+
+    @extend_schema(responses=MemberOut(many=True))
+    def get(self, request: Request, team: str) -> Response:
+        found = team_get_for_user(user=request.user, team=team)
+        services.require_owner(team=found, actor=request.user)
+        pending = Invitation.objects.filter(team=found).select_related("user").order_by("user__username")
+        return Response(MemberOut(pending, many=True).data)
+
+
+class InvitationOut(serializers.ModelSerializer):
+    team = serializers.CharField(source="team.slug")
+    team_name = serializers.CharField(source="team.name")
+    invited_by = serializers.CharField(source="invited_by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "team", "team_name", "role", "invited_by", "created_at"]
+
+
+class InvitationListApi(APIView):
+    """Your pending invitations to teams."""
+
+    @extend_schema(responses=InvitationOut(many=True))
+    def get(self, request: Request) -> Response:
+        mine = Invitation.objects.filter(user=request.user).select_related("team", "invited_by")
+        return Response(InvitationOut(mine, many=True).data)
+
+
+class InvitationAcceptApi(APIView):
+    @extend_schema(request=None, responses={200: MemberOut})
+    def post(self, request: Request, pk: str) -> Response:
+        """Join the team with the role offered."""
+        return Response(MemberOut(services.invitation_accept(user=request.user, invitation_id=pk)).data)
+
+
+class InvitationDeclineApi(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request, pk: str) -> Response:
+        services.invitation_decline(user=request.user, invitation_id=pk)
         return Response(status=204)

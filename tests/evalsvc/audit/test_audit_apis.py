@@ -77,11 +77,15 @@ def test_auditors_read_viewers_do_not_strangers_get_404(api, alpha, trail):
     assert "gamma-only" not in str(api["alice"].get("/api/audit/").json())
 
 
-def test_members_sign_ins_appear_in_their_teams_trail(client, api, alice, trail):
+def test_members_sign_ins_are_their_own_not_their_teams(client, api, alice, trail):
+    # A sign-in belongs to no team: the owner of bob's team does not see it, bob does.
     assert client.login(username="bob", password="pw-for-tests-1")
     listed = api["alice"].get("/api/audit/", {"team": "alpha", "action": "user.signed_in"}).json()["results"]
-    assert [(e["actor"], e["team"]) for e in listed] == [("bob", None)]
+    assert listed == []
     assert api["carol"].get("/api/audit/", {"action": "user.signed_in"}).json()["count"] == 0
+    own = api["bob"].get("/api/audit/sign-ins/").json()["results"]
+    assert [(e["actor"], e["action"], e["team"]) for e in own] == [("bob", "user.signed_in", None)]
+    assert api["alice"].get("/api/audit/sign-ins/").json()["count"] == 0
 
 
 def test_csv_export_neutralises_formulas(api, alice, alpha, trail):

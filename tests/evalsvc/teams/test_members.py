@@ -12,10 +12,17 @@ pytestmark = pytest.mark.django_db
 
 
 def test_owner_adds_changes_and_removes_a_member(api, alpha):
-    UserFactory(username="dave")
+    from rest_framework.test import APIClient
+
+    dave = UserFactory(username="dave")
     added = api["alice"].post("/api/teams/alpha/members/", {"username": "dave", "role": "auditor"}, format="json")
     assert added.status_code == 200, added.json()
     assert added.json()["role"] == "auditor"
+    # dave joins by accepting the invitation.
+    dave_api = APIClient()
+    dave_api.force_authenticate(dave)
+    invitation = dave_api.get("/api/invitations/").json()[0]
+    assert dave_api.post(f"/api/invitations/{invitation['id']}/accept/").status_code == 200
     changed = api["alice"].post("/api/teams/alpha/members/", {"username": "dave", "role": "editor"}, format="json")
     assert changed.json()["role"] == "editor"
     listed = api["bob"].get("/api/teams/alpha/members/").json()
