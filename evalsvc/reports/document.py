@@ -21,6 +21,14 @@ from .svg import UnsupportedFigure, figure_svg
 from .verdicts import MIN_ROWS, threshold_verdict
 
 SCHEMA = "evalsvc.report/1"
+#: Metrics that only a regression, or only a classification, has: a threshold on one is not listed for the other.
+REGRESSION_METRICS = frozenset({"mae", "mse", "rmse", "r2", "max_error", "median_absolute_error"})
+CLASSIFICATION_METRICS = frozenset(
+    {"accuracy", "precision", "recall", "f1", "roc_auc", "balanced_accuracy", "log_loss", "brier", "top_k_accuracy"}
+    | {f"macro_{m}" for m in ("precision", "recall", "f1")}
+)
+#: Where a job's stored result lists what it compared or measured, each with a status.
+_COMPARED = {"candidates": "candidate", "variants": "variant", "cells": "configuration"}
 #: What the threshold bounds mean, for the summary.
 BOUNDS = {"min": "≥", "max": "≤"}
 
@@ -217,6 +225,7 @@ def summarise(
     verdicts: list[dict[str, Any]] = []
     issues: list[str] = []
     measured: set[str] = set()
+    nothing_compared = 0
     for run, job in zip(runs, jobs, strict=True):
         result = run.result or {}
         numbers = numeric_results(result)
@@ -261,16 +270,27 @@ def summarise(
             f"{job['label']} {job['short_id']}: {note}" for note in job["notes"] if "could not be computed" in note
         ]
         issues += [f"{job['label']} {job['short_id']}: {w}" for w in result.get("warnings") or []]
+        empty = _not_compared(job, result)
+        issues += empty
+        nothing_compared += sum(1 for issue in empty if "compared or measured nothing" in issue)
     for metric in sorted(set(thresholds) - measured):
         bounds = ", ".join(f"{BOUNDS[b]} {v:g}" for b, v in sorted(thresholds[metric].items()))
         issues.append(f"no included job measured {metric} (threshold {bounds})")
     failed = sum(1 for v in verdicts if v["verdict"] == "fail")
     inconclusive = sum(1 for v in verdicts if v["verdict"] == "inconclusive")
     overall = ("fail" if failed else "inconclusive" if inconclusive else "pass") if verdicts else "none"
+    if overall == "pass" and nothing_compared:  # a job in the report gave no evidence at all
+        overall = "inconclusive"
     limitations = []
     if not thresholds:
         limitations.append("The team has set no report thresholds, so the summary gives no pass/fail verdicts.")
-    rows = sum(int((r.result or {}).get("rows") or 0) for r in runs)
+    # Jobs on the same data set version score the same rows: count each version once.
+    scored: dict[Any, int] = {}
+    for r in runs:
+        if r.dataset_version_id is not None:
+            rows_of = int((r.result or {}).get("rows") or 0)
+            scored[r.dataset_version_id] = max(scored.get(r.dataset_version_id, 0), rows_of)
+    rows = sum(scored.values())
     if rows:
         limitations.append(
             f"The results hold for the data sets listed under Data identity ({rows:,} rows scored in all); "
@@ -285,6 +305,7 @@ def summarise(
         )
     return {
         "overall": overall,
+        "nothing_compared": nothing_compared,
         "checks": len(verdicts),
         "failed": failed,
         "inconclusive": inconclusive,
@@ -292,6 +313,47 @@ def summarise(
         "open_issues": issues,
         "limitations": limitations,
     }
+
+
+def _not_compared(job: dict[str, Any], result: dict[str, Any]) -> list[str]:
+    """Open issues for what a job could not compare or measure, and for a job that compared nothing."""
+    issues: list[str] = []
+    where = f"{job['label']} {job['short_id']}"
+    for key, noun in _COMPARED.items():
+        entries = result.get(key)
+        if not isinstance(entries, list):
+            continue
+        failed = [e for e in entries if isinstance(e, dict) and e.get("status") not in (None, "ok")]
+        if len(failed) == len(entries):
+            issues.append(f"{where} compared or measured nothing: no {noun} ran")
+            continue
+        for entry in failed:
+            name = entry.get("variant") or entry.get("label") or _target(entry.get("target") or entry.get("key"))
+            issues.append(f"{where}: {noun} {name} {entry.get('status')}: {entry.get('error') or 'no reason given'}")
+    return issues
+
+
+def _target(target: Any) -> str:
+    if not isinstance(target, dict):
+        return str(target or "")
+    return "/".join(str(target[k]) for k in ("backend", "device", "precision", "batch_size") if target.get(k))
+
+
+def model_task(version: ModelVersion, runs: list[EvaluationRun]) -> str:
+    """What the model does, as its evaluations recorded it, else as its outputs declare it."""
+    from evalsvc.evaluations.kinds.evaluate.params import infer_task
+
+    for run in runs:
+        task = (run.result or {}).get("task")
+        if task in ("classification", "regression"):
+            return task
+    return infer_task(version)
+
+
+def applicable_thresholds(thresholds: dict[str, Any], task: str) -> dict[str, Any]:
+    """The team's thresholds that can apply to a model of this task (a classifier has no RMSE)."""
+    other = REGRESSION_METRICS if task == "classification" else CLASSIFICATION_METRICS
+    return {metric: bounds for metric, bounds in thresholds.items() if metric not in other}
 
 
 # --- the document -----------------------------------------------------------------
@@ -310,6 +372,7 @@ def report_document_build(
             datasets.setdefault(run.dataset_version_id, run.dataset_version)
             used_by.setdefault(run.dataset_version_id, []).append(_short(run.pk))
     supersedes = report.supersedes
+    thresholds = applicable_thresholds(thresholds, model_task(version, runs))
     return {
         "schema": SCHEMA,
         "report": {

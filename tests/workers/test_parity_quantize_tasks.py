@@ -178,7 +178,10 @@ def test_engine_that_cannot_run_onnx_ml_says_which_operators(alice, bc_model, bc
             params={"candidates": [{"backend": "openvino", "device": "cpu"}]},
         ),
     )
-    assert run.status == "succeeded", run.error
+    # its only candidate could not run: nothing was compared, so the job fails and says why
+    assert run.status == "failed"
+    assert run.error.startswith("no candidate could run, so nothing was compared (openvino/cpu/fp32: ")
     (candidate,) = run.result["candidates"]
     assert candidate["status"] == "failed"
     assert "unsupported operators ai.onnx.ml:LinearClassifier, ai.onnx.ml:Scaler" in candidate["error"]
+    assert "unsupported operators ai.onnx.ml:LinearClassifier" in run.error

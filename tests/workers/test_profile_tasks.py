@@ -139,3 +139,19 @@ def test_bad_profile_submissions(api, alice, bc_model, local_worker):
     local_worker.save()
     response = submit()
     assert response.status_code == 400 and "takes profile jobs" in response.json()["detail"]
+
+
+def test_a_profile_that_measured_nothing_fails(alice, bc_model):
+    # OpenVINO has no kernels for scikit-learn's ONNX-ML operators: every configuration fails
+    run = execute(
+        run_submit(
+            user=alice,
+            model_version_id=bc_model.pk,
+            dataset_version_id=None,
+            kind="profile",
+            params={**FAST, "backends": ["openvino"], "batch_sizes": [1, 4], "threads": [1]},
+        )
+    )
+    assert run.status == "failed"
+    assert run.error.startswith("no configuration could be measured (failed: ")
+    assert len(run.result["cells"]) == 2 and {c["status"] for c in run.result["cells"]} == {"failed"}

@@ -1,3 +1,5 @@
+"""Backend parity job: the same rows through a reference and candidates; fails when no candidate ran."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,7 +10,7 @@ from workers.engine.parity import Target, compare_backends, repeatable
 from workers.engine.types import ProgressCallback
 from workers.queues import CPU
 
-from .common import execute_run, job_task, load_artifacts
+from .common import JobFailed, execute_run, job_task, load_artifacts
 
 
 def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
@@ -36,7 +38,18 @@ def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
         top_n=params.get("top_n", 10),
         progress=progress,
     )
-    return {**result.to_dict(), "backend": result.reference_backend}
+    stored = {**result.to_dict(), "backend": result.reference_backend}
+    candidates = stored.get("candidates") or []
+    if not any(c.get("status") == "ok" for c in candidates):
+        # The reference ran alone: nothing was compared, which is not a success.
+        reasons = "; ".join(f"{_label(c)}: {c.get('error') or c.get('status')}" for c in candidates)
+        raise JobFailed(f"no candidate could run, so nothing was compared ({reasons})", result=stored)
+    return stored
+
+
+def _label(candidate: dict[str, Any]) -> str:
+    target = candidate.get("target") or {}
+    return "/".join(str(target.get(k)) for k in ("backend", "device", "precision") if target.get(k)) or "candidate"
 
 
 @job_task("evalsvc.parity", queue=CPU)

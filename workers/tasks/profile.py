@@ -21,7 +21,7 @@ from workers.engine.latency import (
 from workers.engine.types import ProgressCallback
 from workers.queues import PROFILE
 
-from .common import execute_run, job_task, load_artifacts
+from .common import JobFailed, execute_run, job_task, load_artifacts
 
 
 def _grid(params: dict[str, Any]) -> ProfileGrid:
@@ -66,7 +66,11 @@ def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
         report = compare_profiles(baseline.result, result, alpha=regression["alpha"], threshold=regression["threshold"])
         result["regression"] = {**report.to_dict(), "baseline_run": regression["baseline_run"]}
     first_ok = next((c for c in result["cells"] if c.get("status") == "ok"), None)
-    result["backend"] = first_ok["backend"] if first_ok else {}
+    if first_ok is None:
+        # Nothing was measured: not a success, whatever the objectives say of an empty grid.
+        reasons = "; ".join(sorted({f"{c.get('status')}: {c.get('error')}" for c in result["cells"]}))
+        raise JobFailed(f"no configuration could be measured ({reasons})", result=result)
+    result["backend"] = first_ok["backend"]
     return result
 
 
