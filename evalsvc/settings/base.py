@@ -264,6 +264,8 @@ SPECTACULAR_SETTINGS = {
     # Signed-in users only, unless EVALSVC_PUBLIC_API_DOCS opens the schema and its pages.
     "SERVE_PERMISSIONS": ["evalsvc.core.apidocs.SchemaAccess"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Memberships, invitations and their inputs share one role enum.
+    "ENUM_NAME_OVERRIDES": {"RoleEnum": "evalsvc.teams.models.Role"},
     # Swagger UI and ReDoc assets come from the sidecar package: no CDN (air-gapped users).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
