@@ -73,7 +73,7 @@ def test_cliffs_delta_matches_brute_force():
     b = rng.integers(5, 25, 50).astype(float)
     brute = np.mean(np.sign(a[:, None] - b[None, :]))
     assert cliffs_delta(a, b) == pytest.approx(brute)
-    result = compare_samples(b * 1e6, a * 1e6, n_boot=200)
+    result = compare_samples(b * 1e6, a * 1e6)
     assert result.cliffs_delta == pytest.approx(brute)  # the same value from the U statistic
 
 
@@ -82,20 +82,20 @@ def test_compare_samples_known_shifts():
     base = rng.lognormal(np.log(100_000), 0.1, 3000)
     slower = base * 1.3
     same = rng.lognormal(np.log(100_000), 0.1, 3000)
-    r = compare_samples(base, slower, n_boot=300)
+    r = compare_samples(base, slower)
     assert r.verdict == "regression" and r.flagged
     assert r.median_ratio == pytest.approx(1.3, rel=0.02)
     assert r.ratio_ci_low <= r.median_ratio <= r.ratio_ci_high and r.ratio_ci_low > 1.2
     assert r.p_value < 1e-10 and r.cliffs_delta > 0.8
-    r = compare_samples(base, same, n_boot=300)
+    r = compare_samples(base, same)
     assert r.verdict == "no_change" and not r.flagged and abs(r.cliffs_delta) < 0.1
-    r = compare_samples(slower, base, n_boot=300)
+    r = compare_samples(slower, base)
     assert r.verdict == "improvement" and not r.flagged
     # significant but below the threshold: not a regression
-    r = compare_samples(base, base * 1.05, threshold=0.10, n_boot=300)
+    r = compare_samples(base, base * 1.05, threshold=0.10)
     assert r.p_value < 0.01 and r.verdict == "no_change"
     with pytest.raises(EngineError):
-        compare_samples(base[:5], slower, n_boot=10)
+        compare_samples(base[:5], slower)
 
 
 def test_planted_slowdown_is_flagged(models):

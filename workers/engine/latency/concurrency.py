@@ -27,6 +27,7 @@ import numpy as np
 from workers.engine.errors import EngineError
 from workers.engine.inference.base import Backend
 from workers.engine.latency.results import ConcurrencyLevel, ConcurrencySweep
+from workers.engine.latency.samples import encode_samples
 from workers.engine.latency.stability import StabilityReport, StabilityRule, Window, is_stable, spreads
 from workers.engine.latency.stats import PercentileMethod, summarize
 
@@ -217,7 +218,7 @@ def concurrency_sweep(
             within = None
             if latency_limit is not None:
                 within = summary.percentile_ms(latency_limit[0]) <= latency_limit[1]
-            results.append(ConcurrencyLevel(level, summary, report, within))
+            results.append(ConcurrencyLevel(level, summary, report, within, encode_samples(samples)))
     except EngineError as exc:
         # Levels measured so far still count; say where and why the sweep stopped.
         error = f"stopped at concurrency {len(pool)}: {exc.message}"

@@ -47,6 +47,7 @@ from workers.engine.latency.results import (
     ProfileResult,
     VariantResult,
 )
+from workers.engine.latency.samples import encode_samples
 from workers.engine.latency.stability import Measurement, measure_until_stable
 from workers.engine.latency.stats import bimodality_gap, summarize
 from workers.engine.types import ModelSpec, ProgressCallback
@@ -118,6 +119,8 @@ def _variant(
         warmup_calls=warm[0],
         warmup_s=warm[1],
         samples_ns=_keep(measurement.samples_ns, grid.keep_samples),
+        samples=encode_samples(measurement.samples_ns),
+        runtime_samples=encode_samples(measurement.side_ns) if runtime is not None else None,
         sample_count=int(measurement.samples_ns.size),
         bimodality_gap=gap,
         bimodal=gap > BIMODAL_GAP,

@@ -14,9 +14,12 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import numpy as np
+
 from workers.engine.latency._json import json_dict
 from workers.engine.latency.host import HostFacts
 from workers.engine.latency.memory import MemoryUsage
+from workers.engine.latency.samples import decode_samples
 from workers.engine.latency.stability import StabilityReport
 from workers.engine.latency.stats import LatencySummary
 
@@ -85,10 +88,12 @@ class VariantResult:
     service waits); ``runtime_latency``, where the backend reports it, is
     the runtime's own timing of the same calls (what OpenVINO's
     benchmark_app reports), and the difference between the two is the
-    per-call overhead of the Python binding. ``samples_ns`` holds up to the
-    grid's ``keep_samples`` raw latencies of the reported windows, evenly
-    spaced in time when there were more (``sample_count`` of them), for
-    regression tests and histograms. ``bimodal`` is set when
+    per-call overhead of the Python binding. ``samples`` holds every raw
+    latency of the reported windows (``sample_count`` of them), in order and
+    losslessly encoded (:mod:`workers.engine.latency.samples`): every
+    reported percentile can be recomputed from it exactly, and regression
+    checks read it. ``samples_ns`` holds up to the grid's ``keep_samples`` of
+    them, evenly spaced in time, for charts. ``bimodal`` is set when
     :func:`~workers.engine.latency.stats.bimodality_gap` exceeds its
     threshold: the samples form two groups and no single percentile
     describes them.
@@ -104,6 +109,15 @@ class VariantResult:
     bimodality_gap: float
     bimodal: bool
     runtime_latency: LatencySummary | None = None
+    samples: dict[str, Any] | None = None
+    #: Every runtime timing behind ``runtime_latency``, encoded like ``samples``.
+    runtime_samples: dict[str, Any] | None = None
+
+    def all_samples_ns(self) -> np.ndarray:
+        """Every sample the percentiles were computed from (the chart subset for results stored without them)."""
+        if self.samples is not None:
+            return decode_samples(self.samples)
+        return np.asarray(self.samples_ns, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,8 @@ class ConcurrencyLevel:
     latency: LatencySummary
     stability: StabilityReport
     within_latency_objective: bool | None = None
+    #: Every call latency behind ``latency``, encoded as :mod:`workers.engine.latency.samples` says.
+    samples: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

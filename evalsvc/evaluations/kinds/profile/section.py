@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..base import JobContext, Section, Table
-from .tables import cell_label, verdict_word
+from .tables import REGRESSION_METHOD, cell_label, verdict_word
 
 
 def _whole(value: float | None) -> int | None:
@@ -173,8 +173,7 @@ def _regression_table(regression: dict[str, Any]) -> Table:
             "Verdict",
         ],  # fmt: skip
         "rows": rows,
-        "note": f"One-sided Mann–Whitney U on the kept raw latencies (α = {regression.get('alpha')}); a configuration "
-        f"is flagged when it is significantly slower and its median ratio exceeds 1 + {regression.get('threshold')}.",
+        "note": REGRESSION_METHOD.format(alpha=regression.get("alpha"), threshold=regression.get("threshold")),
     }
 
 

@@ -77,5 +77,19 @@ def profile_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+#: How the regression check decides, for the report and the run page.
+REGRESSION_METHOD = (
+    "Each side's latencies, in measurement order, are cut into 5 to 20 contiguous blocks of at least 50 calls "
+    "and 20 correlation times (from the lag-1 autocorrelation of their ranks), so successive, correlated calls "
+    "do not count as independent evidence. p is the exact one-sided Mann–Whitney U test on the block medians "
+    "(α = {alpha}); the ratio is that of the medians of all calls, its 95 % interval ratio × exp(± t·se) with "
+    "se from the variance of the log block medians (batch means, Welch's degrees of freedom); Cliff's δ is "
+    "over all pairs of calls. A configuration is flagged when it is significantly slower and its ratio of "
+    "medians exceeds 1 + {threshold}."
+)
+
+
 def page_context(result: dict[str, Any]) -> dict[str, Any]:
-    return {"profile_rows": profile_rows(result)}
+    regression = result.get("regression") or {}
+    method = REGRESSION_METHOD.format(alpha=regression.get("alpha"), threshold=regression.get("threshold"))
+    return {"profile_rows": profile_rows(result), "regression_method": method}
