@@ -8,8 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsvc.core.apis import paginated
 from evalsvc.core.exceptions import ValidationFailed
-from evalsvc.registry.apis import _paginated
 
 from . import selectors
 from .models import AuditEntry
@@ -54,7 +54,7 @@ class AuditListApi(APIView):
 
     @extend_schema(parameters=FILTERS, responses=AuditEntryOut(many=True))
     def get(self, request: Request) -> Response:
-        return _paginated(self, request, _filtered(request), AuditEntryOut)
+        return paginated(self, request, _filtered(request), AuditEntryOut)
 
 
 class AuditSignInListApi(APIView):
@@ -62,7 +62,7 @@ class AuditSignInListApi(APIView):
 
     @extend_schema(responses=AuditEntryOut(many=True))
     def get(self, request: Request) -> Response:
-        return _paginated(self, request, selectors.audit_sign_ins_for_user(user=request.user), AuditEntryOut)
+        return paginated(self, request, selectors.audit_sign_ins_for_user(user=request.user), AuditEntryOut)
 
 
 class AuditExportApi(APIView):

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evalsvc.registry.apis import TEAM_PARAM, _paginated, _validated
+from evalsvc.core.apis import TEAM_PARAM, paginated, validated
 
 from . import selectors, services
 from .models import EvaluationRun, RunStatus
@@ -45,11 +45,11 @@ class RunListApi(APIView):
         qs = selectors.runs_for_user(
             user=request.user, team=request.query_params.get("team"), status=request.query_params.get("status")
         )
-        return _paginated(self, request, qs, RunOut)
+        return paginated(self, request, qs, RunOut)
 
     @extend_schema(request=RunIn, responses={201: RunOut})
     def post(self, request: Request) -> Response:
-        data = _validated(RunIn, request.data)
+        data = validated(RunIn, request.data)
         run = services.run_submit(
             user=request.user,
             model_version_id=data["model_version"],

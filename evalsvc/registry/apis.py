@@ -4,22 +4,20 @@ import json
 from contextlib import ExitStack
 
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from evalsvc.core.apis import TEAM_PARAM, paginated, validated
 from evalsvc.teams.selectors import team_get_for_user
 
 from . import curation, selectors, services
 from .models import DatasetVersion, ModelVersion, RegisteredModel
 from .storage import blob_open
 from .uploads import uploaded_file_path
-
-TEAM_PARAM = OpenApiParameter("team", str, description="Only objects of this team (slug or id).")
 
 
 class ModelVersionOut(serializers.ModelSerializer):
@@ -88,18 +86,6 @@ class DatasetVersionIn(_UploadIn):
     label_column = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-def _paginated(view: APIView, request: Request, queryset, serializer_class) -> Response:
-    paginator = api_settings.DEFAULT_PAGINATION_CLASS()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
-def _validated(serializer_class: type[serializers.Serializer], data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 def _download(key: str, filename: str, sha256: str) -> FileResponse:
     response = FileResponse(blob_open(key), as_attachment=True, filename=filename or sha256)
     response["X-Content-SHA256"] = sha256
@@ -112,11 +98,11 @@ class ModelVersionListApi(APIView):
     @extend_schema(parameters=[TEAM_PARAM], responses=ModelVersionOut(many=True))
     def get(self, request: Request) -> Response:
         qs = selectors.model_versions_for_user(user=request.user, team=request.query_params.get("team"))
-        return _paginated(self, request, qs, ModelVersionOut)
+        return paginated(self, request, qs, ModelVersionOut)
 
     @extend_schema(request=ModelVersionIn, responses={201: ModelVersionOut})
     def post(self, request: Request) -> Response:
-        data = _validated(ModelVersionIn, request.data)
+        data = validated(ModelVersionIn, request.data)
         team = team_get_for_user(user=request.user, team=data["team"])
         upload = data["file"]
         with ExitStack() as stack:
@@ -162,11 +148,11 @@ class DatasetVersionListApi(APIView):
     @extend_schema(parameters=[TEAM_PARAM], responses=DatasetVersionOut(many=True))
     def get(self, request: Request) -> Response:
         qs = selectors.dataset_versions_for_user(user=request.user, team=request.query_params.get("team"))
-        return _paginated(self, request, qs, DatasetVersionOut)
+        return paginated(self, request, qs, DatasetVersionOut)
 
     @extend_schema(request=DatasetVersionIn, responses={201: DatasetVersionOut})
     def post(self, request: Request) -> Response:
-        data = _validated(DatasetVersionIn, request.data)
+        data = validated(DatasetVersionIn, request.data)
         team = team_get_for_user(user=request.user, team=data["team"])
         upload = data["file"]
         with uploaded_file_path(upload) as path:
@@ -228,6 +214,6 @@ class RegisteredModelDetailApi(APIView):
 
     @extend_schema(request=RegisteredModelIn, responses=RegisteredModelOut)
     def patch(self, request: Request, pk: str) -> Response:
-        data = _validated(RegisteredModelIn, request.data)
+        data = validated(RegisteredModelIn, request.data)
         model = curation.registered_model_update(user=request.user, model_id=pk, **data)
         return Response(RegisteredModelOut(model).data)

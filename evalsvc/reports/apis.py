@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evalsvc.registry.apis import TEAM_PARAM, _paginated, _validated
+from evalsvc.core.apis import TEAM_PARAM, paginated, validated
 from evalsvc.registry.storage import blob_open
 from evalsvc.registry.uploads import uploaded_file_path
 from evalsvc.teams.selectors import team_get_for_user
@@ -82,11 +82,11 @@ class ReportListApi(APIView):
             team=request.query_params.get("team"),
             model_version=request.query_params.get("model_version"),
         )
-        return _paginated(self, request, qs, ReportOut)
+        return paginated(self, request, qs, ReportOut)
 
     @extend_schema(request=ReportIn, responses={201: ReportOut})
     def post(self, request: Request) -> Response:
-        data = _validated(ReportIn, request.data)
+        data = validated(ReportIn, request.data)
         report = services.report_generate(
             user=request.user, model_version_id=data["model_version"], run_ids=data["runs"], title=data.get("title")
         )
@@ -102,7 +102,7 @@ class ReportDetailApi(APIView):
 
     @extend_schema(request=ReportEditIn, responses=ReportOut)
     def patch(self, request: Request, pk: str) -> Response:
-        data = _validated(ReportEditIn, request.data)
+        data = validated(ReportEditIn, request.data)
         report = services.report_update(
             user=request.user, report_id=pk, title=data.get("title"), run_ids=data.get("runs")
         )
@@ -164,7 +164,7 @@ class ReportRegenerateApi(APIView):
 
     @extend_schema(request=ReportEditIn, responses={201: ReportOut})
     def post(self, request: Request, pk: str) -> Response:
-        data = _validated(ReportEditIn, request.data)
+        data = validated(ReportEditIn, request.data)
         report = services.report_regenerate(
             user=request.user, report_id=pk, title=data.get("title"), run_ids=data.get("runs")
         )
@@ -196,7 +196,7 @@ class ReportVerifyApi(APIView):
 
     @extend_schema(request=VerifyIn, responses=VerifyOut)
     def post(self, request: Request) -> Response:
-        data = _validated(VerifyIn, request.data)
+        data = validated(VerifyIn, request.data)
         with uploaded_file_path(data["file"]) as path:
             return Response(selectors.report_verify(user=request.user, path=path))
 
@@ -229,7 +229,7 @@ class ReportPolicyApi(APIView):
     @extend_schema(request=PolicyIO, responses=PolicyIO)
     def put(self, request: Request, team: str) -> Response:
         found = team_get_for_user(user=request.user, team=team)
-        data = _validated(PolicyIO, request.data)
+        data = validated(PolicyIO, request.data)
         policy: ReportPolicy = services.report_policy_set(
             user=request.user,
             team=found,

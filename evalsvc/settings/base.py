@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "evalsvc.dashboards",
     "evalsvc.audit",
     "evalsvc.reports",
+    "evalsvc.demo",
 ]
 
 MIDDLEWARE = [

@@ -29,6 +29,13 @@ def test_catalog_lists_the_registered_backends():
     assert list(BACKEND_NAMES) == backend_names()
 
 
+def test_catalog_lists_the_quantization_variants():
+    from workers.catalog import QUANTIZE_VARIANTS
+    from workers.engine.quantize import VARIANTS
+
+    assert QUANTIZE_VARIANTS == VARIANTS
+
+
 def test_registry_maps_names_to_import_strings_without_importing_runtimes():
     # Listing names must not import any runtime: the classes are loaded on first use.
     import subprocess

@@ -7,13 +7,13 @@ import pytest
 from evalsvc.core.exceptions import ValidationFailed
 from evalsvc.evaluations.services import run_submit
 from evalsvc.registry.models import ModelVersion
-from evalsvc.registry.selectors import model_spec
 from evalsvc.registry.services import dataset_version_register, model_variant_register, model_version_register
 from tests.conftest import stored_blobs
 from tests.support.models import build_matmul_chain, digits_table
 from workers.engine import quantize
 from workers.engine.errors import EngineError
 from workers.tasks import quantize as quantize_task
+from workers.tasks.artifacts import model_spec
 
 pytestmark = pytest.mark.django_db
 

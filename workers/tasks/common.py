@@ -23,9 +23,10 @@ from django.db import transaction
 from evalsvc.core.exceptions import ApplicationError
 from evalsvc.evaluations import services
 from evalsvc.evaluations.models import EvaluationRun, RunStatus
-from evalsvc.registry.selectors import dataset_ref, model_spec, tokenizer_path
 from workers.engine.errors import Cancelled, EngineError
 from workers.engine.types import DatasetRef, ModelSpec, ProgressCallback
+
+from .artifacts import dataset_ref, model_spec, tokenizer_path
 
 logger = logging.getLogger(__name__)
 

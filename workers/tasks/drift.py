@@ -12,13 +12,13 @@ from django.conf import settings
 
 from evalsvc.evaluations.models import EvaluationRun
 from evalsvc.registry.models import DatasetVersion
-from evalsvc.registry.selectors import dataset_ref
 from workers.engine.datasets import iter_batches
 from workers.engine.drift import DriftConfig, ReferenceProfile, UnivariateOptions, detect_drift
 from workers.engine.errors import EngineError
 from workers.engine.types import DatasetRef, ProgressCallback
 from workers.queues import CPU
 
+from .artifacts import dataset_ref
 from .common import execute_run, job_task
 
 #: Rows per block read from a data set file.

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from evalsvc.evaluations.models import EvaluationRun
-from evalsvc.registry.selectors import dataset_ref
 from workers.engine.explain.pipeline import ExplainRequest, run_explanation
 from workers.engine.types import ProgressCallback
 from workers.queues import CPU
 
+from .artifacts import dataset_ref
 from .common import execute_run, job_task, load_artifacts
 
 

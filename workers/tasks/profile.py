@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from evalsvc.evaluations.models import EvaluationRun
-from evalsvc.registry.selectors import model_spec
 from workers.engine.errors import EngineError
 from workers.engine.feed import raw_rows
 from workers.engine.latency import (
@@ -21,6 +20,7 @@ from workers.engine.latency import (
 from workers.engine.types import ProgressCallback
 from workers.queues import PROFILE
 
+from .artifacts import model_spec
 from .common import JobFailed, execute_run, job_task, load_artifacts
 
 

@@ -163,10 +163,11 @@ def _check_differentiable(method: str, model: ModelVersion) -> None:
     if model.format == "onnx":
         import onnx
 
-        from evalsvc.registry.selectors import model_spec
+        from evalsvc.registry.storage import blob_local_path
         from workers.engine.explain.torch_form import onnx2torch_unsupported
 
-        missing = onnx2torch_unsupported(onnx.load(model_spec(model).path, load_external_data=False))
+        path = blob_local_path(key=model.storage_key, sha256=model.sha256)
+        missing = onnx2torch_unsupported(onnx.load(path, load_external_data=False))
         if missing:
             _fail(
                 f"{method} needs this ONNX model converted to PyTorch, and onnx2torch has no converter for "

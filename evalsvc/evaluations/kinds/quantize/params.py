@@ -9,12 +9,15 @@ from rest_framework import serializers
 from evalsvc.core.exceptions import ValidationFailed
 from evalsvc.fleet.selectors import require_offer
 from evalsvc.registry.models import DatasetVersion, ModelFormat, ModelVersion
-from workers.engine.quantize import VARIANTS
+from workers.catalog import QUANTIZE_VARIANTS
 
 
 class QuantizeParams(serializers.Serializer):
     variants = serializers.ListField(
-        child=serializers.ChoiceField(choices=VARIANTS), required=False, allow_empty=False, default=list(VARIANTS)
+        child=serializers.ChoiceField(choices=QUANTIZE_VARIANTS),
+        required=False,
+        allow_empty=False,
+        default=list(QUANTIZE_VARIANTS),
     )
     calibration_rows = serializers.IntegerField(min_value=1, max_value=100_000, default=256)
     batch_size = serializers.IntegerField(min_value=1, max_value=65536, default=64)
