@@ -19,6 +19,8 @@ from evalsvc.registry.selectors import (
 )
 from evalsvc.teams.selectors import teams_for_user
 
+from .plotlytext import figure_for_browser
+
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
@@ -79,8 +81,14 @@ def run_detail(request: HttpRequest, pk: str) -> HttpResponse:
     kind = get_kind(run.kind)
     result = run.result or {}
     figures = [
-        # Parsed back to a dict so json_script can escape it safely inside the page.
-        {"id": f"figure-{i}", "data_id": f"figure-{i}-data", "title": title, "data": json.loads(fig.to_json())}
+        # Parsed back to a dict so json_script can escape it safely inside the page, and its
+        # strings escaped for plotly.js, which would render markup in a label.
+        {
+            "id": f"figure-{i}",
+            "data_id": f"figure-{i}-data",
+            "title": title,
+            "data": figure_for_browser(json.loads(fig.to_json())),
+        }
         for i, (title, fig) in enumerate(kind.figures(result) if result else [])
     ]
     return render(
