@@ -78,6 +78,6 @@ def test_explanation_page_draws_importance_beeswarm_waterfall_and_cohorts(
     rows = list(csv.DictReader(io.StringIO(body)))
     assert len(rows) == 2 * 30 and {r["row"] for r in rows} == {"2", "7"}
     first = next(r for r in rows if r["row"] == "2" and r["feature"] == run.result["features"][0])
-    assert float(first["attribution"]) == pytest.approx(run.result["rows"][0]["values"][0])
+    assert float(first["attribution"]) == pytest.approx(run.result["explained"][0]["values"][0])
     stored = page.request.get(f"{live_server.url}/api/runs/{run.pk}/result.json").json()
     assert stored["trust"] == run.result["trust"]

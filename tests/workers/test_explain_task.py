@@ -76,10 +76,10 @@ def test_explain_job_runs_and_matches_the_engine(alice, bc_model, bc_data):
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
     result = run.result
-    assert [r["row"] for r in result["rows"]] == [0, 4]
+    assert [r["row"] for r in result["explained"]] == [0, 4]
     assert len(result["features"]) == 30 and len(result["global"]["importance"]) == 30
     # Additive: attributions + base value = the model's output for the explained class, per row.
-    for row in result["rows"]:
+    for row in result["explained"]:
         assert abs(sum(row["values"]) + row["base_value"] - row["output"]) < 1e-6
     assert result["trust"]["scores"]["additivity_error"] < 1e-4
     assert {"infidelity", "sensitivity_max", "stability"} <= set(result["trust"]["scores"])
@@ -115,4 +115,4 @@ def test_gradient_job_on_an_onnx_model_converted_to_pytorch(alice, alpha, bc_dat
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
     assert run.result["trust"]["scores"]["completeness_error"] < 0.01
-    assert all(r["predicted"] == "1" for r in run.result["rows"])
+    assert all(r["predicted"] == "1" for r in run.result["explained"])

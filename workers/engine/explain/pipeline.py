@@ -226,7 +226,9 @@ def run_explanation(
         "classes": [str(c) for c in labels],
         "baseline": request.baseline,
         "background": {"kind": "kmeans", "rows": len(bg), "weights": [float(w) for w in bg_w]},
-        "rows": [
+        #: Data set rows the job explained (the chosen ones and the global sample), as every kind counts rows scored.
+        "rows": len(explained),
+        "explained": [
             {
                 "row": int(r),
                 "target": str(labels[targets_all[r]]) if targets_all[r] < len(labels) else int(targets_all[r]),

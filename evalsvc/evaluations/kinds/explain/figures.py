@@ -48,7 +48,7 @@ def explain_figures(result: dict[str, Any]) -> list[Figure]:
                 **LAYOUT,
             )
             figures.append(("Beeswarm", swarm))
-    rows = result.get("rows") or []
+    rows = result.get("explained") or []
     if rows:
         first = rows[0]
         order = np.argsort(-np.abs(first["values"]))[:TOP]

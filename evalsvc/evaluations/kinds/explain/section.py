@@ -11,7 +11,7 @@ def explain_section(ctx: JobContext) -> Section:
     params = result.get("params") or {}
     method = (
         f"{result.get('method_title', result.get('method'))} ({result.get('library')}) explained "
-        f"{len(result.get('rows') or [])} chosen rows and a global sample of {(result.get('global') or {}).get('rows', 0)} "
+        f"{len(result.get('explained') or [])} chosen rows and a global sample of {(result.get('global') or {}).get('rows', 0)} "
         f"rows of {ctx.dataset or 'the data set'}, output {result.get('output')!r}, against a {result.get('baseline')} "
         f"baseline and a k-means background of {(result.get('background') or {}).get('rows')} rows; seed "
         f"{result.get('seed')}. Parameters: " + ", ".join(f"{k}={v}" for k, v in params.items()) + "."

@@ -18,7 +18,7 @@ def attribution_rows(result: dict[str, Any]) -> Rows:
     """One row per explained row and feature: the CSV download."""
     features = result.get("features") or []
     out = []
-    for row in result.get("rows") or []:
+    for row in result.get("explained") or []:
         for f, v, x in zip(features, row.get("values") or [], row.get("feature_values") or [], strict=False):
             out.append(
                 {
