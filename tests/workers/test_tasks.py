@@ -9,8 +9,10 @@ import pytest
 from django.core.files.storage import default_storage
 from sklearn import metrics as skm
 
+from evalsvc.core.exceptions import ValidationFailed
 from evalsvc.evaluations.models import EvaluationRun
 from evalsvc.evaluations.services import run_cancel, run_submit
+from evalsvc.registry.services import dataset_version_register
 from tests.conftest import FIXTURES
 from workers.tasks.evaluate import run_evaluate
 
@@ -87,19 +89,33 @@ def test_cancelled_before_start_never_runs(alice, bc_model, bc_data):
     assert run.attempts == 0 and run.result is None
 
 
-def test_permanent_engine_error_fails_with_user_message(alice, bc_model, diabetes_data):
-    # The breast-cancer model takes 30 features; the diabetes data has 10.
-    run = execute(
+def test_permanent_engine_error_fails_with_user_message(alice, alpha, bc_model, tmp_path):
+    # A value the model cannot take shows only when the rows are read: the worker fails the run and says where.
+    frame = pd.read_csv(FIXTURES / "breast_cancer_test.csv")
+    frame["mean_texture"] = frame["mean_texture"].astype(object)
+    frame.loc[4, "mean_texture"] = "n/a"
+    path = tmp_path / "text-in-numbers.csv"
+    frame.to_csv(path, index=False)
+    data = dataset_version_register(
+        user=alice, team=alpha, name="text", path=str(path), filename=path.name, label_column="diagnosis"
+    )
+    run = execute(run_submit(user=alice, model_version_id=bc_model.pk, dataset_version_id=data.pk, params={}))
+    assert run.status == "failed"
+    assert "'mean_texture'" in run.error and "'n/a'" in run.error
+    assert run.attempts == 1  # permanent: not retried
+
+
+def test_a_data_set_the_model_cannot_take_is_refused_at_submission(alice, bc_model, diabetes_data):
+    # The breast-cancer model takes 30 features; the diabetes data has 10: known from the stored schemas.
+    with pytest.raises(ValidationFailed) as refused:
         run_submit(
             user=alice,
             model_version_id=bc_model.pk,
             dataset_version_id=diabetes_data.pk,
             params={"task": "classification"},
         )
-    )
-    assert run.status == "failed"
-    assert "30" in run.error and "10" in run.error
-    assert run.attempts == 1  # permanent: not retried
+    assert "30" in refused.value.message and "10" in refused.value.message
+    assert not EvaluationRun.objects.filter(dataset_version=diabetes_data).exists()
 
 
 def test_transient_storage_error_is_retried_then_fails(alice, bc_model, bc_data):

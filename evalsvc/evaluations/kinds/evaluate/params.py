@@ -12,6 +12,7 @@ from evalsvc.registry.models import DatasetVersion, ModelVersion
 from workers.catalog import BACKEND_NAMES
 
 from ..common import DEVICES, PRECISIONS
+from ..inputs import check_model_inputs
 
 _LABEL_DTYPES = {"int64", "int32", "string", "bool"}
 
@@ -71,6 +72,7 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
             raise ValidationFailed(f"feature columns not in data set {dataset}: {', '.join(missing)}")
         if label in features:
             raise ValidationFailed(f"the label column {label!r} cannot also be a feature")
+    check_model_inputs(model=model, dataset=dataset, feature_columns=features, label=label)
     data.setdefault("task", infer_task(model))
     return data
 

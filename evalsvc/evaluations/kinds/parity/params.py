@@ -11,6 +11,7 @@ from evalsvc.fleet.selectors import offers, require_worker_for
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 
 from ..common import DEVICES, PRECISIONS
+from ..inputs import check_model_inputs
 
 
 class TargetParams(serializers.Serializer):
@@ -58,6 +59,7 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
         missing = [c for c in features if c not in dataset.column_names]
         if missing:
             raise ValidationFailed(f"feature columns not in data set {dataset}: {', '.join(missing)}")
+    check_model_inputs(model=model, dataset=dataset, feature_columns=features, label=None)
     cleaned = {k: v for k, v in data.items() if k not in ("reference", "candidates")}
     return {**cleaned, "reference": reference, "candidates": unique}
 

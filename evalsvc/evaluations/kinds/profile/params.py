@@ -12,6 +12,7 @@ from evalsvc.registry.models import DatasetVersion, ModelVersion
 from workers.queues import PROFILE
 
 from ..common import DEVICES, PRECISIONS
+from ..inputs import check_model_inputs
 
 MAX_CELLS = 48
 
@@ -88,6 +89,10 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
         if baseline is None:
             raise ValidationFailed("the baseline run is not a finished profile run of this team")
         regression["baseline_run"] = str(regression["baseline_run"])
+    if dataset is not None:  # a sample of its rows: missing values are the sample's business
+        check_model_inputs(
+            model=model, dataset=dataset, feature_columns=data.get("feature_columns"), label=None, whole=False
+        )
     data["input_source"] = "dataset" if dataset is not None else "synthetic"
     return data
 

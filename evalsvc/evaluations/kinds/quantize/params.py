@@ -11,6 +11,8 @@ from evalsvc.fleet.selectors import require_offer
 from evalsvc.registry.models import DatasetVersion, ModelFormat, ModelVersion
 from workers.catalog import QUANTIZE_VARIANTS
 
+from ..inputs import check_model_inputs
+
 
 class QuantizeParams(serializers.Serializer):
     variants = serializers.ListField(
@@ -45,6 +47,7 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
     if label and label not in dataset.column_names:
         raise ValidationFailed(f"label column {label!r} is not in data set {dataset}")
     data["label_column"] = label or None
+    check_model_inputs(model=model, dataset=dataset, feature_columns=data.get("feature_columns"), label=label or None)
     return data
 
 
