@@ -10,10 +10,17 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls made
 # beside it in browser tests are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+# Property tests: a modest number of examples keeps the suite fast; no per-example deadline, since a
+# shared machine's pauses are not the code's. HYPOTHESIS_PROFILE=thorough runs many more.
+hypothesis_settings.register_profile("default", max_examples=50, deadline=None)
+hypothesis_settings.register_profile("thorough", max_examples=2000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

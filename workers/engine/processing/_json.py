@@ -56,6 +56,8 @@ def describe(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and not -(10**40) < value < 10**40:
+        return "an integer too large to show"
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
@@ -107,9 +109,9 @@ def read_int(value: Any, path: str, low: int | None = None, high: int | None = N
     if isinstance(value, bool) or not isinstance(value, int):
         raise fail(path, f"expected an integer, got {describe(value)}")
     if low is not None and value < low:
-        raise fail(path, f"must be at least {low}, got {value}")
+        raise fail(path, f"must be at least {low}, got {describe(value)}")
     if high is not None and value > high:
-        raise fail(path, f"must be at most {high}, got {value}")
+        raise fail(path, f"must be at most {high}, got {describe(value)}")
     return value
 
 
@@ -124,7 +126,10 @@ def read_number(
     """A finite JSON number in ``[low, high]`` (strictly above zero when ``positive``)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise fail(path, f"expected a number, got {describe(value)}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer past the largest float: JSON has no limit on digits
+        number = math.inf
     if not math.isfinite(number):
         raise fail(path, f"must be a finite number, got {describe(value)}")
     if positive and number <= 0:

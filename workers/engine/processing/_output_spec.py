@@ -157,7 +157,8 @@ def _parse_labels(value: Any, path: str) -> tuple[tuple[int, str], ...]:
     if isinstance(value, dict):
         obj = read_object(value, path, None)
         for key, label in obj.items():
-            if not (key.isascii() and key.isdigit()) or str(int(key)) != key:
+            # (the length first: int() refuses text of more than 4300 digits)
+            if not (key.isascii() and key.isdigit()) or len(key) > 18 or str(int(key)) != key:
                 raise fail(child(path, key), "keys must be class indices written as integers: '0', '1', ...")
             pairs.append((int(key), read_str(label, child(path, key))))
         if not pairs:
