@@ -170,6 +170,7 @@ def model_version_register(
         spec = validate_processing(processing, tokenizer_path=tokenizer_path)
     except EngineError as exc:
         raise ValidationFailed(exc.message) from None
+    _refuse_two_label_maps(info.class_labels, spec)
 
     files = [(path, sha256)]
     if weights_path:
@@ -216,6 +217,19 @@ def model_version_register(
         return _store_then_create(files=files, create=record_registration(create, user=user))
     except IntegrityError:  # a concurrent upload of the same bytes
         raise Conflict("identical bytes were registered at the same moment; reload to see them") from None
+
+
+def _refuse_two_label_maps(class_labels: Any, spec: dict[str, Any] | None) -> None:
+    """A model that names its classes and a spec that names them again: which would a report believe?"""
+    declared = ((spec or {}).get("output") or {}).get("labels")
+    if class_labels is None or declared is None:
+        return
+    shown = ", ".join(repr(label) for label in list(class_labels)[:5]) + (", …" if len(class_labels) > 5 else "")
+    raise ValidationFailed(
+        f"the model names its classes itself (ONNX-ML class labels: {shown}) and the processing spec's "
+        "output.labels gives a second label map; keep one: remove output.labels (the model's own labels "
+        "are used), or export the model without class labels"
+    )
 
 
 def validate_processing(processing: dict[str, Any] | None, *, tokenizer_path: str | None) -> dict[str, Any] | None:

@@ -182,3 +182,16 @@ def test_large_csv_counts_every_row(api):
     )
     assert response.status_code == 201
     assert response.json()["rows"] == 20000
+
+
+def test_a_model_with_class_labels_and_a_spec_label_map_is_refused(api):
+    import json
+
+    from evalsvc.registry.models import ModelVersion
+
+    processing = json.dumps({"output": {"labels": ["benign", "malignant"]}})
+    response = upload(api["alice"], "/api/model-versions/", "bc", MODEL.read_bytes(), "bc.onnx", processing=processing)
+    assert response.status_code == 400, response.json()
+    detail = str(response.json())
+    assert "names its classes itself" in detail and "output.labels" in detail
+    assert not ModelVersion.objects.exists()

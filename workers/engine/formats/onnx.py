@@ -117,10 +117,15 @@ def inspect_onnx(path: str) -> ModelInfo:
         onnx.checker.check_model(model, full_check=False)
     except (onnx.checker.ValidationError, ValueError) as exc:
         raise InvalidArtifact(f"ONNX checker rejected the model: {_first_line(exc)}") from exc
+    # Before shape inference, whose messages about these are ONNX's internals.
+    _check_operator_domains(model)
+    _check_expansion(model)
     try:
         inferred = shape_inference.infer_shapes(model, strict_mode=True)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as exc:
-        raise InvalidArtifact(f"ONNX shape inference failed: {_first_line(exc)}") from exc
+        raise InvalidArtifact(_explain_inference_failure(_first_line(exc))) from exc
+
+    _check_fixed_sizes(inferred)
 
     graph = model.graph
     initializers = {t.name for t in graph.initializer} | {t.values.name for t in graph.sparse_initializer}
@@ -140,6 +145,112 @@ def inspect_onnx(path: str) -> ModelInfo:
         producer_version=model.producer_version,
         class_labels=_class_labels(graph),
     )
+
+
+#: Operator domains some runtime here implements: the ONNX standard, ONNX-ML,
+#: ONNX Runtime's contrib operators and the training/preview sets.
+KNOWN_DOMAINS = frozenset(
+    {"", "ai.onnx", _ML_DOMAIN, "com.microsoft", "com.microsoft.nchwc", "ai.onnx.preview.training", "ai.onnx.training"}
+)
+
+#: A tensor whose size follows from constants alone and passes this many
+#: elements (4 GiB of float32) would exhaust memory on any input.
+MAX_CONSTANT_ELEMENTS = 1 << 30
+
+
+def _check_operator_domains(model: onnx.ModelProto) -> None:
+    """Refuse operators no runtime implements: the model would fail every job, after upload."""
+    local = {(f.domain, f.name) for f in model.functions}
+    for node in _all_nodes(model):
+        if node.domain in KNOWN_DOMAINS or (node.domain, node.op_type) in local:
+            continue
+        raise InvalidArtifact(
+            f"node {node.name or node.op_type!r} uses operator {node.domain}:{node.op_type} from the unknown "
+            f"domain {node.domain!r}: no runtime here implements it, so every job on the model would fail "
+            f"(known domains: {', '.join(sorted(d or 'ai.onnx' for d in KNOWN_DOMAINS if d))})"
+        )
+
+
+def _all_nodes(model: onnx.ModelProto):
+    pending = [model.graph, *(f for f in model.functions)]
+    while pending:
+        graph = pending.pop()
+        for node in graph.node:
+            yield node
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    pending.append(attr.g)
+                elif attr.type == onnx.AttributeProto.GRAPHS:
+                    pending.extend(attr.graphs)
+
+
+def _constant_ints(model: onnx.ModelProto) -> dict[str, list[int]]:
+    from onnx import numpy_helper
+
+    found: dict[str, list[int]] = {}
+    for tensor in model.graph.initializer:
+        if tensor.data_type == TensorProto.INT64 and len(tensor.dims) == 1 and tensor.dims[0] <= 16:
+            found[tensor.name] = [int(v) for v in numpy_helper.to_array(tensor)]
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            for attr in node.attribute:
+                if attr.name == "value" and attr.t.data_type == TensorProto.INT64 and len(attr.t.dims) == 1:
+                    found[node.output[0]] = [int(v) for v in numpy_helper.to_array(attr.t)]
+    return found
+
+
+def _check_expansion(model: onnx.ModelProto) -> None:
+    """Refuse an expansion bomb: a tensor sized by constants alone beyond any memory."""
+    constants = _constant_ints(model)
+    for node in model.graph.node:
+        if node.op_type not in ("Expand", "ConstantOfShape") or node.domain not in ("", "ai.onnx"):
+            continue
+        shape_input = node.input[1] if node.op_type == "Expand" else node.input[0]
+        shape = constants.get(shape_input)
+        if shape is None:
+            continue
+        elements = 1
+        for dim in shape:
+            elements *= max(abs(dim), 1)
+        if elements > MAX_CONSTANT_ELEMENTS:
+            raise InvalidArtifact(_bomb_message(node, shape, elements))
+
+
+def _check_fixed_sizes(inferred: onnx.ModelProto) -> None:
+    for value in (*inferred.graph.value_info, *inferred.graph.output):
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
+        if dims and None not in dims:
+            elements = 1
+            for dim in dims:
+                elements *= max(dim, 1)
+            if elements > MAX_CONSTANT_ELEMENTS:
+                raise InvalidArtifact(
+                    f"tensor {value.name!r} has the fixed shape {'×'.join(map(str, dims))} ({elements:.3g} elements): "
+                    "no input is small enough for the model to fit in memory (an expansion bomb)"
+                )
+
+
+def _bomb_message(node: onnx.NodeProto, shape: list[int], elements: int) -> str:
+    return (
+        f"node {node.name or node.op_type!r} ({node.op_type}) builds a tensor of shape "
+        f"{'×'.join(map(str, shape))} from constants ({elements:.3g} elements, over "
+        f"{MAX_CONSTANT_ELEMENTS:.3g}): it would exhaust memory on any input (an expansion bomb)"
+    )
+
+
+def _explain_inference_failure(detail: str) -> str:
+    """ONNX's own wording, with what it means for the uploader first."""
+    if "Inferred shape and existing shape differ" in detail:
+        return (
+            "the model declares a tensor shape that its own operators contradict (often a constant target shape "
+            f"of Expand or Reshape that does not match the declared output); ONNX shape inference says: {detail}"
+        )
+    if "Expand" in detail or "ConstantOfShape" in detail:
+        return (
+            "an Expand or ConstantOfShape node's target shape cannot be computed or is invalid (negative, "
+            f"too large or incompatible with its input); ONNX shape inference says: {detail}"
+        )
+    return f"ONNX shape inference failed: {detail}"
 
 
 def _load(path: str) -> onnx.ModelProto:
