@@ -109,3 +109,26 @@ def test_report_section_of_a_profile_with_a_failed_cell_and_a_regression_check()
     assert "Recommended: onnxruntime/cpu/fp32/b1/t1: meets p99 <= 2 ms." in built.notes
     assert "tensorrt/cuda/fp32 b1 t1 was not measured (unavailable): no CUDA device" in built.notes
     assert "Slower beyond the threshold: onnxruntime/cpu/fp32/b1/t1" in built.notes
+
+
+def test_the_latency_table_is_one_function_for_page_csv_and_report():
+    """A cell timed with preprocessing only (preprocessing "in") shows the same numbers everywhere."""
+    from evalsvc.reports.sections import JobContext, build_section
+
+    latency = {"count": 90, "p50_ms": 1.25, "p90_ms": 1.5, "p99_ms": 2.0, "max_ms": 3.0, "throughput_rows_s": 812.4}
+    result = {
+        "cells": [
+            {"key": {"backend": "onnxruntime", "device": "cpu", "precision": "fp32", "batch_size": 1, "threads": 1},
+             "status": "ok", "model": None,
+             "with_preprocessing": {"latency": latency, "stability": {"stable": True}}},
+            {"key": {"backend": "openvino", "device": "cpu", "precision": "fp32", "batch_size": 1, "threads": None},
+             "status": "unavailable", "error": "no openvino"},
+        ]
+    }  # fmt: skip
+    rows = profile_rows(result)
+    assert rows[0]["timed"] == "with_preprocessing" and rows[0]["p50_ms"] == 1.25 and rows[0]["stable"] is True
+    assert rows[1]["timed"] is None and rows[1]["status"] == "unavailable"
+    built = build_section(JobContext(kind="profile", label="Latency profile", params={}, result=result, dataset=None))
+    table = built.tables[0]
+    assert table["rows"][0] == ["onnxruntime/cpu/fp32 b1 t1", 90, 1.25, 1.5, 2.0, 3.0, 812, "yes", None]
+    assert table["rows"][1] == ["openvino/cpu/fp32 b1", *[None] * 7, "unavailable"]

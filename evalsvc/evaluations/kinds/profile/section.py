@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..base import JobContext, Section, Table
-from .tables import REGRESSION_METHOD, cell_label, verdict_word
+from .tables import REGRESSION_METHOD, cell_label, profile_rows
 
 
 def _whole(value: float | None) -> int | None:
@@ -48,27 +48,16 @@ def _method(ctx: JobContext) -> str:
     return text
 
 
-def _cells_table(cells: list[dict[str, Any]]) -> Table:
+def _cells_table(result: dict[str, Any]) -> Table:
     rows = []
-    for c in cells:
-        latency = ((c.get("model") or c.get("with_preprocessing") or {}).get("latency")) or {}
-        stable = ((c.get("model") or c.get("with_preprocessing") or {}).get("stability") or {}).get("stable")
-        if c.get("status") != "ok":
-            rows.append([cell_label(c["key"]), *[None] * 7, c.get("status")])  # the reason is in the notes
+    for r in profile_rows(result):
+        if r["status"] != "ok":
+            rows.append([cell_label(r), *[None] * 7, r["status"]])  # the reason is in the notes
             continue
         rows.append(
-            [
-                cell_label(c["key"]),
-                latency.get("count"),
-                latency.get("p50_ms"),
-                latency.get("p90_ms"),
-                latency.get("p99_ms"),
-                latency.get("max_ms"),
-                _whole(latency.get("throughput_rows_s")),
-                "yes" if stable else "no",
-                verdict_word(c.get("verdict")),
-            ]
-        )
+            [cell_label(r), r["count"], r["p50_ms"], r["p90_ms"], r["p99_ms"], r["max_ms"],
+             _whole(r["throughput_rows_s"]), "yes" if r["stable"] else "no", r["verdict"]]
+        )  # fmt: skip
     return {
         "title": "Latency per configuration (ms per call)",
         "columns": ["Configuration", "Calls", "p50", "p90", "p99", "max", "rows/s", "Stable", "Verdict"],
@@ -180,7 +169,7 @@ def _regression_table(regression: dict[str, Any]) -> Table:
 def profile_section(ctx: JobContext) -> Section:
     result = ctx.result
     cells = result.get("cells") or []
-    tables = [_cells_table(cells)]
+    tables = [_cells_table(result)]
     if any(c.get("status") == "ok" for c in cells):
         tables.append(_start_table(cells))
     tables += _concurrency_tables(cells)

@@ -27,12 +27,17 @@ def verdict_word(verdict: dict[str, Any] | None) -> str | None:
 
 
 def profile_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat row per cell, for the CSV download and the table on the page."""
+    """One flat row per cell: the run page's table, the CSV download and the report's latency table.
+
+    The latency is the model's alone where it was timed so, else preprocessing and model together
+    (``timed`` says which).
+    """
     rows = []
     for c in result.get("cells", []):
         key = c.get("key", {})
-        latency = (c.get("model") or {}).get("latency") or {}
-        stability = (c.get("model") or {}).get("stability") or {}
+        measured = c.get("model") or c.get("with_preprocessing") or {}
+        latency = measured.get("latency") or {}
+        stability = measured.get("stability") or {}
         verdict = c.get("verdict") or {}
         cold = c.get("cold_start") or {}
         memory = c.get("memory") or {}
@@ -46,6 +51,7 @@ def profile_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "threads": key.get("threads"),
                 "status": c.get("status"),
                 "error": c.get("error", ""),
+                "timed": "model" if c.get("model") else ("with_preprocessing" if c.get("with_preprocessing") else None),
                 **{
                     k: latency.get(k)
                     for k in (
