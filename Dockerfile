@@ -11,7 +11,15 @@ COPY pyproject.toml README.md ./
 COPY requirements/ requirements/
 COPY evalsvc/ evalsvc/
 COPY workers/ workers/
-RUN pip install --no-cache-dir -c requirements/lock.txt ".${EXTRAS}"
+# torch first, from its own wheel index: the CPU build (about 200 MB) for the CPU
+# image, not PyPI's CUDA build of several GB. The GPU image passes PyPI as the
+# index and TORCH_VARIANT=cuda, which drops the lock's "+cpu" local version.
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+ARG TORCH_VARIANT=cpu
+RUN if [ "$TORCH_VARIANT" = cpu ]; then cp requirements/lock.txt /tmp/constraints.txt; \
+    else sed 's/^torch==\([^+]*\)+cpu$/torch==\1/' requirements/lock.txt > /tmp/constraints.txt; fi \
+    && pip install --no-cache-dir --index-url "$TORCH_INDEX" -c /tmp/constraints.txt torch \
+    && pip install --no-cache-dir -c /tmp/constraints.txt ".${EXTRAS}"
 COPY . .
 RUN DJANGO_SECRET_KEY=build-only-not-secret-build-only-not-secret-build-only python manage.py collectstatic --noinput
 RUN useradd --create-home evalsvc && mkdir -p /app/var && chown -R evalsvc /app/var

@@ -98,3 +98,82 @@ def test_embedded_defaults_need_no_server(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"]
+
+
+APP_SERVICES = ("web", "worker-cpu", "worker-profile", "worker-gpu", "beat")
+
+
+def _default(value: str) -> str:
+    """A compose value with its ``${VAR:-default}`` defaults filled in (nothing set in the shell)."""
+    import re
+
+    previous = None
+    while previous != value:
+        previous = value
+        value = re.sub(r"\$\{[A-Z0-9_]+:-([^${}]*)\}", r"\1", value)
+        value = re.sub(r"\$\{[A-Z0-9_]+:\?[^}]*\}", "secret", value)
+    return value
+
+
+def test_every_service_touching_artifacts_gets_the_same_storage():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    storage = {
+        name: {k: v for k, v in services[name]["environment"].items() if k.startswith(("AWS_", "EVALSVC_STORAGE"))}
+        for name in (*APP_SERVICES, "minio-bucket")
+    }
+    reference = storage["web"]
+    assert set(reference) >= {"AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"}
+    for name, env in storage.items():
+        assert env == reference, name  # web and every worker read and write one bucket
+    # By default that bucket is the compose file's own MinIO, kept on a volume, created before anything starts.
+    endpoint = _default(reference["AWS_S3_ENDPOINT_URL"])
+    assert endpoint == "http://minio:9000"
+    assert "minio" in services and any(v.endswith(":/data") for v in services["minio"]["volumes"])
+    assert "miniodata" in compose["volumes"]
+    for name in APP_SERVICES:
+        assert services[name]["depends_on"]["minio-bucket"] == {"condition": "service_completed_successfully"}
+        env_file = services[name]["env_file"]
+        assert env_file == [{"path": ".env", "required": False}]  # runs without a .env file
+    assert _default(services["minio"]["environment"]["MINIO_ROOT_USER"]) == _default(reference["AWS_ACCESS_KEY_ID"])
+
+
+def test_compose_storage_settings_select_the_shared_bucket(tmp_path):
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    env = {k: _default(str(v)) for k, v in compose["services"]["worker-cpu"]["environment"].items()}
+    code = (
+        "import django; django.setup(); from django.core.files.storage import storages; s = storages['default']; "
+        "print(type(s).__name__, s.bucket_name, s.endpoint_url)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, **{k: v for k, v in env.items() if k.startswith("AWS_")},
+             "DJANGO_SETTINGS_MODULE": "evalsvc.settings.local", "EVALSVC_VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["S3Storage", "evalsvc", "http://minio:9000"]
+
+
+def test_cpu_image_takes_torch_cpu_build_and_gpu_image_the_cuda_one():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu" in dockerfile
+    install_torch = dockerfile.index('--index-url "$TORCH_INDEX"')
+    assert install_torch < dockerfile.index('".${EXTRAS}"')  # torch first, so the project install keeps it
+    lock = (ROOT / "requirements" / "lock.txt").read_text().splitlines()
+    assert [line for line in lock if line.startswith("torch==")][0].endswith("+cpu")
+    gpu = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker-gpu"]["build"]["args"]
+    assert gpu["TORCH_INDEX"] == "https://pypi.org/simple"  # PyPI's Linux wheel is the CUDA build
+    assert gpu["TORCH_VARIANT"] == "cuda" and gpu["EXTRAS"] == "[gpu]"
+    # The GPU build's constraints drop "+cpu" from the pin; checked on the lock itself.
+    rewritten = subprocess.run(
+        ["sed", r"s/^torch==\([^+]*\)+cpu$/torch==\1/", str(ROOT / "requirements" / "lock.txt")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert (
+        "torch==2.13.0\n" in rewritten
+        and "+cpu" not in [ln for ln in rewritten.splitlines() if ln.startswith("torch==")][0]
+    )
