@@ -155,3 +155,33 @@ def test_a_profile_that_measured_nothing_fails(alice, bc_model):
     assert run.status == "failed"
     assert run.error.startswith("no configuration could be measured (failed: ")
     assert len(run.result["cells"]) == 2 and {c["status"] for c in run.result["cells"]} == {"failed"}
+
+
+def test_a_regression_baseline_must_share_the_inputs_and_another_model_is_flagged(
+    api, alice, bc_model, bc_data, diabetes_model, client
+):
+    one_cell = {**FAST, "batch_sizes": [8], "threads": [1]}
+    baseline = execute(
+        run_submit(user=alice, model_version_id=bc_model.pk, dataset_version_id=None, kind="profile", params=one_cell)
+    )
+    assert baseline.status == "succeeded", baseline.error
+    compare = {**one_cell, "regression": {"baseline_run": str(baseline.pk), "threshold": 1.0}}
+    body = {"kind": "profile", "model_version": str(bc_model.pk), "dataset_version": str(bc_data.pk), "params": compare}
+    response = api["alice"].post("/api/runs/", body, format="json")
+    assert response.status_code == 400, response.json()
+    detail = response.json()["detail"]
+    assert "the baseline run measured synthetic tensors and this job would measure rows of data set version" in detail
+    assert "needs the same inputs on both sides" in detail
+
+    other = execute(
+        run_submit(
+            user=alice, model_version_id=diabetes_model.pk, dataset_version_id=None, kind="profile", params=compare
+        )
+    )
+    assert other.status == "succeeded", other.error
+    warning = other.result["regression"]["warning"]
+    assert warning.startswith("the baseline profiled bc v1, another model than diabetes v1")
+    assert f"regression check: {warning}" in other.result["warnings"]
+    client.force_login(alice)
+    html = client.get(f"/runs/{other.pk}/").content.decode()
+    assert 'id="regression-warning"' in html and "another model than diabetes v1" in html

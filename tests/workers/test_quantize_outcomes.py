@@ -83,6 +83,32 @@ def test_a_succeeding_job_registers_its_variants_in_one_step(alice, digits):
     assert entry["model_version_id"] == str(variant.pk) and entry["version"] == variant.version == 2
     assert variant.sha256 == entry["sha256"]
 
+    # Timed warm, in the profiler's windows, with the spread; the speed-up is the ratio of the medians.
+    parent_timing, timing = run.result["parent"]["timing"], entry["timing"]
+    for t in (parent_timing, timing):
+        assert t["status"] == "ok" and t["batch_size"] == 64
+        assert t["count"] >= 50 * 3  # three windows of at least 50 calls, after warm-up
+        assert 0 < t["p50_ms"] <= t["p90_ms"] <= t["p99_ms"] and t["std_ms"] >= 0
+    assert entry["speedup"] == pytest.approx(parent_timing["p50_ms"] / timing["p50_ms"])
+
+
+def test_the_run_page_shows_the_timing_spread(client, alice, digits):
+    model, data = digits
+    run = run_submit(
+        user=alice,
+        model_version_id=model.pk,
+        dataset_version_id=data.pk,
+        kind="quantize",
+        params={"variants": ["int8_dynamic"], "max_rows": 300, "timing_seconds": 2},
+    )
+    quantize_task.run_quantize.apply(args=[str(run.pk)])
+    run.refresh_from_db()
+    client.force_login(alice)
+    html = client.get(f"/runs/{run.pk}/").content.decode()
+    assert "<th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>std ms</th>" in html
+    assert f"{run.result['parent']['timing']['p90_ms']:.4f}" in html
+    assert 'id="timing-method"' in html and "warming up" in html
+
 
 def test_quantizing_a_variant_is_refused_at_submission(alice, digits, tmp_path):
     model, data = digits

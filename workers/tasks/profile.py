@@ -65,6 +65,9 @@ def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
         baseline = EvaluationRun.objects.get(pk=regression["baseline_run"])
         report = compare_profiles(baseline.result, result, alpha=regression["alpha"], threshold=regression["threshold"])
         result["regression"] = {**report.to_dict(), "baseline_run": regression["baseline_run"]}
+        if regression.get("warning"):
+            result["regression"]["warning"] = regression["warning"]
+            result.setdefault("warnings", []).append(f"regression check: {regression['warning']}")
     first_ok = next((c for c in result["cells"] if c.get("status") == "ok"), None)
     if first_ok is None:
         # Nothing was measured: not a success, whatever the objectives say of an empty grid.

@@ -17,6 +17,7 @@ from workers.engine import quantize
 from workers.engine.errors import EngineError
 from workers.engine.evaluate import evaluate
 from workers.engine.feed import model_feed, model_sized
+from workers.engine.latency import CellKey, ProfileGrid, StabilityRule, SyntheticInputs, profile_cell
 from workers.engine.parity import Target, compare_models, repeatable
 from workers.engine.processing import parse_processing_spec
 from workers.engine.types import ModelSpec, ProgressCallback
@@ -134,7 +135,10 @@ def _measure(run: EvaluationRun, progress: ProgressCallback, scratch: str) -> tu
         entry["agreement"] = [o.__dict__ for o in result.outputs]
         entry["worst_rows"] = result.worst_rows
         entry["seconds"] = result.seconds
-        entry["speedup"] = parent_seconds / result.seconds if result.seconds else None
+    timing = _timing({"parent": model, **made}, params["batch_size"], params.get("timing_seconds", 6))
+    for name, entry in variants.items():
+        entry["timing"] = timing[name]
+        entry["speedup"] = _speedup(timing["parent"], timing[name])
     metrics = _accuracy(run, model, data, made, progress, tokenizer) if data.label_column else {}
     for name, entry in variants.items():
         entry["metrics"] = metrics.get(name)
@@ -145,12 +149,50 @@ def _measure(run: EvaluationRun, progress: ProgressCallback, scratch: str) -> tu
             "sha256": parent.sha256,
             "size_bytes": parent.size_bytes,
             "seconds": parent_seconds,
+            "timing": timing["parent"],
             "metrics": metrics.get("parent"),
         },
         "variants": [variants[n] for n in params["variants"] if n in variants] + failed,
         "backend": comparison.reference_backend,
     }
     return result, {name: spec.path for name, spec in made.items()}
+
+
+def _timing(specs: dict[str, ModelSpec], batch_size: int, seconds: float) -> dict[str, dict[str, Any]]:
+    """Time each model as the latency profiler does: load, warm up, then windows until they agree.
+
+    The pass that compared outputs includes each model's first, cold call, so its
+    duration is no measure of speed; this one is, with its spread.
+    """
+    grid = ProfileGrid(batch_sizes=(batch_size,), rule=StabilityRule(min_window_s=0.5, max_seconds=seconds))
+    key = CellKey(backend="onnxruntime", device="cpu", precision="fp32", batch_size=batch_size, threads=None)
+    timing: dict[str, dict[str, Any]] = {}
+    for name, spec in specs.items():
+        cell = profile_cell(spec, key, grid, SyntheticInputs())
+        if cell.status != "ok" or cell.model is None:
+            timing[name] = {"status": cell.status, "error": cell.error}
+            continue
+        lat = cell.model.latency
+        timing[name] = {
+            "status": "ok",
+            "batch_size": batch_size,
+            "count": lat.count,
+            "p50_ms": lat.p50_ms,
+            "p90_ms": lat.p90_ms,
+            "p99_ms": lat.p99_ms,
+            "std_ms": lat.std_ms,
+            "us_per_row": 1000 * lat.p50_ms / batch_size,
+            "stable": cell.model.stability.stable,
+            "stability": cell.model.stability.reason,
+        }
+    return timing
+
+
+def _speedup(parent: dict[str, Any], variant: dict[str, Any]) -> float | None:
+    """Ratio of median latencies, parent over variant, both warm."""
+    if parent.get("status") != "ok" or variant.get("status") != "ok" or not variant.get("p50_ms"):
+        return None
+    return parent["p50_ms"] / variant["p50_ms"]
 
 
 def _accuracy(

@@ -89,12 +89,47 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
         if baseline is None:
             raise ValidationFailed("the baseline run is not a finished profile run of this team")
         regression["baseline_run"] = str(regression["baseline_run"])
+        _same_inputs(baseline, data, dataset)
+        if baseline.model_version.registered_model_id != model.registered_model_id:
+            regression["warning"] = (
+                f"the baseline profiled {baseline.model_version}, another model than {model}: "
+                "the comparison says which is faster, not whether a new version of one model regressed"
+            )
     if dataset is not None:  # a sample of its rows: missing values are the sample's business
         check_model_inputs(
             model=model, dataset=dataset, feature_columns=data.get("feature_columns"), label=None, whole=False
         )
     data["input_source"] = "dataset" if dataset is not None else "synthetic"
     return data
+
+
+def _inputs(params: dict[str, Any], dataset_id: Any) -> tuple[Any, ...]:
+    if params.get("input_source") == "dataset" or dataset_id is not None:
+        return (
+            "dataset",
+            str(dataset_id),
+            params.get("preprocessing", "out"),
+            tuple(params.get("feature_columns") or ()),
+        )
+    return ("synthetic", tuple(sorted((params.get("synthetic_dims") or {}).items())))
+
+
+def _describe(inputs: tuple[Any, ...]) -> str:
+    if inputs[0] == "synthetic":
+        dims = ", ".join(f"{k}={v}" for k, v in inputs[1])
+        return "synthetic tensors" + (f" ({dims})" if dims else "")
+    return f"rows of data set version {inputs[1][:8]} with preprocessing {inputs[2]!r}"
+
+
+def _same_inputs(baseline: Any, params: dict[str, Any], dataset: DatasetVersion | None) -> None:
+    """A regression check compares like with like: the same inputs, fed the same way."""
+    before = _inputs(baseline.params or {}, baseline.dataset_version_id)
+    now = _inputs({**params, "input_source": "dataset" if dataset else "synthetic"}, dataset.pk if dataset else None)
+    if before != now:
+        raise ValidationFailed(
+            f"the baseline run measured {_describe(before)} and this job would measure {_describe(now)}: "
+            "a regression check needs the same inputs on both sides"
+        )
 
 
 def route(params: dict[str, Any], model: ModelVersion) -> str:

@@ -24,6 +24,9 @@ class QuantizeParams(serializers.Serializer):
     calibration_rows = serializers.IntegerField(min_value=1, max_value=100_000, default=256)
     batch_size = serializers.IntegerField(min_value=1, max_value=65536, default=64)
     max_rows = serializers.IntegerField(min_value=1, max_value=1_000_000, default=5000)
+    timing_seconds = serializers.FloatField(
+        min_value=1, max_value=120, default=6, help_text="Most seconds spent timing each model (warm, in windows)."
+    )
     feature_columns = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
     label_column = serializers.CharField(required=False)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..base import JobContext, Section, Table
 from ..common import share, worst_rows_table
-from .tables import variant_rows
+from .tables import timing_cells, variant_rows
 
 
 def quantize_section(ctx: JobContext) -> Section:
@@ -14,7 +14,9 @@ def quantize_section(ctx: JobContext) -> Section:
         "static quantization), registered as versions of their own linked to this one, and run beside it on the "
         f"same {result.get('rows', '?')} rows of {ctx.dataset or 'the data set'} with "
         f"{(result.get('backend') or {}).get('backend', 'onnxruntime')}: size, agreement with the parent's "
-        "outputs, quality on the labels and time per row are compared."
+        "outputs and quality on the labels are compared. Latency is measured per model as the latency "
+        "profiler does (load, warm-up, then windows until three agree within 10 % or the time budget ends) on "
+        "synthetic inputs of one batch; the speed-up is the ratio of the parent's median latency to the variant's."
     )
     rows, notes = [], []
     for v in variant_rows(result):
@@ -24,7 +26,7 @@ def quantize_section(ctx: JobContext) -> Section:
         version = f"v{v['version']}" if v.get("version") else "this version"
         rows.append(
             [v.get("variant"), version, v.get("size_bytes"), v.get("size_ratio"), v.get("quality"),
-             share(v.get("label_agreement")), v.get("max_abs"), v.get("speedup")]
+             share(v.get("label_agreement")), v.get("max_abs"), *timing_cells(v.get("timing") or {}), v.get("speedup")]
         )  # fmt: skip
     metrics = (result.get("parent") or {}).get("metrics") or {}
     quality = "accuracy" if "accuracy" in metrics else ("R²" if "r2" in metrics else "quality")
@@ -39,6 +41,11 @@ def quantize_section(ctx: JobContext) -> Section:
                 quality.capitalize() if quality != "R²" else "R²",
                 "Label agreement",
                 "max |Δ|",
+                "p50 ms",
+                "p90 ms",
+                "p99 ms",
+                "std ms",
+                "Stable",
                 "Speed-up",
             ],  # fmt: skip
             "rows": rows,
