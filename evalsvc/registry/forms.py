@@ -19,7 +19,19 @@ class _UploadForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = writable_teams(user)
+        teams = writable_teams(user)
+        self.fields["team"].queryset = teams
+        only = list(teams[:2])
+        if len(only) == 1:  # nothing to choose: the one team is chosen already
+            self.fields["team"].initial = only[0].slug
+            self.fields["team"].empty_label = None
+
+
+class OptionalJSONField(forms.JSONField):
+    """A JSON field that shows an empty box, not the text ``null``, when there is no value."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return "" if value is None else super().prepare_value(value)
 
 
 class ModelUploadForm(_UploadForm):
@@ -29,7 +41,7 @@ class ModelUploadForm(_UploadForm):
     )
     weights = forms.FileField(required=False, allow_empty_file=True, help_text="OpenVINO IR only: the .bin file.")
     tokenizer = forms.FileField(required=False, allow_empty_file=True, help_text="Text models: tokenizer.json.")
-    processing = forms.JSONField(
+    processing = OptionalJSONField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 6, "placeholder": '{"output": {"activation": "softmax"}}'}),
         help_text="Declared pre/post-processing (JSON), applied identically by every backend and job.",

@@ -1,0 +1,58 @@
+"""Pages offer what the signed-in role may do; the register form has nothing to fill in that it knows already."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.test_browser import browser  # noqa: F401  (the Chromium fixture)
+from tests.factories import MembershipFactory, UserFactory, make_world
+
+pytestmark = [pytest.mark.browser]
+
+
+def sign_in(page, live_server, username: str) -> None:
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw-for-tests-1")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+def nav_links(page) -> list[str]:
+    return [link.strip() for link in page.locator("header nav a").all_inner_texts()]
+
+
+def test_an_auditor_is_not_offered_register_or_new_job(live_server, browser, transactional_db):  # noqa: F811
+    world = make_world()
+    dave = UserFactory(username="dave")
+    MembershipFactory(team=world["alpha"], user=dave, role="auditor")
+    page = browser.new_page()
+    sign_in(page, live_server, "dave")
+    links = nav_links(page)
+    assert "Reports" in links and "Audit trail" in links
+    assert not {"Register model", "Register data set", "New job"} & set(links)
+    assert page.locator("text=+ register").count() == 0
+
+    owner = browser.new_page()
+    sign_in(owner, live_server, "alice")
+    assert {"Register model", "Register data set", "New job"} <= set(nav_links(owner))
+
+
+def test_the_register_form_preselects_the_only_team_and_never_shows_null(live_server, browser, transactional_db):  # noqa: F811
+    make_world()
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, live_server, "alice")
+    page.goto(f"{live_server.url}/models/upload/")
+    assert page.eval_on_selector("#id_team", "el => el.value") == "alpha"
+    assert page.locator("#id_team option").count() == 1  # no empty choice to pick by mistake
+    assert page.input_value("#id_processing") == ""
+    assert "null" not in page.locator("main").inner_text()
+    # a failed submission (no file) shows the form again, still without "null"
+    page.fill("#id_name", "x")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+    assert page.input_value("#id_processing") == ""
+    assert page.eval_on_selector("#id_team", "el => el.value") == "alpha"
+    assert not errors
