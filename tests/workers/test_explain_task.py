@@ -116,3 +116,35 @@ def test_gradient_job_on_an_onnx_model_converted_to_pytorch(alice, alpha, bc_dat
     assert run.status == "succeeded", run.error
     assert run.result["trust"]["scores"]["completeness_error"] < 0.01
     assert all(r["predicted"] == "1" for r in run.result["explained"])
+
+
+def test_time_budget_chooses_the_sample_count_and_reports_its_error(alice, bc_model, bc_data):
+    run = run_submit(
+        user=alice,
+        model_version_id=bc_model.pk,
+        dataset_version_id=bc_data.pk,
+        kind="explain",
+        params={"method": "kernel_shap", "rows": {"indices": [0]}, "global_rows": 4, "time_budget_s": 4},
+    )
+    run_explain.apply(args=[str(run.pk)])
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    budget = run.result["budget"]
+    assert budget["time_budget_s"] == 4 and budget["chosen_nsamples"] >= 32
+    assert run.result["params"]["nsamples"] == budget["chosen_nsamples"]
+    # The attributions stay near the budget (the machine may be busy: a generous bound).
+    assert budget["explain_seconds"] < 4 * 3
+    error = budget["sampling_error"]
+    assert error["seeds"] == 3 and error["std"] >= 0 and 0 <= error["relative"] < 1
+    # A budget no sample count fits ends the run with what to do instead.
+    tight = run_submit(
+        user=alice,
+        model_version_id=bc_model.pk,
+        dataset_version_id=bc_data.pk,
+        kind="explain",
+        params={"method": "kernel_shap", "rows": {"indices": [0]}, "global_rows": 5000, "background_k": 50,
+                "time_budget_s": 0.1},
+    )  # fmt: skip
+    run_explain.apply(args=[str(tight.pk)])
+    tight.refresh_from_db()
+    assert tight.status == "failed" and "time budget of 0.08 s cannot be met" in tight.error

@@ -136,9 +136,11 @@ def run_explanation(
             if request.method != "kernel_shap":
                 raise EngineError("a time budget sets KernelSHAP's sample count; give nsamples for other methods")
             speed = model_rows_per_second(user_fwd, z[:256])
+            # The trust scores explain again: 3 rows x 5 perturbations (sensitivity), 5 rows per extra seed.
+            again = 3 * 5 + min(5, len(explained)) * (request.stability_seeds - 1)
             n = samples_for_time(
-                request.time_budget_s * 0.8, rows=len(explained), features=z.shape[1], background_rows=len(bg),
-                rows_per_second=speed,
+                request.time_budget_s * 0.8, rows=len(explained) + again, features=z.shape[1],
+                background_rows=len(bg), rows_per_second=speed,
             )  # fmt: skip
             params = type(params)(**{**params.__dict__, "nsamples": n})
             budget.update(time_budget_s=request.time_budget_s, model_rows_per_second=speed, chosen_nsamples=n)
