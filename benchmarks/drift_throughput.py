@@ -71,9 +71,7 @@ def _data(rows: int) -> tuple[np.ndarray, np.ndarray]:
 def _check(profile: ReferenceProfile, frame: pd.DataFrame, effect_sizes: bool) -> tuple[float, list]:
     start = time.perf_counter()
     acc = CurrentAccumulator(profile, UnivariateOptions(effect_sizes=effect_sizes))
-    acc.update(frame)
-    if acc.needs_second_pass:
-        acc.refine(frame)
+    acc.update_all(frame)
     results = acc.results()
     return time.perf_counter() - start, results
 

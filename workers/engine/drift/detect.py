@@ -205,13 +205,16 @@ def detect_drift(
         reference = ReferenceProfile.from_frame(reference, seed=config.seed)
         timings["reference_profile"] = time.perf_counter() - start
     accumulator = CurrentAccumulator(reference, config.univariate)
-    read = _reader(current)
     try:
-        for block in read():
-            accumulator.update(block)
-        if accumulator.rows and accumulator.needs_second_pass:
+        if isinstance(current, pd.DataFrame):
+            accumulator.update_all(current)
+        else:
+            read = _reader(current)
             for block in read():
-                accumulator.refine(block)
+                accumulator.update(block)
+            if accumulator.rows and accumulator.needs_second_pass:
+                for block in read():
+                    accumulator.refine(block)
     finally:
         accumulator.close()
     if accumulator.rows == 0:

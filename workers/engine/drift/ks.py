@@ -118,11 +118,14 @@ class KSCounts:
             return
         # Sorting the block (vectorised) and searching the few edges in it is far
         # cheaper than searching every value among the edges.
-        xs = np.sort(values)
+        self.add_sorted(grid, np.sort(values))
+
+    def add_sorted(self, grid: KSGrid, xs: np.ndarray) -> None:
+        """Pass 1 for a block already sorted."""
         lt = np.searchsorted(xs, grid.edges, side="left")
         self.interval += np.diff(lt, prepend=0, append=xs.size)
         self.at_edge += np.searchsorted(xs, grid.edges, side="right") - lt
-        self.n += int(values.size)
+        self.n += int(xs.size)
 
     def cur_lt(self) -> np.ndarray:
         """``#cur < edges[t]`` for each edge."""
@@ -155,21 +158,28 @@ class KSCounts:
             self.collected = []
         if values.size == 0:
             return
-        # Runs of adjacent candidate intervals are value ranges [lo, hi).
-        flags = np.concatenate([[False], candidates, [False]]).astype(np.int8)
-        starts = np.flatnonzero(np.diff(flags) == 1)
-        stops = np.flatnonzero(np.diff(flags) == -1)
-        bounds = np.concatenate([[-np.inf], grid.edges, [np.inf]])
-        lows, highs = bounds[starts], bounds[stops]
+        lows, highs = self.ranges(grid, candidates)
         if lows.size <= 8:
             keep = np.zeros(values.size, dtype=bool)
             for lo, hi in zip(lows, highs, strict=True):
                 keep |= (values >= lo) & (values < hi)
             self.collected.append(values[keep])
         else:
-            xs = np.sort(values)
-            a, b = np.searchsorted(xs, lows, side="left"), np.searchsorted(xs, highs, side="left")
-            self.collected.extend(xs[i:j] for i, j in zip(a, b, strict=True) if j > i)
+            self.collect_sorted(np.sort(values), lows, highs)
+
+    def collect_sorted(self, xs: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> None:
+        """Pass 2 for a sorted block: the candidate ranges are slices of it."""
+        if self.collected is None:
+            self.collected = []
+        a, b = np.searchsorted(xs, lows, side="left"), np.searchsorted(xs, highs, side="left")
+        self.collected.extend(xs[i:j] for i, j in zip(a, b, strict=True) if j > i)
+
+    @staticmethod
+    def ranges(grid: KSGrid, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Runs of adjacent candidate intervals as value ranges ``[low, high)``."""
+        flags = np.concatenate([[False], candidates, [False]]).astype(np.int8)
+        bounds = np.concatenate([[-np.inf], grid.edges, [np.inf]])
+        return bounds[np.flatnonzero(np.diff(flags) == 1)], bounds[np.flatnonzero(np.diff(flags) == -1)]
 
     def statistic(self, grid: KSGrid, reference_sorted: np.ndarray, lower: float) -> float:
         """The exact statistic from the lower bound and the collected values."""

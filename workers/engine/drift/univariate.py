@@ -112,6 +112,18 @@ class _NumericState:
         self.ks.add(self.grid, values)
         self.seconds += time.perf_counter() - start
 
+    def add_whole(self, raw: np.ndarray) -> None:
+        """Both passes at once, when this block is all the current data: one sort serves both."""
+        start = time.perf_counter()
+        nan = np.isnan(raw)
+        xs = np.sort(raw[~nan] if nan.any() else raw)
+        self.missing += int(nan.sum())
+        self.ks.add_sorted(self.grid, xs)
+        if self.plan():
+            lows, highs = KSCounts.ranges(self.grid, self.candidates)
+            self.ks.collect_sorted(xs, lows, highs)
+        self.seconds += time.perf_counter() - start
+
     def plan(self) -> bool:
         """After pass 1: the KS bounds; whether pass 2 has anything to collect."""
         if self.grid.n == 0 or self.ks.n == 0:
@@ -185,35 +197,45 @@ class CurrentAccumulator:
             for name, values in arrays.items():
                 getattr(self._numeric[name], method)(values)
 
-    def update(self, block: pd.DataFrame) -> None:
+    def update_all(self, frame: pd.DataFrame) -> None:
+        """All the current data in one frame: both passes, one column at a time (one sort per column)."""
+        self.update(frame, whole=True)
+
+    def update(self, block: pd.DataFrame, *, whole: bool = False) -> None:
         """Pass 1: count a block of current rows."""
-        if self._pass != 1:
+        if self._pass != 1 or (whole and self.rows):
             raise EngineError("all current data must be counted before the second pass starts")
-        block = block.rename(columns=str)
+        if not all(isinstance(c, str) for c in block.columns):
+            block = block.rename(columns=str)
         missing = [n for n in self.profile.names if n not in block.columns]
         if missing:
             raise EngineError(f"the current data lacks the reference's columns: {', '.join(missing)}")
         if block.shape[0] == 0:
             return
-        self._each_numeric("add", self._numeric_arrays(block, list(self._numeric)))
+        self._each_numeric("add_whole" if whole else "add", self._numeric_arrays(block, list(self._numeric)))
         for name, state in self._categorical.items():
             state.add(block[name])
-        self._keep_sample(block[list(self.profile.names)])
+        self._keep_sample(block)
         self.rows += int(block.shape[0])
+        if whole:
+            self._pass, self._refined = 2, True
 
     def _keep_sample(self, block: pd.DataFrame) -> None:
         # Uniform sample without replacement: the rows with the smallest random keys.
+        # Only rows that make the cut are copied out of the block.
         keys = self._rng.random(block.shape[0])
         cap = self.options.sample_rows
-        frame = block if self._sample is None else pd.concat([self._sample, block], ignore_index=True)
+        names = list(self.profile.names)
         all_keys = np.concatenate([self._sample_keys, keys])
         if all_keys.size > cap:
-            keep = np.argpartition(all_keys, cap - 1)[:cap]
-            keep.sort()
-            frame = frame.iloc[keep]
-            all_keys = all_keys[keep]
+            kth = np.partition(all_keys, cap - 1)[cap - 1]
+            keep_old, keep_new = self._sample_keys <= kth, np.flatnonzero(keys <= kth)
+        else:
+            keep_old, keep_new = np.ones(self._sample_keys.size, dtype=bool), np.arange(keys.size)
+        new_rows = block.iloc[keep_new][names]
+        frame = new_rows if self._sample is None else pd.concat([self._sample[keep_old], new_rows], ignore_index=True)
         self._sample = frame.reset_index(drop=True)
-        self._sample_keys = all_keys
+        self._sample_keys = np.concatenate([self._sample_keys[keep_old], keys[keep_new]])
 
     @property
     def needs_second_pass(self) -> bool:
@@ -229,7 +251,8 @@ class CurrentAccumulator:
         if not self.needs_second_pass:
             return
         self._refined = True
-        block = block.rename(columns=str)
+        if not all(isinstance(c, str) for c in block.columns):
+            block = block.rename(columns=str)
         self._each_numeric("collect", self._numeric_arrays(block, self._refine))
 
     @property
