@@ -12,6 +12,8 @@ from evalsvc.evaluations import apis as run_apis
 from evalsvc.evaluations import views as run_views
 from evalsvc.fleet import apis as fleet_apis
 from evalsvc.fleet import views as fleet_views
+from evalsvc.monitoring import apis as monitor_apis
+from evalsvc.monitoring import views as monitor_views
 from evalsvc.registry import apis as registry_apis
 from evalsvc.registry import views as registry_views
 from evalsvc.teams import apis as team_apis
@@ -50,6 +52,11 @@ api = [
         dashboard_apis.RunResultDownloadApi.as_view(),
         name="api-run-result",
     ),
+    path("monitors/", monitor_apis.MonitorListApi.as_view(), name="api-monitors"),
+    path("monitors/<str:pk>/", monitor_apis.MonitorDetailApi.as_view(), name="api-monitor"),
+    path("monitors/<str:pk>/batches/", monitor_apis.BatchListApi.as_view(), name="api-monitor-batches"),
+    path("monitors/<str:pk>/checks/", monitor_apis.CheckListApi.as_view(), name="api-monitor-checks"),
+    path("monitors/<str:pk>/alerts/", monitor_apis.AlertListApi.as_view(), name="api-monitor-alerts"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI's start-up script is its own request (no inline script); both UIs set
     # a few style attributes of their own, so their pages alone allow inline styles.
@@ -84,6 +91,9 @@ urlpatterns = [
     path("backends/", fleet_views.backend_list, name="backends"),
     path("invitations/", team_views.invitation_list, name="invitations"),
     path("invitations/<str:pk>/<str:answer>/", team_views.invitation_answer, name="invitation-answer"),
+    path("monitors/", monitor_views.monitor_list, name="monitors"),
+    path("monitors/<str:pk>/", monitor_views.monitor_detail, name="monitor-detail"),
+    path("about/", monitor_views.about, name="about"),
     path("runs/new/", run_views.run_submit, name="run-submit"),
     path("runs/<str:pk>/", dashboard_views.run_detail, name="run-detail"),
     path("runs/<str:pk>/cancel/", run_views.run_cancel, name="run-cancel"),

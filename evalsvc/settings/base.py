@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "evalsvc.teams",
     "evalsvc.registry",
     "evalsvc.evaluations",
+    "evalsvc.monitoring",
     "evalsvc.fleet",
     "evalsvc.dashboards",
     "evalsvc.audit",
@@ -224,6 +225,14 @@ CACHES = {
 # The one list of job kinds: each entry is a module with a ``KIND`` (or
 # "module:ATTRIBUTE"). The Celery app's task imports, the submission form, the
 # run page and reports derive from it (evalsvc.evaluations.kinds).
+# --- Monitoring ------------------------------------------------------------------
+# A production batch (one request) is refused above these.
+EVALSVC_MONITOR_BATCH_MAX_MB = env_int("EVALSVC_MONITOR_BATCH_MAX_MB", 64)
+EVALSVC_MONITOR_BATCH_MAX_ROWS = env_int("EVALSVC_MONITOR_BATCH_MAX_ROWS", 1_000_000)
+# host:port names under which this service is reachable; webhooks may not point at them
+# (the address a monitor is created through is always refused).
+EVALSVC_SELF_HOSTS = env_list("EVALSVC_SELF_HOSTS", [])
+
 EVALSVC_JOB_KINDS = [
     "evalsvc.evaluations.kinds.evaluate",
     "evalsvc.evaluations.kinds.parity",

@@ -1,0 +1,154 @@
+"""The monitors API: monitors, production batches, checks, alerts."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.registry.apis import TEAM_PARAM, _paginated, _validated
+
+from . import selectors, services
+from .models import Alert, Monitor, MonitorCheck, ProductionBatch
+
+
+class MonitorOut(serializers.ModelSerializer):
+    team = serializers.CharField(source="team.slug")
+    model_version = serializers.UUIDField(source="model_version_id")
+    reference_dataset = serializers.UUIDField(source="reference_dataset_id")
+    created_by = serializers.CharField(source="created_by.username")
+
+    class Meta:
+        model = Monitor
+        fields = [
+            "id", "team", "name", "model_version", "reference_dataset", "columns", "detectors", "window_hours",
+            "schedule", "webhook_url", "email_to", "enabled", "created_by", "created_at",
+        ]  # fmt: skip
+
+
+class MonitorCreatedOut(MonitorOut):
+    class Meta(MonitorOut.Meta):
+        fields = [*MonitorOut.Meta.fields, "webhook_secret"]
+
+
+class MonitorIn(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    model_version = serializers.CharField()
+    reference_dataset = serializers.CharField()
+    columns = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
+    detectors = serializers.DictField(required=False)
+    window_hours = serializers.IntegerField(min_value=1, max_value=24 * 366, default=24)
+    schedule = serializers.CharField(help_text="Cron: minute hour day-of-month month day-of-week, e.g. '0 * * * *'.")
+    webhook_url = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    email_to = serializers.ListField(child=serializers.EmailField(), required=False)
+    enabled = serializers.BooleanField(default=True)
+
+
+class MonitorPatch(serializers.Serializer):
+    detectors = serializers.DictField(required=False)
+    window_hours = serializers.IntegerField(min_value=1, max_value=24 * 366, required=False)
+    schedule = serializers.CharField(required=False)
+    webhook_url = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    email_to = serializers.ListField(child=serializers.EmailField(), required=False)
+    enabled = serializers.BooleanField(required=False)
+
+
+class BatchOut(serializers.ModelSerializer):
+    received_by = serializers.CharField(source="received_by.username")
+
+    class Meta:
+        model = ProductionBatch
+        fields = ["id", "rows", "size_bytes", "sha256", "received_by", "created_at"]
+
+
+class CheckOut(serializers.ModelSerializer):
+    class Meta:
+        model = MonitorCheck
+        fields = [
+            "id", "trigger", "status", "window_start", "window_end", "rows", "drift", "error", "result",
+            "created_at", "finished_at",
+        ]  # fmt: skip
+
+
+class AlertOut(serializers.ModelSerializer):
+    check = serializers.UUIDField(source="check_run_id")
+
+    class Meta:
+        model = Alert
+        fields = ["id", "check", "channel", "target", "status", "attempts", "last_error", "payload", "created_at",
+                  "sent_at"]  # fmt: skip
+
+
+class MonitorListApi(APIView):
+    @extend_schema(parameters=[TEAM_PARAM], responses=MonitorOut(many=True))
+    def get(self, request: Request) -> Response:
+        qs = selectors.monitors_for_user(user=request.user, team=request.query_params.get("team"))
+        return _paginated(self, request, qs, MonitorOut)
+
+    @extend_schema(request=MonitorIn, responses={201: MonitorCreatedOut})
+    def post(self, request: Request) -> Response:
+        data = _validated(MonitorIn, request.data)
+        monitor = services.monitor_create(user=request.user, data=data, service_host=request.get_host())
+        return Response(MonitorCreatedOut(monitor).data, status=status.HTTP_201_CREATED)
+
+
+class MonitorDetailApi(APIView):
+    @extend_schema(responses=MonitorOut)
+    def get(self, request: Request, pk: str) -> Response:
+        return Response(MonitorOut(selectors.monitor_get(user=request.user, pk=pk)).data)
+
+    @extend_schema(request=MonitorPatch, responses=MonitorOut)
+    def patch(self, request: Request, pk: str) -> Response:
+        data = _validated(MonitorPatch, request.data)
+        monitor = services.monitor_update(user=request.user, pk=pk, data=data, service_host=request.get_host())
+        return Response(MonitorOut(monitor).data)
+
+    def delete(self, request: Request, pk: str) -> Response:
+        services.monitor_delete(user=request.user, pk=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BatchListApi(APIView):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(responses=BatchOut(many=True))
+    def get(self, request: Request, pk: str) -> Response:
+        monitor = selectors.monitor_get(user=request.user, pk=pk)
+        return _paginated(self, request, selectors.batches_for(monitor), BatchOut)
+
+    @extend_schema(
+        request={"application/json": {"type": "object"}, "multipart/form-data": {"type": "object"}},
+        responses={201: BatchOut},
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        upload = request.FILES.get("file")
+        if upload is not None:
+            batch = services.batch_ingest(user=request.user, pk=pk, file_name=upload.name, file_data=upload.read())
+        elif isinstance(request.data, dict) and "rows" in request.data:
+            batch = services.batch_ingest(user=request.user, pk=pk, rows=request.data["rows"])
+        else:
+            raise ValidationFailed("send {'rows': [...]} as JSON, or a CSV or Parquet file as multipart 'file'")
+        return Response(BatchOut(batch).data, status=status.HTTP_201_CREATED)
+
+
+class CheckListApi(APIView):
+    @extend_schema(responses=CheckOut(many=True))
+    def get(self, request: Request, pk: str) -> Response:
+        monitor = selectors.monitor_get(user=request.user, pk=pk)
+        return _paginated(self, request, selectors.checks_for(monitor), CheckOut)
+
+    @extend_schema(request=None, responses={202: CheckOut})
+    def post(self, request: Request, pk: str) -> Response:
+        check = services.check_request(user=request.user, pk=pk)
+        return Response(CheckOut(check).data, status=status.HTTP_202_ACCEPTED)
+
+
+class AlertListApi(APIView):
+    @extend_schema(responses=AlertOut(many=True))
+    def get(self, request: Request, pk: str) -> Response:
+        monitor = selectors.monitor_get(user=request.user, pk=pk)
+        return _paginated(self, request, selectors.alerts_for(monitor), AlertOut)

@@ -1,0 +1,34 @@
+"""Reads for monitors, always scoped to the requesting user's teams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from evalsvc.teams.selectors import get_scoped, scope_to_user
+
+from .models import Alert, Monitor, MonitorCheck, ProductionBatch
+
+
+def monitors_for_user(*, user: Any, team: str | None = None) -> QuerySet[Monitor]:
+    qs = scope_to_user(Monitor.objects.select_related("team", "model_version", "reference_dataset"), user=user)
+    if team:
+        qs = qs.filter(team__slug=team)
+    return qs
+
+
+def monitor_get(*, user: Any, pk: object) -> Monitor:
+    return get_scoped(Monitor.objects.select_related("team", "reference_dataset"), user=user, pk=pk, what="monitor")
+
+
+def checks_for(monitor: Monitor) -> QuerySet[MonitorCheck]:
+    return MonitorCheck.objects.filter(monitor=monitor)
+
+
+def alerts_for(monitor: Monitor) -> QuerySet[Alert]:
+    return Alert.objects.filter(monitor=monitor)
+
+
+def batches_for(monitor: Monitor) -> QuerySet[ProductionBatch]:
+    return ProductionBatch.objects.filter(monitor=monitor).defer("data")

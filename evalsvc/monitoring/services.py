@@ -1,0 +1,167 @@
+"""Writes for monitors: create, change, delete (with their beat schedule), ingest batches, request checks."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from celery import current_app
+from django.db import transaction
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from evalsvc.audit.services import audit_record
+from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.registry.selectors import dataset_version_get, model_version_get
+from evalsvc.teams.selectors import require_write
+from workers.queues import CPU
+
+from . import ingest
+from .models import Monitor, MonitorCheck, ProductionBatch
+from .selectors import monitor_get
+from .validation import check_webhook_url, clean_detectors, parse_cron
+
+CHECK_TASK = "evalsvc.monitor_check"
+
+
+def _schedule(monitor: Monitor) -> None:
+    """Create or update the monitor's django-celery-beat entry (database schedule)."""
+    fields = parse_cron(monitor.schedule)
+    crontab, _ = CrontabSchedule.objects.get_or_create(**fields, timezone=timezone.get_current_timezone_name())
+    task = monitor.periodic_task
+    if task is None:
+        task = PeriodicTask(name=f"monitor {monitor.pk}")
+    task.crontab = crontab
+    task.task = CHECK_TASK
+    task.args = json.dumps([str(monitor.pk)])
+    task.queue = CPU
+    task.enabled = monitor.enabled
+    task.save()
+    if monitor.periodic_task_id != task.pk:
+        monitor.periodic_task = task
+        monitor.save(update_fields=["periodic_task"])
+
+
+def _snapshot(monitor: Monitor) -> dict[str, Any]:
+    return {
+        "name": monitor.name,
+        "model_version": str(monitor.model_version_id),
+        "reference_dataset": str(monitor.reference_dataset_id),
+        "columns": monitor.columns,
+        "detectors": monitor.detectors,
+        "window_hours": monitor.window_hours,
+        "schedule": monitor.schedule,
+        "webhook_url": monitor.webhook_url,
+        "email_to": monitor.email_to,
+        "enabled": monitor.enabled,
+    }
+
+
+@transaction.atomic
+def monitor_create(*, user: Any, data: dict[str, Any], service_host: str | None = None) -> Monitor:
+    model_version = model_version_get(user=user, pk=data["model_version"])
+    reference = dataset_version_get(user=user, pk=data["reference_dataset"])
+    if reference.team_id != model_version.team_id:
+        raise ValidationFailed("the model version and the reference data set belong to different teams")
+    require_write(user=user, team=model_version.team)
+    if reference.format == "imagefolder":
+        raise ValidationFailed("a monitor compares tables; the reference must be a CSV or Parquet data set")
+    columns = list(data.get("columns") or reference.column_names)
+    missing = [c for c in columns if c not in reference.column_names]
+    if missing:
+        raise ValidationFailed(f"columns not in the reference {reference}: {', '.join(missing)}")
+    parse_cron(data["schedule"])
+    if Monitor.objects.filter(team=model_version.team, name=data["name"]).exists():
+        raise ValidationFailed(f"team {model_version.team.slug!r} already has a monitor named {data['name']!r}")
+    monitor = Monitor.objects.create(
+        team=model_version.team,
+        name=data["name"],
+        model_version=model_version,
+        reference_dataset=reference,
+        columns=columns,
+        detectors=clean_detectors(data.get("detectors") or {}, reference_id=str(reference.pk), columns=columns),
+        window_hours=data.get("window_hours", 24),
+        schedule=" ".join(data["schedule"].split()),
+        webhook_url=check_webhook_url(data.get("webhook_url") or "", service_host=service_host),
+        webhook_secret=secrets.token_hex(32),
+        email_to=list(data.get("email_to") or []),
+        enabled=data.get("enabled", True),
+        created_by=user,
+    )
+    _schedule(monitor)
+    audit_record(actor=user, team=monitor.team, action="monitor.created", obj=monitor, details=_snapshot(monitor))
+    return monitor
+
+
+@transaction.atomic
+def monitor_update(*, user: Any, pk: object, data: dict[str, Any], service_host: str | None = None) -> Monitor:
+    monitor = monitor_get(user=user, pk=pk)
+    require_write(user=user, team=monitor.team)
+    before = _snapshot(monitor)
+    if "schedule" in data:
+        parse_cron(data["schedule"])
+        monitor.schedule = " ".join(data["schedule"].split())
+    if "webhook_url" in data:
+        monitor.webhook_url = check_webhook_url(data["webhook_url"] or "", service_host=service_host)
+    if "detectors" in data:
+        monitor.detectors = clean_detectors(
+            data["detectors"] or {}, reference_id=str(monitor.reference_dataset_id), columns=monitor.columns
+        )
+    for field in ("window_hours", "email_to", "enabled"):
+        if field in data:
+            setattr(monitor, field, data[field])
+    monitor.save()
+    _schedule(monitor)
+    after = _snapshot(monitor)
+    changed = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
+    audit_record(actor=user, team=monitor.team, action="monitor.changed", obj=monitor, details=changed)
+    return monitor
+
+
+@transaction.atomic
+def monitor_delete(*, user: Any, pk: object) -> None:
+    monitor = monitor_get(user=user, pk=pk)
+    require_write(user=user, team=monitor.team)
+    task = monitor.periodic_task
+    audit_record(actor=user, team=monitor.team, action="monitor.deleted", obj=("monitor", str(monitor.pk)),
+                 details=_snapshot(monitor))  # fmt: skip
+    monitor.delete()
+    if task is not None:
+        task.delete()
+
+
+def batch_ingest(
+    *, user: Any, pk: object, rows: Any = None, file_name: str | None = None, file_data: bytes | None = None
+) -> ProductionBatch:
+    """Store one batch of production rows whole, or refuse it whole with a 400."""
+    monitor = monitor_get(user=user, pk=pk)
+    require_write(user=user, team=monitor.team)
+    if file_data is not None:
+        if len(file_data) > ingest.max_batch_bytes():
+            raise ValidationFailed(
+                f"the batch is {len(file_data)} bytes; at most {ingest.max_batch_bytes()} bytes per request"
+            )
+        frame = ingest.frame_from_file(file_name or "", file_data)
+    else:
+        frame = ingest.frame_from_rows(rows)
+    dtypes = {c["name"]: c.get("dtype", "string") for c in monitor.reference_dataset.columns}
+    frame = ingest.checked_frame(frame, columns=monitor.columns, dtypes=dtypes)
+    data, sha = ingest.to_parquet(frame)
+    if len(data) > ingest.max_batch_bytes():
+        raise ValidationFailed(f"the batch is {len(data)} bytes stored; at most {ingest.max_batch_bytes()}")
+    # One INSERT: the batch is stored whole or not at all.
+    return ProductionBatch.objects.create(
+        monitor=monitor, rows=int(frame.shape[0]), size_bytes=len(data), sha256=sha, data=data, received_by=user
+    )
+
+
+def check_request(*, user: Any, pk: object) -> MonitorCheck:
+    """An on-demand check of the latest window, queued now."""
+    monitor = monitor_get(user=user, pk=pk)
+    require_write(user=user, team=monitor.team)
+    check = MonitorCheck.objects.create(monitor=monitor, trigger="on_demand")
+    transaction.on_commit(
+        lambda: current_app.send_task(CHECK_TASK, args=[str(monitor.pk)], kwargs={"check_id": str(check.pk)}, queue=CPU)
+    )
+    return check

@@ -1,0 +1,209 @@
+"""Monitors over the API: validation at creation, whole-or-nothing ingestion, checks, signed alerts."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django_celery_beat.models import PeriodicTask
+
+from evalsvc.audit.models import AuditEntry
+from evalsvc.monitoring.models import Alert, MonitorCheck, ProductionBatch
+from evalsvc.monitoring.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookRejected, sign_webhook, verify_webhook
+from workers.tasks.monitoring import alert_send, monitor_check
+
+from .conftest import SHIFTED, drifted_rows
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def monitor_body(bc_model, bc_data):
+    return {
+        "name": "bc-production",
+        "model_version": str(bc_model.pk),
+        "reference_dataset": str(bc_data.pk),
+        "schedule": "*/15 * * * *",
+        "window_hours": 24,
+        "detectors": {"alpha": 0.05, "correction": "bonferroni"},
+        "email_to": ["ops@example.com"],
+    }
+
+
+def create(api, body, who="alice"):
+    return api[who].post("/api/monitors/", body, format="json")
+
+
+def test_monitor_is_created_with_a_database_schedule_and_audited(api, monitor_body, bc_data):
+    response = create(api, monitor_body)
+    assert response.status_code == 201, response.json()
+    data = response.json()
+    assert data["columns"] == bc_data.column_names and len(data["webhook_secret"]) == 64
+    task = PeriodicTask.objects.get(name=f"monitor {data['id']}")
+    assert task.task == "evalsvc.monitor_check" and json.loads(task.args) == [data["id"]]
+    assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("*/15", "*", "*")
+    assert AuditEntry.objects.filter(action="monitor.created", object_id=data["id"]).exists()
+    # A change moves the schedule and is audited with what changed.
+    response = api["alice"].patch(f"/api/monitors/{data['id']}/", {"schedule": "0 6 * * 1"}, format="json")
+    assert response.status_code == 200
+    task.refresh_from_db()
+    assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("0", "6", "1")
+    entry = AuditEntry.objects.get(action="monitor.changed", object_id=data["id"])
+    assert entry.details["schedule"] == {"from": "*/15 * * * *", "to": "0 6 * * 1"}
+    # Another team's member does not see it; a viewer cannot change it.
+    assert api["carol"].get(f"/api/monitors/{data['id']}/").status_code == 404
+    assert api["bob"].patch(f"/api/monitors/{data['id']}/", {"enabled": False}, format="json").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"schedule": "61 * * * *"}, "not a valid cron expression"),
+        ({"schedule": "every hour"}, "five fields"),
+        ({"webhook_url": "ftp://example.com/hook"}, "http or https"),
+        ({"webhook_url": "file:///etc/passwd"}, "http or https"),
+        ({"webhook_url": "http://testserver/api/monitors/"}, "this service itself"),
+        ({"detectors": {"correction": "holm"}}, "invalid detectors"),
+        ({"columns": ["nope"]}, "columns not in the reference"),
+    ],
+)
+def test_bad_monitors_are_refused_with_a_message(api, monitor_body, change, message):
+    response = create(api, {**monitor_body, **change})
+    assert response.status_code == 400
+    assert message in json.dumps(response.json())
+    assert not PeriodicTask.objects.filter(name__startswith="monitor ").exists()
+
+
+def test_batches_are_stored_whole_or_not_at_all(api, monitor_body, reference_table, settings):
+    monitor = create(api, monitor_body).json()
+    url = f"/api/monitors/{monitor['id']}/batches/"
+    rows = reference_table.head(20).to_dict(orient="records")
+    assert api["alice"].post(url, {"rows": rows}, format="json").status_code == 201
+    # Wrong columns, a text value in a numeric column: refused whole, naming what is wrong.
+    bad = [dict(r) for r in rows]
+    bad[5] = {**bad[5], "colour": "red"}
+    response = api["alice"].post(url, {"rows": bad}, format="json")
+    assert response.status_code == 400 and "rows[5]" in response.json()["detail"]
+    missing = [{k: v for k, v in r.items() if k != "mean_radius"} for r in rows]
+    response = api["alice"].post(url, {"rows": missing}, format="json")
+    assert response.status_code == 400 and "missing mean_radius" in response.json()["detail"]
+    bad = [dict(r) for r in rows]
+    bad[-1]["mean_texture"] = "n/a"
+    response = api["alice"].post(url, {"rows": bad}, format="json")
+    assert response.status_code == 400 and "'mean_texture' must be numeric" in response.json()["detail"]
+    # CSV and Parquet batches.
+    csv = io.BytesIO(reference_table.head(30).to_csv(index=False).encode())
+    csv.name = "batch.csv"
+    assert api["alice"].post(url, {"file": csv}, format="multipart").status_code == 201
+    parquet = io.BytesIO()
+    reference_table.head(40).to_parquet(parquet, index=False)
+    parquet.seek(0)
+    parquet.name = "batch.parquet"
+    assert api["alice"].post(url, {"file": parquet}, format="multipart").status_code == 201
+    # Over the size limits.
+    settings.EVALSVC_MONITOR_BATCH_MAX_ROWS = 10
+    response = api["alice"].post(url, {"rows": rows}, format="json")
+    assert response.status_code == 400 and "at most 10 per request" in response.json()["detail"]
+    settings.EVALSVC_MONITOR_BATCH_MAX_MB = 0
+    csv.seek(0)
+    response = api["alice"].post(url, {"file": csv}, format="multipart")
+    assert response.status_code == 400 and "bytes per request" in response.json()["detail"]
+    assert sorted(ProductionBatch.objects.values_list("rows", flat=True)) == [20, 30, 40]
+    assert api["carol"].post(url, {"rows": rows}, format="json").status_code == 404
+    listed = api["alice"].get(url).json()["results"]
+    assert [b["rows"] for b in listed] == [40, 30, 20]
+
+
+def test_check_finds_drift_and_the_signed_webhook_is_received(api, monitor_body, reference_table, webhook_server):
+    url, received = webhook_server
+    monitor = create(api, {**monitor_body, "webhook_url": url}).json()
+    api["alice"].post(f"/api/monitors/{monitor['id']}/batches/", {"rows": drifted_rows(reference_table)}, format="json")
+    assert monitor_check.apply(args=[monitor["id"]]).get() == "drift"
+    check = MonitorCheck.objects.get(monitor_id=monitor["id"])
+    assert check.status == "succeeded" and check.trigger == "schedule" and check.rows == len(reference_table)
+    assert set(SHIFTED) <= set(check.result["drifted_features"])
+    webhook, email = sorted(Alert.objects.filter(check_run=check), key=lambda a: a.channel != "webhook")
+    assert alert_send.apply(args=[str(webhook.pk)]).get() == "sent"
+    assert alert_send.apply(args=[str(email.pk)]).get() == "sent"
+    (message,) = received
+    headers = {k.lower(): v for k, v in message["headers"].items()}
+    secret = monitor["webhook_secret"]
+    seen: set[str] = set()
+    payload = verify_webhook(
+        secret, message["body"], headers[TIMESTAMP_HEADER.lower()], headers[SIGNATURE_HEADER.lower()], seen=seen
+    )
+    assert payload["event"] == "drift" and payload["delivery"] == str(webhook.pk)
+    assert set(SHIFTED) <= set(payload["check"]["drifted_features"])
+    # Replayed as is: refused by the delivery id; tampered: refused by the signature.
+    with pytest.raises(WebhookRejected, match="already received"):
+        verify_webhook(
+            secret, message["body"], headers[TIMESTAMP_HEADER.lower()], headers[SIGNATURE_HEADER.lower()], seen=seen
+        )
+    tampered = message["body"].replace(b'"drift"', b'"check_failed"', 1)
+    with pytest.raises(WebhookRejected, match="does not match"):
+        verify_webhook(secret, tampered, headers[TIMESTAMP_HEADER.lower()], headers[SIGNATURE_HEADER.lower()])
+    with pytest.raises(WebhookRejected, match="does not match"):
+        verify_webhook("another secret", message["body"], headers[TIMESTAMP_HEADER.lower()],
+                       headers[SIGNATURE_HEADER.lower()])  # fmt: skip
+    # An old message, correctly signed then, is a replay outside the window.
+    old = sign_webhook(secret, message["body"], now=1_000_000)
+    with pytest.raises(WebhookRejected, match="outside the 300 s window"):
+        verify_webhook(secret, message["body"], old[TIMESTAMP_HEADER], old[SIGNATURE_HEADER])
+    from django.core import mail
+
+    assert mail.outbox[-1].to == ["ops@example.com"] and "drift" in mail.outbox[-1].subject
+    assert AuditEntry.objects.filter(action="monitor.alert_sent").count() == 2
+    alerts = api["alice"].get(f"/api/monitors/{monitor['id']}/alerts/").json()["results"]
+    assert {a["status"] for a in alerts} == {"sent"}
+    page = api["alice"].get(f"/monitors/{monitor['id']}/")
+    assert page.status_code in (200, 302)
+
+
+def test_undeliverable_webhook_is_retried_then_failed(api, monitor_body, reference_table):
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monitor = create(api, {**monitor_body, "webhook_url": f"http://127.0.0.1:{port}/", "email_to": []}).json()
+    # No rows in the window: the check fails, and that is alerted too.
+    assert monitor_check.apply(args=[monitor["id"]]).get() == "failed"
+    check = MonitorCheck.objects.get(monitor_id=monitor["id"])
+    assert check.status == "failed" and "no production rows" in check.error
+    (alert,) = Alert.objects.filter(check_run=check)
+    assert alert.payload["event"] == "check_failed"
+    alert_send.apply(args=[str(alert.pk)])
+    alert.refresh_from_db()
+    assert alert.status == "failed" and alert.attempts == 6 and alert.last_error
+    assert AuditEntry.objects.filter(action="monitor.alert_failed").count() == 1
+
+
+def test_on_demand_check_is_queued(api, monitor_body):
+    monitor = create(api, monitor_body).json()
+    response = api["alice"].post(f"/api/monitors/{monitor['id']}/checks/")
+    assert response.status_code == 202 and response.json()["trigger"] == "on_demand"
+    assert api["bob"].post(f"/api/monitors/{monitor['id']}/checks/").status_code == 403
+    response = api["alice"].delete(f"/api/monitors/{monitor['id']}/")
+    assert response.status_code == 204
+    assert not PeriodicTask.objects.filter(name=f"monitor {monitor['id']}").exists()
+    assert AuditEntry.objects.filter(action="monitor.deleted", object_id=monitor["id"]).exists()
+
+
+def test_monitor_pages_timeline_and_about(api, client, alice, carol, monitor_body, reference_table):
+    monitor = create(api, monitor_body).json()
+    api["alice"].post(f"/api/monitors/{monitor['id']}/batches/", {"rows": drifted_rows(reference_table)}, format="json")
+    monitor_check.apply(args=[monitor["id"]])
+    client.force_login(alice)
+    page = client.get(f"/monitors/{monitor['id']}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "timeline-data" in html and "Corrected p-value per column" in html and "= 0.05" in html
+    assert "alert" in html and "drift" in html
+    assert monitor["name"] in client.get("/monitors/").content.decode()
+    client.force_login(carol)
+    assert client.get(f"/monitors/{monitor['id']}/").status_code == 404
+    assert monitor["name"] not in client.get("/monitors/").content.decode()
+    client.logout()
+    about = client.get("/about/").content.decode()
+    assert "Business Source License 1.1" in about and "commercial" in about
