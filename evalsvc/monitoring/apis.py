@@ -107,6 +107,7 @@ class MonitorDetailApi(APIView):
         monitor = services.monitor_update(user=request.user, pk=pk, data=data, service_host=request.get_host())
         return Response(MonitorOut(monitor).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: str) -> Response:
         services.monitor_delete(user=request.user, pk=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
