@@ -9,8 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsvc.core.apis import TEAM_PARAM, paginated, validated
 from evalsvc.core.exceptions import ValidationFailed
-from evalsvc.registry.apis import TEAM_PARAM, _paginated, _validated
 
 from . import selectors, services
 from .models import Alert, Monitor, MonitorCheck, ProductionBatch
@@ -87,11 +87,11 @@ class MonitorListApi(APIView):
     @extend_schema(parameters=[TEAM_PARAM], responses=MonitorOut(many=True))
     def get(self, request: Request) -> Response:
         qs = selectors.monitors_for_user(user=request.user, team=request.query_params.get("team"))
-        return _paginated(self, request, qs, MonitorOut)
+        return paginated(self, request, qs, MonitorOut)
 
     @extend_schema(request=MonitorIn, responses={201: MonitorCreatedOut})
     def post(self, request: Request) -> Response:
-        data = _validated(MonitorIn, request.data)
+        data = validated(MonitorIn, request.data)
         monitor = services.monitor_create(user=request.user, data=data, service_host=request.get_host())
         return Response(MonitorCreatedOut(monitor).data, status=status.HTTP_201_CREATED)
 
@@ -103,7 +103,7 @@ class MonitorDetailApi(APIView):
 
     @extend_schema(request=MonitorPatch, responses=MonitorOut)
     def patch(self, request: Request, pk: str) -> Response:
-        data = _validated(MonitorPatch, request.data)
+        data = validated(MonitorPatch, request.data)
         monitor = services.monitor_update(user=request.user, pk=pk, data=data, service_host=request.get_host())
         return Response(MonitorOut(monitor).data)
 
@@ -119,7 +119,7 @@ class BatchListApi(APIView):
     @extend_schema(responses=BatchOut(many=True))
     def get(self, request: Request, pk: str) -> Response:
         monitor = selectors.monitor_get(user=request.user, pk=pk)
-        return _paginated(self, request, selectors.batches_for(monitor), BatchOut)
+        return paginated(self, request, selectors.batches_for(monitor), BatchOut)
 
     @extend_schema(
         request={"application/json": {"type": "object"}, "multipart/form-data": {"type": "object"}},
@@ -140,7 +140,7 @@ class CheckListApi(APIView):
     @extend_schema(responses=CheckOut(many=True))
     def get(self, request: Request, pk: str) -> Response:
         monitor = selectors.monitor_get(user=request.user, pk=pk)
-        return _paginated(self, request, selectors.checks_for(monitor), CheckOut)
+        return paginated(self, request, selectors.checks_for(monitor), CheckOut)
 
     @extend_schema(request=None, responses={202: CheckOut})
     def post(self, request: Request, pk: str) -> Response:
@@ -152,4 +152,4 @@ class AlertListApi(APIView):
     @extend_schema(responses=AlertOut(many=True))
     def get(self, request: Request, pk: str) -> Response:
         monitor = selectors.monitor_get(user=request.user, pk=pk)
-        return _paginated(self, request, selectors.alerts_for(monitor), AlertOut)
+        return paginated(self, request, selectors.alerts_for(monitor), AlertOut)

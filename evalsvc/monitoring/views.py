@@ -8,6 +8,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from evalsvc.dashboards.plotlytext import figure_for_browser
+
 from . import selectors
 from .figures import timeline
 
@@ -32,7 +34,11 @@ def monitor_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "checks": checks[:50],
             "alerts": alerts[:50],
             "batches": selectors.batches_for(monitor)[:20],
-            "figure": {"id": "timeline", "data_id": "timeline-data", "data": json.loads(figure.to_json())},
+            "figure": {
+                "id": "timeline",
+                "data_id": "timeline-data",
+                "data": figure_for_browser(json.loads(figure.to_json())),
+            },
             "detectors_json": json.dumps(monitor.detectors, indent=2, sort_keys=True),
         },
     )
