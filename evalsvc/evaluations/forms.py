@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 
+from evalsvc.fleet.selectors import offers
 from evalsvc.registry.selectors import dataset_versions_for_user, model_versions_for_user
 
 from .kinds import all_kinds
@@ -17,15 +18,31 @@ class RunSubmitForm(forms.Form):
     # The registered kinds (settings.EVALSVC_JOB_KINDS), read when the form is built.
     kind = forms.ChoiceField(choices=_kind_choices, initial="evaluate", required=False)
     model_version = forms.ModelChoiceField(queryset=None)
-    dataset_version = forms.ModelChoiceField(queryset=None)
+    dataset_version = forms.ModelChoiceField(
+        queryset=None, required=False, help_text="A latency profile without one times synthetic inputs."
+    )
     task = forms.ChoiceField(
         choices=[("", "infer from the model"), ("classification", "classification"), ("regression", "regression")],
         required=False,
     )
     label_column = forms.CharField(required=False, help_text="Leave empty to use the data set's label column.")
     batch_size = forms.IntegerField(min_value=1, max_value=65536, initial=256)
-    backend = forms.CharField(initial="onnxruntime", required=False, help_text="Evaluation only: the engine to run on.")
-    device = forms.ChoiceField(choices=[(d, d) for d in ("cpu", "cuda", "gpu", "auto")], initial="cpu", required=False)
+    batch_sizes = forms.CharField(
+        required=False, initial="1, 8, 32", help_text="Latency profile only: batch sizes to time, comma-separated."
+    )
+    # What the running workers offer, read when the form is built: nothing to type, nothing absent to pick.
+    backend = forms.ChoiceField(choices=(), required=False, help_text="Evaluation and profile: the engine to run on.")
+    device = forms.ChoiceField(choices=(), required=False)
+
+    def clean_batch_sizes(self) -> list[int]:
+        text = (self.cleaned_data.get("batch_sizes") or "").replace(" ", "")
+        try:
+            sizes = [int(part) for part in text.split(",") if part]
+        except ValueError:
+            raise forms.ValidationError("batch sizes are whole numbers separated by commas, e.g. 1, 8, 32") from None
+        if any(size < 1 for size in sizes):
+            raise forms.ValidationError("batch sizes are at least 1")
+        return sizes
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -38,10 +55,23 @@ class RunSubmitForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["model_version"].queryset = model_versions_for_user(user=user)
         self.fields["dataset_version"].queryset = dataset_versions_for_user(user=user)
+        offered = offers()
+        backends = sorted({o.backend for o in offered}) or ["onnxruntime"]
+        devices = sorted({o.device for o in offered}) or ["cpu"]
+        self.fields["backend"].choices = [(b, b) for b in backends]
+        self.fields["backend"].initial = "onnxruntime" if "onnxruntime" in backends else backends[0]
+        self.fields["device"].choices = [(d, d) for d in devices]
+        self.fields["device"].initial = "cpu" if "cpu" in devices else devices[0]
 
     def params(self) -> dict[str, Any]:
         """The form's fields as params; each kind's schema keeps the ones it has and drops the rest."""
         data = self.cleaned_data
+        if data["kind"] == "profile":
+            return {
+                "backends": [data["backend"]],
+                "devices": [data["device"]],
+                "batch_sizes": data.get("batch_sizes") or [data["batch_size"]],
+            }
         params: dict[str, Any] = {
             "batch_size": data["batch_size"],
             "backend": data["backend"],

@@ -18,11 +18,12 @@ def run_submit(request: HttpRequest) -> HttpResponse:
     form = RunSubmitForm(request.POST or None, initial=initial, user=request.user)
     status = 200
     if request.method == "POST" and form.is_valid():
+        dataset = form.cleaned_data["dataset_version"]
         try:
             run = services.run_submit(
                 user=request.user,
                 model_version_id=form.cleaned_data["model_version"].pk,
-                dataset_version_id=form.cleaned_data["dataset_version"].pk,
+                dataset_version_id=dataset.pk if dataset else None,
                 kind=form.cleaned_data["kind"],
                 params=form.params(),
             )

@@ -56,3 +56,40 @@ def test_the_register_form_preselects_the_only_team_and_never_shows_null(live_se
     assert page.input_value("#id_processing") == ""
     assert page.eval_on_selector("#id_team", "el => el.value") == "alpha"
     assert not errors
+
+
+def test_a_latency_profile_is_submitted_from_the_job_form_on_an_offered_backend(
+    live_server,
+    browser,  # noqa: F811
+    transactional_db,
+    local_worker,
+):
+    from evalsvc.evaluations.models import EvaluationRun
+    from evalsvc.fleet.selectors import offers
+    from evalsvc.registry.services import model_version_register
+    from tests.conftest import FIXTURES
+
+    world = make_world()
+    model = model_version_register(
+        user=world["alice"], team=world["alpha"], name="bc", path=str(FIXTURES / "breast_cancer_logreg.onnx"),
+        filename="bc.onnx",
+    )  # fmt: skip
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, live_server, "alice")
+    page.goto(f"{live_server.url}/runs/new/")
+    offered = sorted({o.backend for o in offers()})
+    assert page.locator("#id_backend option").all_inner_texts() == offered  # chosen, not typed
+    assert "profile" in page.locator("#id_kind option").evaluate_all("els => els.map(e => e.value)")
+    page.select_option("#id_kind", "profile")
+    page.select_option("#id_model_version", str(model.pk))
+    page.select_option("#id_backend", "onnxruntime")
+    page.fill("#id_batch_sizes", "1, 4")
+    page.click("main button[type=submit]")
+    page.wait_for_url("**/runs/*/")
+    run = EvaluationRun.objects.get()
+    assert run.kind == "profile" and run.dataset_version is None and run.queue == "profile"
+    assert run.params["backends"] == ["onnxruntime"] and run.params["batch_sizes"] == [1, 4]
+    assert "Latency profile of bc v1" in page.locator("h1").inner_text()
+    assert not errors
