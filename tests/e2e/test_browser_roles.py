@@ -93,3 +93,55 @@ def test_a_latency_profile_is_submitted_from_the_job_form_on_an_offered_backend(
     assert run.params["backends"] == ["onnxruntime"] and run.params["batch_sizes"] == [1, 4]
     assert "Latency profile of bc v1" in page.locator("h1").inner_text()
     assert not errors
+
+
+def test_an_owner_manages_members_on_the_team_page_and_a_viewer_only_reads(
+    live_server,
+    browser,  # noqa: F811
+    transactional_db,
+):
+    from evalsvc.teams.models import Invitation, Membership
+
+    make_world()
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, live_server, "alice")
+    page.click("header nav >> text=Teams")
+    page.click("#teams >> text=Alpha")
+    page.wait_for_url("**/teams/alpha/")
+    roles = dict(zip(page.locator("#members td:first-child").all_inner_texts(),
+                     page.locator("#members td.role").all_inner_texts(), strict=True))  # fmt: skip
+    assert roles == {"alice": "owner", "bob": "viewer"}
+
+    bob_row = page.locator('#members tr[data-user="bob"]')
+    bob_row.locator("select").select_option("editor")
+    bob_row.locator("button[value=change]").click()
+    page.wait_for_load_state()
+    assert "bob is now editor" in page.locator(".flash").inner_text()
+    assert Membership.objects.get(team__slug="alpha", user__username="bob").role == "editor"
+
+    page.fill("#invite-username", "carol")
+    page.select_option("#invite-role", "auditor")
+    page.click("#invite button[value=invite]")
+    page.wait_for_load_state()
+    assert "carol is invited as auditor" in page.locator(".flash").inner_text()
+    assert page.locator('#pending tr[data-user="carol"]').count() == 1
+    assert Invitation.objects.get(team__slug="alpha", user__username="carol").role == "auditor"
+    assert not Membership.objects.filter(team__slug="alpha", user__username="carol").exists()
+
+    # the last owner cannot demote themselves: the page says why
+    alice_row = page.locator('#members tr[data-user="alice"]')
+    alice_row.locator("select").select_option("viewer")
+    alice_row.locator("button[value=change]").click()
+    page.wait_for_load_state()
+    assert "last owner" in page.locator(".flash").inner_text()
+
+    viewer = browser.new_page()
+    Membership.objects.filter(team__slug="alpha", user__username="bob").update(role="viewer")
+    sign_in(viewer, live_server, "bob")
+    viewer.goto(f"{live_server.url}/teams/alpha/")
+    assert viewer.locator("#members tr").count() == 3  # header, alice, bob
+    assert viewer.locator("#invite").count() == 0 and viewer.locator("#members button").count() == 0
+    assert viewer.goto(f"{live_server.url}/teams/gamma/").status == 404  # another team does not exist for bob
+    assert not errors
