@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from workers.engine.csvchunks import CsvChunks, column_array
 from workers.engine.errors import InvalidDataset
 from workers.engine.tabular import PANDAS_DTYPES, check_column_names, first_line
 from workers.engine.types import ColumnInfo, DatasetInfo
@@ -88,7 +89,81 @@ class _ColumnStats:
 
 
 def inspect_csv(path: str) -> DatasetInfo:
-    """Describe a UTF-8 CSV file in one streamed pass (see ``datasets.inspect_dataset``)."""
+    """Describe a UTF-8 CSV file in one streamed pass (see ``datasets.inspect_dataset``).
+
+    Arrow parses the file a piece at a time (:class:`CsvChunks`), types and
+    missing values are tallied per piece, and only a file Arrow cannot read
+    is read again by the row-by-row reader below, to say exactly where it is
+    wrong.
+    """
+    info = _scan_csv(path)
+    return info if info is not None else _inspect_csv_rows(path)
+
+
+def _scan_csv(path: str) -> DatasetInfo | None:
+    """The fast pass; ``None`` when the file needs the precise reader (an error to locate)."""
+    import pyarrow as pa
+    import pyarrow.csv  # noqa: F401
+
+    convert = pa.csv.ConvertOptions(
+        null_values=MISSING_VARIANTS,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        true_values=sorted(_case_variants("true")),
+        false_values=sorted(_case_variants("false")),
+    )
+    chunks = CsvChunks(path, convert)
+    stats: list[_ColumnStats] = []
+    names: list[str] = []
+    rows = 0
+    try:
+        for table in chunks:
+            if not stats:
+                names = list(table.column_names)
+                check_column_names(names)
+                _check_not_data(names)
+                stats = [_ColumnStats() for _ in names]
+            rows += table.num_rows
+            for name, column in zip(names, stats, strict=True):
+                if not _absorb_arrow(column, column_array(table, name)):
+                    return None
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if rows == 0 or chunks.quotes % 2:
+        return None  # no rows, or the file ends inside a quoted field: the precise reader says which
+    columns = tuple(ColumnInfo(name, s.dtype, s.missing) for name, s in zip(names, stats, strict=True))
+    return DatasetInfo(format="csv", rows=rows, columns=columns)
+
+
+def _absorb_arrow(stats: _ColumnStats, column: Any) -> bool:
+    """Narrow a column's type by Arrow's reading of one piece; ``False`` for bytes that are not UTF-8."""
+    import pyarrow as pa
+
+    stats.missing += column.null_count
+    tp = column.type
+    if pa.types.is_null(tp) or column.null_count == len(column):
+        return True
+    stats.seen = True
+    if pa.types.is_integer(tp):
+        stats.can_bool = False
+    elif pa.types.is_floating(tp):
+        stats.can_int = stats.can_bool = False
+    elif pa.types.is_boolean(tp):
+        stats.can_int = stats.can_float = False
+    elif pa.types.is_string(tp) or pa.types.is_large_string(tp):
+        # Text by Arrow's rules may still be numbers by ours: decide on the distinct values.
+        if stats.can_int or stats.can_float or stats.can_bool:
+            distinct = column.drop_null().unique().to_pylist()
+            stats.add(tuple(distinct))
+            stats.seen = True
+    elif pa.types.is_binary(tp) or pa.types.is_large_binary(tp):
+        return False
+    else:  # dates, times, timestamps: text to us
+        stats.can_int = stats.can_float = stats.can_bool = False
+    return True
+
+
+def _inspect_csv_rows(path: str) -> DatasetInfo:
     reader: Any = None
     try:
         with open(path, newline="", encoding="utf-8-sig", errors="strict") as fh:

@@ -41,22 +41,29 @@ def run_rows(
     done = 0
     for block in feed.blocks(batch_size):
         tally.add(block.raw)
+        rows = block.rows
         if tally or block.inputs is None:
-            done += block.rows
+            done += rows
             if progress is not None:
                 progress(done, max(total, done))
             continue
         assert block.labels is not None
         labels = scorer.prepare(block.labels)
-        parts = []
+        parts: list[Outputs] = []
         append = parts.append
-        rows = block.rows
-        at = done
-        for inputs in block.batches(batch_size):
-            append(predict(inputs))
-            if progress is not None:
-                at = min(at + batch_size, done + rows)
-                progress(at, max(total, at))
+        block_total = max(total, done + rows)
+        if len(block.inputs) == 1:
+            # One input (the common case): the per-batch work is a slice, a dict and the call.
+            ((name, values),) = block.inputs.items()
+            for lo in range(0, rows, batch_size):
+                append(predict({name: values[lo : lo + batch_size]}))
+                if progress is not None:
+                    progress(done + min(lo + batch_size, rows), block_total)
+        else:
+            for lo, inputs in zip(range(0, rows, batch_size), block.batches(batch_size), strict=True):
+                append(predict(inputs))
+                if progress is not None:
+                    progress(done + min(lo + batch_size, rows), block_total)
         done += rows
         scorer.add(_merge(parts), labels)
     return done

@@ -5,9 +5,10 @@ once. Inference batches are slices of those arrays (see
 :mod:`workers.engine.feed.core`), so the reader's block size never depends on
 the batch size a job runs the model with.
 
-CSV goes through ``pyarrow.csv.open_csv``, a streaming reader with exact
-(correctly rounded) float parsing and explicit column types, so memory stays
-bounded by the block size and a column has one type in every block. Whatever
+CSV goes through Arrow's parser a few megabytes at a time
+(:class:`workers.engine.csvchunks.CsvChunks`), with exact (correctly
+rounded) float parsing and explicit column types, so memory stays bounded by
+the block size and a column has one type in every block. Whatever
 Arrow refuses (text in a number column, spaces around numbers, a ragged row)
 is read again from that block on by the pandas parser, which either accepts
 it as the service always has or raises the message users know.
@@ -22,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from workers.engine.csvchunks import BLOCK_BYTES, CsvChunks, column_array
 from workers.engine.csvfile import MISSING_VARIANTS, utf8_error
 from workers.engine.errors import InvalidDataset
 from workers.engine.parquetfile import open_parquet
@@ -30,8 +32,6 @@ from workers.engine.types import DatasetRef
 
 __all__ = ["BLOCK_BYTES", "BLOCK_CELLS", "ColumnType", "RawBlock", "read_blocks"]
 
-#: Bytes of CSV text parsed per block.
-BLOCK_BYTES = 16 << 20
 #: Cells (rows x columns) per Parquet or fallback block.
 BLOCK_CELLS = 1 << 20
 
@@ -150,28 +150,22 @@ def _csv_blocks(
     # A column has one type in every block: numbers are parsed as float64,
     # text and labels kept as written ("1" and 1.0 never meet).
     arrow_types = {c: pa.float64() if types.get(c) == "number" else pa.string() for c in columns if c in types}
+    convert = pa.csv.ConvertOptions(
+        include_columns=columns,
+        column_types=arrow_types,
+        null_values=MISSING_VARIANTS,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        true_values=_TRUE,
+        false_values=_FALSE,
+    )
     done = 0
     try:
-        reader = pa.csv.open_csv(
-            path,
-            read_options=pa.csv.ReadOptions(block_size=BLOCK_BYTES if block_rows is None else 1 << 20),
-            parse_options=pa.csv.ParseOptions(newlines_in_values=True),
-            convert_options=pa.csv.ConvertOptions(
-                include_columns=columns,
-                column_types=arrow_types,
-                null_values=MISSING_VARIANTS,
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-                true_values=_TRUE,
-                false_values=_FALSE,
-            ),
-        )
-        with reader:
-            for batch in reader:
-                if batch.num_rows == 0:
-                    continue
-                yield from _split(_arrow_block(batch, columns, types, done), block_rows)
-                done += batch.num_rows
+        for table in CsvChunks(path, convert, block_bytes=BLOCK_BYTES if block_rows is None else 1 << 20):
+            if table.num_rows == 0:
+                continue
+            yield from _split(_arrow_block(table, columns, types, done), block_rows)
+            done += table.num_rows
         return
     except pa.ArrowKeyError as exc:
         raise InvalidDataset(f"columns not in the data set: {first_line(exc)}") from exc
@@ -198,7 +192,7 @@ def _arrow_block(batch: Any, columns: list[str], types: Mapping[str, ColumnType]
     arrays: dict[str, np.ndarray] = {}
     missing: dict[str, np.ndarray | None] = {}
     for name in columns:
-        arrays[name], missing[name] = _from_arrow(batch.column(name), types.get(name, "any"))
+        arrays[name], missing[name] = _from_arrow(column_array(batch, name), types.get(name, "any"))
     return RawBlock(offset=offset, rows=batch.num_rows, columns=arrays, missing=missing)
 
 

@@ -1,0 +1,131 @@
+"""CSV text parsed by Arrow in large pieces: pyarrow's multithreaded parser over a bounded window.
+
+``pyarrow.csv.read_csv`` is the fastest reader at hand but reads a whole
+file; its streaming sibling is slower per row. This reads the file in pieces
+of a few megabytes cut at line ends and hands each piece to ``read_csv``, so
+a pass costs what one ``read_csv`` of the file costs while memory stays
+bounded by the piece size. A line end inside a quoted field cannot be told
+from a row end without parsing, so from the first piece that holds a quote
+on, the rest goes through the quote-aware streaming reader instead.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from typing import Any
+
+from workers.engine.errors import InvalidDataset
+
+__all__ = ["BLOCK_BYTES", "CsvChunks", "column_array"]
+
+#: Bytes of CSV text per piece.
+BLOCK_BYTES = 16 << 20
+_BOM = b"\xef\xbb\xbf"
+
+
+def column_array(table: Any, name: str) -> Any:
+    """One column of a piece as a single Arrow array (a table's column may come in chunks)."""
+    column = table.column(name)
+    return column.combine_chunks() if hasattr(column, "combine_chunks") else column
+
+
+class CsvChunks:
+    """Iterate over a CSV file as Arrow tables, one per piece of text.
+
+    Parameters
+    ----------
+    path:
+        The file (UTF-8, optional BOM, header row).
+    convert:
+        ``pyarrow.csv.ConvertOptions`` for every piece (column types,
+        included columns, missing-value spellings).
+    block_bytes:
+        Text per piece.
+
+    After iterating, :attr:`names` holds the header and :attr:`quotes` the
+    number of quote characters in the data rows (odd: the file ends inside a
+    quoted field).
+    """
+
+    def __init__(self, path: str, convert: Any, *, block_bytes: int = BLOCK_BYTES) -> None:
+        self.path = path
+        self.convert = convert
+        self.block_bytes = block_bytes
+        self.names: list[str] | None = None
+        self.quotes = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        with open(self.path, "rb") as fh:
+            first = fh.read(self.block_bytes)
+            start = len(_BOM) if first.startswith(_BOM) else 0
+            end = first.find(b"\n", start)
+            line = first[start : end if end >= 0 else len(first)]
+            if not line.strip() or line.count(b'"') % 2:
+                # A blank first line or a header spanning lines: the streaming reader takes it all.
+                yield from self._stream(0, header=True)
+                return
+            try:
+                self.names = next(csv.reader([line.rstrip(b"\r").decode("utf-8")]))
+            except UnicodeDecodeError:
+                from workers.engine.csvfile import utf8_error
+
+                raise InvalidDataset(utf8_error(self.path)) from None
+            offset = end + 1 if end >= 0 else len(first)
+            rest = first[offset:]
+            del first
+            read = pacsv.ReadOptions(column_names=self.names)
+            while True:
+                data = fh.read(self.block_bytes)
+                at_end = not data
+                # Only a partial line is carried over, so a piece costs one copy at most.
+                buf = rest + data if rest else data
+                if at_end and not buf:
+                    return
+                cut = len(buf) if at_end else buf.rfind(b"\n") + 1
+                if cut <= 0:  # no line end yet: read on
+                    rest = buf
+                    continue
+                rest = buf[cut:]
+                if buf.find(b'"', 0, cut) >= 0:
+                    yield from self._stream(offset, header=False)
+                    return
+                if cut > 64 or buf[:cut].strip():  # a few blank lines alone make no piece
+                    # Arrow parses a buffer it owns: one wrapping the Python bytes can be
+                    # released by its worker threads after the interpreter has shut down.
+                    piece = pa.allocate_buffer(cut)
+                    memoryview(piece).cast("B")[:] = memoryview(buf)[:cut]
+                    yield pacsv.read_csv(piece, read_options=read, convert_options=self.convert)
+                    del piece
+                offset += cut
+                del buf, data
+                if at_end:
+                    return
+
+    def _stream(self, offset: int, *, header: bool) -> Iterator[Any]:
+        import pyarrow.csv as pacsv
+
+        with open(self.path, "rb") as counter:
+            counter.seek(offset)
+            if header:
+                counter.readline()
+            while block := counter.read(self.block_bytes):
+                self.quotes += block.count(b'"')
+        read = pacsv.ReadOptions(block_size=self.block_bytes, column_names=None if header else self.names)
+        fh = open(self.path, "rb")  # noqa: SIM115 - closed with the reader below
+        try:
+            fh.seek(offset)
+            with pacsv.open_csv(
+                fh,
+                read_options=read,
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=self.convert,
+            ) as reader:
+                if self.names is None:
+                    self.names = list(reader.schema.names)
+                yield from reader
+        finally:
+            fh.close()
