@@ -103,7 +103,7 @@ def inspect_csv(path: str) -> DatasetInfo:
 def _scan_csv(path: str) -> DatasetInfo | None:
     """The fast pass; ``None`` when the file needs the precise reader (an error to locate)."""
     import pyarrow as pa
-    import pyarrow.csv  # noqa: F401
+    import pyarrow.csv
 
     convert = pa.csv.ConvertOptions(
         null_values=MISSING_VARIANTS,
