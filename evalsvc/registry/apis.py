@@ -31,7 +31,7 @@ class ModelVersionOut(serializers.ModelSerializer):
         fields = [
             "id", "team", "model", "name", "version", "format", "sha256", "size_bytes", "original_filename",
             "inputs", "outputs", "opset", "ir_version", "producer_name", "producer_version",
-            "class_labels", "weights_sha256", "weights_size_bytes", "tokenizer_sha256", "processing",
+            "class_labels", "feature_names", "feature_names_source", "weights_sha256", "weights_size_bytes", "tokenizer_sha256", "processing",
             "parent", "variant", "notes", "created_by", "created_at",
         ]  # fmt: skip
 
@@ -55,6 +55,12 @@ class ModelVersionIn(_UploadIn):
         required=False, help_text="Declared pre/post-processing spec (JSON object; in multipart, a JSON string)."
     )
 
+    feature_names = serializers.JSONField(
+        required=False,
+        help_text="The data columns the model's input takes, in order (JSON list; in multipart, a JSON string). "
+        "Jobs match data columns to them by name.",
+    )
+
     def validate_processing(self, value: object) -> object:
         if isinstance(value, str):  # multipart sends it as text
             try:
@@ -64,6 +70,20 @@ class ModelVersionIn(_UploadIn):
         if value is not None and not isinstance(value, dict):
             raise serializers.ValidationError("must be a JSON object")
         return value
+
+    def validate_feature_names(self, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise serializers.ValidationError(f"not valid JSON: {exc}") from None
+        if not isinstance(value, list):
+            raise serializers.ValidationError("must be a JSON list of column names")
+        return value
+
+
+class ModelVersionFeaturesIn(serializers.Serializer):
+    feature_names = serializers.ListField(child=serializers.CharField(), allow_empty=False)
 
 
 class DatasetVersionOut(serializers.ModelSerializer):
@@ -120,6 +140,7 @@ class ModelVersionListApi(APIView):
                 weights_path=weights,
                 tokenizer_path=tokenizer,
                 processing=data.get("processing"),
+                feature_names=data.get("feature_names"),
             )
         return Response(ModelVersionOut(version).data, status=status.HTTP_201_CREATED)
 
@@ -128,6 +149,18 @@ class ModelVersionDetailApi(APIView):
     @extend_schema(responses=ModelVersionOut)
     def get(self, request: Request, pk: str) -> Response:
         return Response(ModelVersionOut(selectors.model_version_get(user=request.user, pk=pk)).data)
+
+    @extend_schema(
+        request=ModelVersionFeaturesIn,
+        responses=ModelVersionOut,
+        description="Declare or correct the feature columns (owners and editors; audited).",
+    )
+    def patch(self, request: Request, pk: str) -> Response:
+        data = validated(ModelVersionFeaturesIn, request.data)
+        version = curation.model_version_feature_names_update(
+            user=request.user, version_id=pk, feature_names=data["feature_names"]
+        )
+        return Response(ModelVersionOut(version).data)
 
     @extend_schema(responses={204: None}, description="Owners only; refused (409) while a report or run refers to it.")
     def delete(self, request: Request, pk: str) -> Response:

@@ -101,6 +101,32 @@ def registered_model_update(*, user: Any, model_id: object, **fields: str) -> Re
     return model
 
 
+def model_version_feature_names_update(*, user: Any, version_id: object, feature_names: list[str]) -> ModelVersion:
+    """Declare or correct the data columns a model version takes (owners and editors; audited)."""
+    from .services import clean_feature_names, resolve_feature_names
+
+    version = model_version_get(user=user, pk=version_id)
+    role = role_for(user=user, team=version.team)
+    if role not in (Role.OWNER, Role.EDITOR):
+        raise Forbidden(f"your role in team {version.team.slug!r} is {role}; naming features needs owner or editor")
+    names = clean_feature_names(feature_names)
+    if names == version.feature_names and version.feature_names_source == "declared":
+        return version
+    resolve_feature_names(declared=names, processing=version.processing, from_model=None, inputs=version.inputs)
+    with transaction.atomic():
+        previous = {"feature_names": version.feature_names, "source": version.feature_names_source}
+        version.feature_names, version.feature_names_source = names, "declared"
+        version.save(update_fields=["feature_names", "feature_names_source"])
+        audit_record(
+            actor=user,
+            team=version.team,
+            action="model_version.features_updated",
+            obj=version,
+            details={"new": {"feature_names": names, "source": "declared"}, "previous": previous},
+        )
+    return version
+
+
 # --- deletion --------------------------------------------------------------------------
 
 

@@ -63,6 +63,10 @@ class ModelVersion(Artifact):
     producer_name = models.CharField(max_length=200, blank=True)
     producer_version = models.CharField(max_length=100, blank=True)
     class_labels = models.JSONField(null=True, blank=True)
+    #: The data columns the model's input takes, in input order; jobs match data columns to them by name.
+    feature_names = models.JSONField(null=True, blank=True)
+    #: Where they came from: "processing" (its tabular spec), "model" (the file's metadata) or "declared".
+    feature_names_source = models.CharField(max_length=16, blank=True, default="")
     #: OpenVINO IR keeps its weights in a second file (.bin) beside the graph (.xml).
     weights_sha256 = models.CharField(max_length=64, blank=True, default="")
     weights_storage_key = models.CharField(max_length=255, blank=True, default="")

@@ -137,8 +137,14 @@ def model_version_register(
     processing: dict[str, Any] | None = None,
     parent: ModelVersion | None = None,
     variant: str = "",
+    feature_names: list[str] | None = None,
 ) -> ModelVersion:
     """Validate a model file (and its companions) and register it as the next version of model `name`.
+
+    `feature_names` declares the data columns the model's input takes, in
+    order; without it they come from a tabular processing spec or from the
+    model file's metadata, and jobs match columns by position only when
+    none of these names them.
 
     OpenVINO IR needs its weights (.bin) as `weights_path`; a text model's
     tokenizer.json comes as `tokenizer_path`; `processing` is the declared
@@ -171,6 +177,9 @@ def model_version_register(
     except EngineError as exc:
         raise ValidationFailed(exc.message) from None
     _refuse_two_label_maps(info.class_labels, spec)
+    features, features_source = resolve_feature_names(
+        declared=feature_names, processing=spec, from_model=info.feature_names, inputs=info.inputs
+    )
 
     files = [(path, sha256)]
     if weights_path:
@@ -203,6 +212,8 @@ def model_version_register(
             producer_name=info.producer_name,
             producer_version=info.producer_version,
             class_labels=list(info.class_labels) if info.class_labels is not None else None,
+            feature_names=features,
+            feature_names_source=features_source,
             weights_sha256=weights_sha256,
             weights_storage_key=next(companions) if weights_path else "",
             weights_size_bytes=weights_size,
@@ -230,6 +241,52 @@ def _refuse_two_label_maps(class_labels: Any, spec: dict[str, Any] | None) -> No
         "output.labels gives a second label map; keep one: remove output.labels (the model's own labels "
         "are used), or export the model without class labels"
     )
+
+
+def clean_feature_names(value: Any) -> list[str]:
+    """A list of distinct, non-empty column names, or a 400 saying what is wrong."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValidationFailed("feature_names must be a non-empty list of column names")
+    names = [v.strip() for v in value]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValidationFailed(f"feature_names repeats {', '.join(repeated)}")
+    return names
+
+
+def resolve_feature_names(
+    *, declared: list[str] | None, processing: dict[str, Any] | None, from_model: Any, inputs: Any
+) -> tuple[list[str] | None, str]:
+    """The model's feature columns and their source: declared, its tabular processing spec, or its file."""
+    spec_columns = ((processing or {}).get("input") or {}).get("feature_columns")
+    if declared is not None:
+        names = clean_feature_names(declared)
+        if spec_columns and list(spec_columns) != names:
+            raise ValidationFailed(
+                f"feature_names ({', '.join(names)}) differ from the columns the processing spec reads "
+                f"({', '.join(spec_columns)}); leave feature_names out"
+            )
+        width = _input_width(inputs)
+        if not spec_columns and width is not None and width != len(names):
+            raise ValidationFailed(
+                f"the model's input takes {width} features but {len(names)} feature_names were given"
+            )
+        return names, "declared"
+    if spec_columns:
+        return list(spec_columns), "processing"
+    if from_model:
+        return list(from_model), "model"
+    return None, ""
+
+
+def _input_width(inputs: Any) -> int | None:
+    """Features of a single rank-2 input (a TensorSpec, or its stored dict), if fixed."""
+    if len(inputs) != 1:
+        return None
+    shape = inputs[0].get("shape") if isinstance(inputs[0], dict) else inputs[0].shape
+    if shape is None or len(shape) != 2:
+        return None
+    return shape[1] if isinstance(shape[1], int) else None
 
 
 def validate_processing(processing: dict[str, Any] | None, *, tokenizer_path: str | None) -> dict[str, Any] | None:
@@ -340,4 +397,5 @@ def model_variant_register(
         processing=parent.processing,
         parent=parent,
         variant=variant,
+        feature_names=parent.feature_names if parent.feature_names_source == "declared" else None,
     )

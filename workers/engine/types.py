@@ -57,6 +57,9 @@ class ModelInfo:
     producer_version: str = ""
     #: Class labels declared by an ONNX-ML classifier node, in probability-column order.
     class_labels: tuple[int | str, ...] | None = None
+    #: Feature column names the exporter wrote into the file (ONNX ``metadata_props``
+    #: ``feature_names``: a JSON list or comma-separated), in model input order.
+    feature_names: tuple[str, ...] | None = None
     #: Whether ``inputs``/``outputs`` are the model's full signature. False for
     #: formats that record none (TorchScript): the tuples are then empty and
     #: ``notes`` says what is known.

@@ -30,7 +30,11 @@ def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
         tokenizer_path=tokenizer,
         backend_options={"precision": params["precision"]} if params.get("precision") else None,
     )
-    return result.to_dict()
+    out = result.to_dict()
+    if params.get("column_mapping"):
+        # How the data's columns reached the model's input, decided at submission.
+        out["column_mapping"] = params["column_mapping"]
+    return out
 
 
 @job_task("evalsvc.evaluate", queue=CPU)

@@ -37,3 +37,46 @@ def worst_rows_table(title: str, rows: list[dict[str, Any]]) -> Table:
         "columns": ["Row", "max |Δ|", "Reference label", "Candidate label"],
         "rows": [list(r.values()) for r in worst_rows(rows)],
     }
+
+
+def map_columns(data: dict[str, Any], model: Any, dataset: Any, label: str | None) -> dict[str, Any]:
+    """Match the data set's columns to the model's features by name; record how, in ``data["column_mapping"]``.
+
+    Explicit ``feature_columns`` win. A tabular processing spec names its own
+    columns. Otherwise the model version's ``feature_names`` (declared, or
+    from its file) are looked up by name: a missing one is a 400 naming it,
+    and columns the model does not take are ignored and listed. Only a model
+    that names no features gets the data set's columns by position, and the
+    run records that it did.
+    """
+    from evalsvc.core.exceptions import ValidationFailed
+
+    columns = list(dataset.column_names)
+    features = data.get("feature_columns")
+    if features:
+        method = "by name: feature_columns"
+    elif model.processing and ((model.processing.get("input") or {}).get("feature_columns")):
+        features, method = list(model.processing["input"]["feature_columns"]), "by name: processing spec"
+    elif model.feature_names:
+        features, method = (
+            list(model.feature_names),
+            f"by name: the model version's feature names ({model.feature_names_source})",
+        )
+        data["feature_columns"] = features
+    else:
+        taken = [c for c in columns if c != label]
+        return {**data, "column_mapping": {
+            "method": "by position",
+            "note": "the model version names no features, so the data set's columns were fed in file order; "
+                    "declare its feature_names to match them by name",
+            "features": taken, "ignored_columns": []}}  # fmt: skip
+    missing = [c for c in features if c not in columns]
+    if missing:
+        raise ValidationFailed(
+            f"data set {dataset} lacks the model's feature column{'s' if len(missing) != 1 else ''} "
+            f"{', '.join(missing)} (matched by name; it has {', '.join(columns[:30])})"
+        )
+    if label is not None and label in features:
+        raise ValidationFailed(f"the label column {label!r} cannot also be a feature")
+    ignored = [c for c in columns if c not in features and c != label]
+    return {**data, "column_mapping": {"method": method, "features": list(features), "ignored_columns": ignored}}

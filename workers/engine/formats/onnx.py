@@ -8,6 +8,7 @@ the model's signature for the service to store.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -144,6 +145,7 @@ def inspect_onnx(path: str) -> ModelInfo:
         producer_name=model.producer_name,
         producer_version=model.producer_version,
         class_labels=_class_labels(graph),
+        feature_names=_feature_names(model),
     )
 
 
@@ -251,6 +253,19 @@ def _explain_inference_failure(detail: str) -> str:
             f"too large or incompatible with its input); ONNX shape inference says: {detail}"
         )
     return f"ONNX shape inference failed: {detail}"
+
+
+def _feature_names(model: onnx.ModelProto) -> tuple[str, ...] | None:
+    text = next((p.value for p in model.metadata_props if p.key == "feature_names"), None)
+    if not text:
+        return None
+    try:
+        names = json.loads(text)
+    except json.JSONDecodeError:
+        names = [part.strip() for part in text.split(",")]
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise InvalidArtifact("the model's feature_names metadata must be a JSON list of column names")
+    return tuple(names)
 
 
 def _load(path: str) -> onnx.ModelProto:

@@ -11,7 +11,7 @@ from evalsvc.fleet.selectors import require_offer
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 from workers.catalog import BACKEND_NAMES
 
-from ..common import DEVICES, PRECISIONS
+from ..common import DEVICES, PRECISIONS, map_columns
 from ..inputs import check_model_inputs
 
 _LABEL_DTYPES = {"int64", "int32", "string", "bool"}
@@ -72,7 +72,8 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
             raise ValidationFailed(f"feature columns not in data set {dataset}: {', '.join(missing)}")
         if label in features:
             raise ValidationFailed(f"the label column {label!r} cannot also be a feature")
-    check_model_inputs(model=model, dataset=dataset, feature_columns=features, label=label)
+    data = map_columns(data, model, dataset, label)
+    check_model_inputs(model=model, dataset=dataset, feature_columns=data.get("feature_columns"), label=label)
     data.setdefault("task", infer_task(model))
     return data
 

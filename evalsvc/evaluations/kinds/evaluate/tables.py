@@ -66,11 +66,28 @@ def per_class_rows(result: dict[str, Any]) -> Rows:
     ]  # fmt: skip
 
 
+def column_mapping_note(result: dict[str, Any]) -> str | None:
+    """How the data set's columns were matched to the model's features, in one sentence."""
+    mapping = result.get("column_mapping") or {}
+    if not mapping:
+        return None
+    text = f"Columns matched {mapping.get('method')}"
+    if mapping.get("note"):
+        text += f": {mapping['note']}"
+    ignored = mapping.get("ignored_columns") or []
+    if ignored:
+        text += f". Columns the model does not take, ignored: {', '.join(str(c) for c in ignored)}"
+    return text + "."
+
+
 def method_notes(result: dict[str, Any]) -> list[str]:
     """How every number was defined, so a validator can recompute it with scikit-learn, scipy or numpy."""
     metrics = result.get("metrics") or {}
     method = metrics.get("interval_method") or {}
     notes: list[str] = []
+    mapping = column_mapping_note(result)
+    if mapping:
+        notes.append(mapping)
     if result.get("task") == "classification":
         if metrics.get("average") == "macro":
             notes.append(
@@ -122,6 +139,7 @@ def page_context(result: dict[str, Any]) -> dict[str, Any]:
         "absent_classes": metrics.get("absent_classes") or [],
         "other_flags": {k: v for k, v in flags.items() if k not in {m for m, _ in METRIC_LABELS[_task(result)]}},
         "method_notes": method_notes(result),
+        "column_mapping": result.get("column_mapping") or {},
     }
 
 

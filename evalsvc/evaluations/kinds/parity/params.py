@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.evaluations.kinds.common import map_columns
 from evalsvc.fleet.selectors import offers, require_worker_for
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 
@@ -61,6 +62,8 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
             raise ValidationFailed(f"feature columns not in data set {dataset}: {', '.join(missing)}")
     check_model_inputs(model=model, dataset=dataset, feature_columns=features, label=None)
     cleaned = {k: v for k, v in data.items() if k not in ("reference", "candidates")}
+    label = cleaned.get("label_column") or dataset.label_column or None
+    cleaned = map_columns(cleaned, model, dataset, label)
     return {**cleaned, "reference": reference, "candidates": unique}
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.evaluations.kinds.common import map_columns
 from evalsvc.fleet.selectors import require_worker_for
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 from workers.queues import PROFILE
@@ -100,6 +101,8 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
             model=model, dataset=dataset, feature_columns=data.get("feature_columns"), label=None, whole=False
         )
     data["input_source"] = "dataset" if dataset is not None else "synthetic"
+    if dataset is not None:
+        data = map_columns(data, model, dataset, data.get("label_column") or dataset.label_column or None)
     return data
 
 

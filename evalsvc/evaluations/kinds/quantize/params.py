@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.evaluations.kinds.common import map_columns
 from evalsvc.fleet.selectors import require_offer
 from evalsvc.registry.models import DatasetVersion, ModelFormat, ModelVersion
 from workers.catalog import QUANTIZE_VARIANTS
@@ -50,6 +51,7 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
     if label and label not in dataset.column_names:
         raise ValidationFailed(f"label column {label!r} is not in data set {dataset}")
     data["label_column"] = label or None
+    data = map_columns(data, model, dataset, data["label_column"])
     check_model_inputs(model=model, dataset=dataset, feature_columns=data.get("feature_columns"), label=label or None)
     return data
 
