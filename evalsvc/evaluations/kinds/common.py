@@ -70,7 +70,8 @@ def map_columns(data: dict[str, Any], model: Any, dataset: Any, label: str | Non
             "note": "the model version names no features, so the data set's columns were fed in file order; "
                     "declare its feature_names to match them by name",
             "features": taken, "ignored_columns": []}}  # fmt: skip
-    missing = [c for c in features if c not in columns]
+    # A processing spec's own columns are checked with the rest of the spec, by the input checks.
+    missing = [c for c in features if c not in columns] if method != "by name: processing spec" else []
     if missing:
         raise ValidationFailed(
             f"data set {dataset} lacks the model's feature column{'s' if len(missing) != 1 else ''} "

@@ -60,10 +60,10 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
         missing = [c for c in features if c not in dataset.column_names]
         if missing:
             raise ValidationFailed(f"feature columns not in data set {dataset}: {', '.join(missing)}")
-    check_model_inputs(model=model, dataset=dataset, feature_columns=features, label=None)
     cleaned = {k: v for k, v in data.items() if k not in ("reference", "candidates")}
     label = cleaned.get("label_column") or dataset.label_column or None
     cleaned = map_columns(cleaned, model, dataset, label)
+    check_model_inputs(model=model, dataset=dataset, feature_columns=cleaned.get("feature_columns"), label=None)
     return {**cleaned, "reference": reference, "candidates": unique}
 
 

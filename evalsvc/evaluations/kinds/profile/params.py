@@ -97,12 +97,11 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
                 "the comparison says which is faster, not whether a new version of one model regressed"
             )
     if dataset is not None:  # a sample of its rows: missing values are the sample's business
+        data = map_columns(data, model, dataset, data.get("label_column") or dataset.label_column or None)
         check_model_inputs(
             model=model, dataset=dataset, feature_columns=data.get("feature_columns"), label=None, whole=False
         )
     data["input_source"] = "dataset" if dataset is not None else "synthetic"
-    if dataset is not None:
-        data = map_columns(data, model, dataset, data.get("label_column") or dataset.label_column or None)
     return data
 
 
