@@ -18,7 +18,7 @@ ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ARG TORCH_VARIANT=cpu
 RUN if [ "$TORCH_VARIANT" = cpu ]; then cp requirements/lock.txt /tmp/constraints.txt; \
     else sed 's/^torch==\([^+]*\)+cpu$/torch==\1/' requirements/lock.txt > /tmp/constraints.txt; fi \
-    && pip install --no-cache-dir --index-url "$TORCH_INDEX" -c /tmp/constraints.txt torch \
+    && pip install --no-cache-dir --index-url "$TORCH_INDEX" -c /tmp/constraints.txt torch "torchvision==0.28.*" \
     && pip install --no-cache-dir -c /tmp/constraints.txt ".${EXTRAS}"
 COPY . .
 RUN DJANGO_SECRET_KEY=build-only-not-secret-build-only-not-secret-build-only python manage.py collectstatic --noinput

@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml requirements/lock.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e ".[dev]"
+	@# onnx2torch declares torchvision; PyPI's torchvision wheel is built against CUDA torch and cannot
+	@# load its operators beside the CPU build, and a torchvision that half-imports breaks transformers
+	@# (and with it shap's text explainers and alibi-detect). Keep it only where it works.
+	$(BIN)/python -c "import torchvision.ops" >/dev/null 2>&1 || $(BIN)/python -m pip uninstall --quiet -y torchvision
 	touch $(STAMP)
 
 install: $(STAMP)
