@@ -33,12 +33,13 @@ test: lint $(EFFICIENTNET)
 test-fast: install
 	$(BIN)/pytest -m "not e2e and not browser"
 
-## Lint (with complexity and unused-noqa rules), formatting, import contracts, no missing migration.
+## Lint (with complexity and unused-noqa rules), formatting, import contracts, types, no missing migration.
 ## .pre-commit-config.yaml runs the same from this virtualenv (`$(BIN)/pre-commit install`).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 ## Rebuild the demo models and data sets in fixtures/ (deterministic).

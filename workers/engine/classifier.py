@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from workers.engine.errors import EngineError
 from workers.engine.formats import inspect_model
-from workers.engine.inference.base import Backend
 from workers.engine.labels import (
     coerce_labels,
     infer_label_kind,
@@ -19,6 +18,13 @@ from workers.engine.metrics import classification_metrics, to_python
 from workers.engine.types import ModelSpec, TensorSpec
 
 __all__ = ["ClassifierHead"]
+
+
+class DescribesOutputs(Protocol):
+    """What the head reads outputs from: a loaded backend, or the processing spec's output reader."""
+
+    @property
+    def output_specs(self) -> tuple[TensorSpec, ...]: ...
 
 
 class ClassifierHead:
@@ -41,7 +47,7 @@ class ClassifierHead:
 
     def __init__(
         self,
-        runner: Backend,
+        runner: DescribesOutputs,
         model: ModelSpec,
         class_labels: list[Any] | None,
         label_column: str,

@@ -104,7 +104,7 @@ def int8_static(source: str, target: str, calibration: Iterable[dict[str, np.nda
     if not batches:
         raise EngineError("static INT8 quantization needs calibration rows: the calibration sample is empty")
 
-    class Reader(CalibrationDataReader):
+    class Reader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime ships no type information
         def __init__(self) -> None:
             self._iter = iter(batches)
 

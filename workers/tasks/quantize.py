@@ -130,11 +130,11 @@ def _measure(run: EvaluationRun, progress: ProgressCallback, scratch: str) -> tu
         progress=_stage(progress, 0.3, 0.7),
     )
     parent_seconds = comparison.reference["seconds"]
-    for result in comparison.candidates:
-        entry = variants[result.target["model"]]
-        entry["agreement"] = [o.__dict__ for o in result.outputs]
-        entry["worst_rows"] = result.worst_rows
-        entry["seconds"] = result.seconds
+    for candidate in comparison.candidates:
+        entry = variants[candidate.target["model"]]
+        entry["agreement"] = [o.__dict__ for o in candidate.outputs]
+        entry["worst_rows"] = candidate.worst_rows
+        entry["seconds"] = candidate.seconds
     timing = _timing({"parent": model, **made}, params["batch_size"], params.get("timing_seconds", 6))
     for name, entry in variants.items():
         entry["timing"] = timing[name]

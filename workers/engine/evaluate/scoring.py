@@ -45,7 +45,7 @@ class ClassificationScorer:
         if self.reader is not None:
             outputs = self.reader.read(outputs, labels)
             if self.head is None:  # the class count is known from the first block
-                self.head = ClassifierHead(  # type: ignore[arg-type]
+                self.head = ClassifierHead(
                     self.reader, self.model, self.reader.class_labels, self.plan.label, from_model=False
                 )
                 self.head.source = "processing"

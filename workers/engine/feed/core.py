@@ -262,6 +262,7 @@ def _spec_types(spec: InputSpec) -> dict[str, ColumnType]:
 def _aligned(blocks: Iterator[RawBlock], batch_size: int) -> Iterator[RawBlock]:
     """Re-cut blocks so each holds whole batches; only the remainder of a block is copied."""
     pending: RawBlock | None = None
+    block: RawBlock | None  # None once a block was wholly taken to complete the pending one
     for block in blocks:
         if pending is not None:
             need = batch_size - pending.rows

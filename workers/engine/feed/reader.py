@@ -304,7 +304,8 @@ def _parquet_blocks(
         raise InvalidDataset(f"columns not in the data set: {list_names(unknown)}")
     rows = block_rows or max(1, BLOCK_CELLS // max(1, len(columns)))
     # Row groups wholly before ``start`` are never read.
-    groups, offset = [], 0
+    groups: list[int] = []
+    offset = 0
     for index in range(pf.metadata.num_row_groups):
         size = pf.metadata.row_group(index).num_rows
         if groups or offset + size > start:

@@ -120,7 +120,7 @@ def inspect_torchscript(path: str) -> ModelInfo:
         with warnings.catch_warnings():
             # "torch.jit.load is deprecated": TorchScript is still the one format torch loads without pickle.
             warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(path, map_location="cpu")
+            module = torch.jit.load(path, map_location="cpu")  # type: ignore[no-untyped-call]  # unannotated in torch
     except (RuntimeError, ValueError, OSError) as exc:
         raise InvalidArtifact(f"PyTorch cannot load the TorchScript model: {_first_line(exc, path)}") from exc
     try:

@@ -159,7 +159,8 @@ class OpenVinoBackend(Backend):
         self._request = request
         self._in_tensors: list[Any] = [None] * len(inputs)
         # numpy views of those tensors' memory, made once: ``Tensor.data`` builds a new view per call.
-        self._in_views: list[np.ndarray | None] = [None] * len(inputs)
+        # A placeholder until its input's first call sets the shape (and with it the view).
+        self._in_views: list[np.ndarray] = [np.empty(0)] * len(inputs)
         self._in_shapes: list[tuple[int, ...] | None] = [None] * len(inputs)
         self._out_names = [name for name, _ in self._fetches]
 

@@ -142,7 +142,7 @@ class TorchBackend(Backend):
             with warnings.catch_warnings():
                 # "torch.jit.load is deprecated": TorchScript is still the one format torch loads without pickle.
                 warnings.simplefilter("ignore", DeprecationWarning)
-                module = torch.jit.load(self.spec.path, map_location=device)
+                module = torch.jit.load(self.spec.path, map_location=device)  # type: ignore[no-untyped-call]  # unannotated in torch
         except (RuntimeError, ValueError) as exc:
             raise InvalidArtifact(f"PyTorch cannot load the TorchScript model: {self._clean(exc)}") from exc
         module.eval()
@@ -174,7 +174,7 @@ class TorchBackend(Backend):
             )
         if names is None or loaded.output_kind == "dict":
             # As for TorchScript: a returned dict names its outputs by its keys.
-            names = [spec.name for spec in loaded.outputs]
+            names = tuple(spec.name for spec in loaded.outputs)
         self._arg_names = (*loaded.positional, *loaded.keywords)
         self._positional = len(loaded.positional)
         self._inputs = loaded.inputs

@@ -438,7 +438,7 @@ def _parser_error(error: Any) -> tuple[str, str]:
 
 
 def _logger(trt: Any) -> Any:
-    class _Logger(trt.ILogger):  # type: ignore[misc, name-defined]
+    class _Logger(trt.ILogger):  # type: ignore[misc]  # tensorrt's classes are Any here (no type information)
         """Keeps TensorRT's errors for the exception message; warnings would flood the worker log."""
 
         def __init__(self) -> None:
@@ -457,9 +457,10 @@ def _logger(trt: Any) -> Any:
 
 def _calibrator(trt: Any, cuda: CudaDriver | None, data: np.ndarray, batch: int) -> Any:
     assert cuda is not None
-    ptr = cuda.alloc(data[:batch].nbytes)
+    driver: CudaDriver = cuda  # the methods below close over it
+    ptr = driver.alloc(data[:batch].nbytes)
 
-    class _Calibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc, name-defined]
+    class _Calibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc]  # as above
         """Feeds ``data`` to TensorRT's INT8 calibration in batches of ``batch`` rows."""
 
         def __init__(self) -> None:
@@ -473,8 +474,8 @@ def _calibrator(trt: Any, cuda: CudaDriver | None, data: np.ndarray, batch: int)
             if self.position + batch > len(data):
                 return None
             chunk = np.ascontiguousarray(data[self.position : self.position + batch])
-            cuda.to_device(ptr, chunk)
-            cuda.synchronize()
+            driver.to_device(ptr, chunk)
+            driver.synchronize()
             self.position += batch
             return [ptr]
 

@@ -195,7 +195,7 @@ def gpu_facts(timeout: float = 10.0) -> tuple[tuple[GpuFacts, ...], str | None]:
     if done.returncode != 0:
         message = " ".join((done.stderr or done.stdout).split())[:200]
         return (), f"nvidia-smi failed: {message or f'exit status {done.returncode}'}"
-    gpus = []
+    gpus: list[GpuFacts] = []
     for line in done.stdout.strip().splitlines():
         parts = [p.strip() for p in line.split(",")]
         if len(parts) < 4:

@@ -120,7 +120,9 @@ def _variant(
         warmup_s=warm[1],
         samples_ns=_keep(measurement.samples_ns, grid.keep_samples),
         samples=encode_samples(measurement.samples_ns),
-        runtime_samples=encode_samples(measurement.side_ns) if runtime is not None else None,
+        runtime_samples=(
+            encode_samples(measurement.side_ns) if runtime is not None and measurement.side_ns is not None else None
+        ),
         sample_count=int(measurement.samples_ns.size),
         bimodality_gap=gap,
         bimodal=gap > BIMODAL_GAP,

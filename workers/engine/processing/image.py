@@ -89,8 +89,8 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str
                         f"{name} is {width}x{height} pixels, more than the limit of {max_pixels:,} pixels"
                     )
                 _load_strictly(image)
-                upright = ImageOps.exif_transpose(image)
-                rgb = upright.convert("RGB")
+                upright = ImageOps.exif_transpose(image)  # None only when asked to work in place
+                rgb = (upright if upright is not None else image).convert("RGB")
     except InvalidDataset:
         raise
     except UnidentifiedImageError as exc:

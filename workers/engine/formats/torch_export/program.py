@@ -40,7 +40,7 @@ def _deserialize(document: dict[str, Any], weights: dict[str, Any], constants: d
     from torch._export.serde.serialize import ExportedProgramDeserializer, _dict_to_dataclass
 
     try:
-        serialized = _dict_to_dataclass(schema.ExportedProgram, document)
+        serialized = _dict_to_dataclass(schema.ExportedProgram, document)  # type: ignore[no-untyped-call]  # torch leaves it unannotated
         return ExportedProgramDeserializer().deserialize(serialized, weights, constants, None)
     except InvalidArtifact:
         raise

@@ -72,7 +72,7 @@ def _tensor_layout(meta: Any, fqn: str, torch: Any) -> tuple[Any, list[int], lis
     if not isinstance(meta, dict) or meta.get("layout") != int(schema.Layout.Strided):
         raise InvalidArtifact(f"the tensor {fqn!r} is not a plain dense tensor")
     try:
-        dtype = _SERIALIZE_TO_TORCH_DTYPE[schema.ScalarType(meta.get("dtype"))]
+        dtype = _SERIALIZE_TO_TORCH_DTYPE[schema.ScalarType(meta["dtype"])]
     except (ValueError, KeyError):
         raise InvalidArtifact(f"the tensor {fqn!r} has an unknown element type") from None
 
