@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 
 import onnx
 from google.protobuf.message import DecodeError
@@ -173,7 +174,7 @@ def _check_operator_domains(model: onnx.ModelProto) -> None:
         )
 
 
-def _all_nodes(model: onnx.ModelProto):
+def _all_nodes(model: onnx.ModelProto) -> Iterator[onnx.NodeProto]:
     pending = [model.graph, *(f for f in model.functions)]
     while pending:
         graph = pending.pop()
@@ -221,9 +222,10 @@ def _check_expansion(model: onnx.ModelProto) -> None:
 def _check_fixed_sizes(inferred: onnx.ModelProto) -> None:
     for value in (*inferred.graph.value_info, *inferred.graph.output):
         dims = [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
-        if dims and None not in dims:
+        fixed = [d for d in dims if d is not None]
+        if dims and len(fixed) == len(dims):
             elements = 1
-            for dim in dims:
+            for dim in fixed:
                 elements *= max(dim, 1)
             if elements > MAX_CONSTANT_ELEMENTS:
                 raise InvalidArtifact(
