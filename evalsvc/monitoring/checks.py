@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from celery import current_app
@@ -74,7 +75,7 @@ def check_finish(
         alert.payload = {**payload, "delivery": str(alert.pk)}
         alert.save(update_fields=["payload"])
         alerts.append(alert)
-        transaction.on_commit(lambda pk=alert.pk: current_app.send_task(ALERT_TASK, args=[str(pk)], queue=CPU))
+        transaction.on_commit(partial(current_app.send_task, ALERT_TASK, args=[str(alert.pk)], queue=CPU))
     return alerts
 
 

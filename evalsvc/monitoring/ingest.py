@@ -86,5 +86,5 @@ def to_parquet(frame: pd.DataFrame) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
-def read_batch(data: bytes) -> pd.DataFrame:
+def read_batch(data: bytes | memoryview) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(bytes(data)))
