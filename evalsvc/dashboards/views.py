@@ -17,7 +17,8 @@ from evalsvc.registry.selectors import (
     model_version_get,
     model_versions_for_user,
 )
-from evalsvc.teams.selectors import teams_for_user
+from evalsvc.teams.models import WRITE_ROLES
+from evalsvc.teams.selectors import role_for, teams_for_user
 
 from .plotlytext import figure_for_browser
 
@@ -45,7 +46,12 @@ def model_version_detail(request: HttpRequest, pk: str) -> HttpResponse:
     return render(
         request,
         "registry/model_version_detail.html",
-        {"version": version, "runs": runs, "processing_json": processing_json},
+        {
+            "version": version,
+            "runs": runs,
+            "processing_json": processing_json,
+            "can_edit": role_for(user=request.user, team=version.team) in WRITE_ROLES,
+        },
     )
 
 

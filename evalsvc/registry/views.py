@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
@@ -9,11 +10,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
-from evalsvc.core.exceptions import ApplicationError
+from evalsvc.core.exceptions import ApplicationError, NotFound
 
 from . import services
+from .curation import registered_model_update
 from .forms import DatasetUploadForm, ModelUploadForm
+from .processing import model_version_processing_set as processing_set
+from .selectors import model_version_get
 from .uploads import uploaded_file_path
 
 
@@ -91,3 +96,43 @@ def dataset_upload(request: HttpRequest) -> HttpResponse:
         register,
         lambda v: (f"Registered {v} ({v.rows:,} rows)", "dataset-version-detail"),
     )
+
+
+@login_required
+@require_POST
+def model_version_processing(request: HttpRequest, pk: str) -> HttpResponse:
+    """The processing spec form on a model version's page."""
+    text = (request.POST.get("processing") or "").strip()
+    try:
+        processing = json.loads(text) if text else None
+    except json.JSONDecodeError as exc:
+        messages.error(request, f"the processing spec is not valid JSON: {exc.msg} (line {exc.lineno})")
+        return redirect("model-version-detail", pk=pk)
+    try:
+        processing_set(user=request.user, version_id=pk, processing=processing)
+    except NotFound:
+        raise
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Processing spec saved." if processing else "Processing spec cleared.")
+    return redirect("model-version-detail", pk=pk)
+
+
+@login_required
+@require_POST
+def model_version_describe(request: HttpRequest, pk: str) -> HttpResponse:
+    """Intended use and known limitations, edited on a model version's page (they belong to the model)."""
+    version = model_version_get(user=request.user, pk=pk)
+    try:
+        registered_model_update(
+            user=request.user,
+            model_id=version.registered_model_id,
+            intended_use=request.POST.get("intended_use", ""),
+            limitations=request.POST.get("limitations", ""),
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Intended use and limitations of {version.registered_model.name} saved.")
+    return redirect("model-version-detail", pk=pk)

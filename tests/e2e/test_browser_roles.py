@@ -145,3 +145,54 @@ def test_an_owner_manages_members_on_the_team_page_and_a_viewer_only_reads(
     assert viewer.locator("#invite").count() == 0 and viewer.locator("#members button").count() == 0
     assert viewer.goto(f"{live_server.url}/teams/gamma/").status == 404  # another team does not exist for bob
     assert not errors
+
+
+def test_processing_spec_intended_use_and_limitations_are_edited_on_the_version_page(
+    live_server,
+    browser,  # noqa: F811
+    transactional_db,
+):
+    from evalsvc.registry.models import ModelVersion
+    from evalsvc.registry.services import model_version_register
+    from tests.conftest import FIXTURES
+
+    world = make_world()
+    model = model_version_register(
+        user=world["alice"], team=world["alpha"], name="bc", path=str(FIXTURES / "breast_cancer_logreg.onnx"),
+        filename="bc.onnx",
+    )  # fmt: skip
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, live_server, "alice")
+    page.goto(f"{live_server.url}/models/{model.pk}/")
+
+    page.fill("#processing-input", '{"output": {"activation": "sigmoid"')
+    page.click("#processing-form button")
+    page.wait_for_load_state()
+    assert "not valid JSON" in page.locator(".flash").inner_text()
+    page.fill("#processing-input", '{"output": {"decision": "maybe"}}')
+    page.click("#processing-form button")
+    page.wait_for_load_state()
+    assert "decision" in page.locator(".flash").inner_text()  # the spec validator's own message
+    page.fill("#processing-input", '{"output": {"activation": "softmax"}}')
+    page.click("#processing-form button")
+    page.wait_for_load_state()
+    assert "Processing spec saved" in page.locator(".flash").inner_text()
+    assert '"softmax"' in page.locator("#processing").inner_text()
+    model.refresh_from_db()
+    assert model.processing["output"]["activation"] == "softmax"
+
+    page.fill("#intended-use-input", "Triage support only.")
+    page.fill("#limitations-input", "Not validated on male patients.")
+    page.click("#model-use-form button")
+    page.wait_for_load_state()
+    assert page.locator("#intended-use").inner_text() == "Triage support only."
+    assert page.locator("#limitations").inner_text() == "Not validated on male patients."
+    assert ModelVersion.objects.get(pk=model.pk).registered_model.limitations == "Not validated on male patients."
+
+    viewer = browser.new_page()
+    sign_in(viewer, live_server, "bob")
+    viewer.goto(f"{live_server.url}/models/{model.pk}/")
+    assert viewer.locator("#processing-form").count() == 0 and viewer.locator("#model-use-form").count() == 0
+    assert not errors
