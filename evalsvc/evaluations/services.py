@@ -102,14 +102,19 @@ def run_cancel(*, user: Any, run_id: object) -> EvaluationRun:
 # --- transitions driven by the worker -----------------------------------------
 
 
-def run_start(*, run_id: object, worker: str) -> EvaluationRun | None:
+def run_start(*, run_id: object, worker: str, task_id: str | None = None) -> EvaluationRun | None:
     """Claim a run for execution; None when it was cancelled or already finished.
 
     A run already `running` may be claimed again: that is a redelivery after a
-    worker died mid-job (tasks are acknowledged late).
+    worker died mid-job (tasks are acknowledged late). A message whose task id
+    is no longer the run's (the run was requeued under a new one after its
+    worker was lost) is not: the requeued copy owns the run.
     """
     now = timezone.now()
-    claimed = EvaluationRun.objects.filter(pk=run_id, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
+    mine = EvaluationRun.objects.filter(pk=run_id, status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
+    if task_id:
+        mine = mine.filter(celery_task_id__in=["", task_id])
+    claimed = mine.update(
         status=RunStatus.RUNNING,
         started_at=now,
         worker=worker[:200],

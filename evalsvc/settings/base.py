@@ -308,6 +308,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Runs whose worker stopped reporting (killed, host lost) are requeued or failed
+# within STALE_AFTER_S (90 s) plus this interval, not after the broker's hour.
+CELERY_BEAT_SCHEDULE = {
+    "recover-runs-of-lost-workers": {"task": "workers.fleet.recover_runs_of_lost_workers", "schedule": 30.0},
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 LOGGING = {

@@ -111,7 +111,9 @@ def progress_reporter(run_id: str, unit: str = "rows") -> ProgressCallback:
 
 def execute_run(task: Task, run_id: str, compute: Compute) -> str:
     """Run `compute` for a run and record the outcome; returns the final status."""
-    run = services.run_start(run_id=run_id, worker=task.request.hostname or socket.gethostname())
+    run = services.run_start(
+        run_id=run_id, worker=task.request.hostname or socket.gethostname(), task_id=task.request.id
+    )
     if run is None:
         return "skipped"
     started = time.monotonic()

@@ -10,9 +10,11 @@ import logging
 import threading
 from typing import Any
 
+from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 from django.db import close_old_connections, connection
 
+from evalsvc.evaluations.recovery import runs_of_lost_workers_recover
 from evalsvc.fleet.selectors import HEARTBEAT_S
 from evalsvc.fleet.services import worker_status_offline, worker_status_publish
 from workers.engine.inference.registry import probe_backends
@@ -69,3 +71,9 @@ def on_worker_shutdown(sender: Any = None, **kwargs: Any) -> None:
             worker_status_offline(hostname=hostname)
         finally:
             connection.close()
+
+
+@shared_task(name="workers.fleet.recover_runs_of_lost_workers", ignore_result=True)
+def recover_runs_of_lost_workers() -> int:
+    """Beat runs this every HEARTBEAT_S: a run whose worker stopped reporting is requeued or failed."""
+    return len(runs_of_lost_workers_recover())

@@ -1,0 +1,66 @@
+"""Runs of a worker that stopped reporting: requeued up to three starts, then failed with the reason."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from evalsvc.evaluations.models import EvaluationRun
+from evalsvc.evaluations.recovery import runs_of_lost_workers_recover
+from evalsvc.evaluations.services import run_start
+from evalsvc.fleet.models import WorkerStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def running(alice, alpha, bc_model, bc_data):
+    def make(worker: str, *, attempts: int = 1, minutes_ago: int = 5) -> EvaluationRun:
+        return EvaluationRun.objects.create(
+            team=alpha, kind="evaluate", model_version=bc_model, dataset_version=bc_data, created_by=alice,
+            status="running", worker=worker, attempts=attempts, queue="cpu", celery_task_id="old-task",
+            started_at=timezone.now() - timedelta(minutes=minutes_ago),
+        )  # fmt: skip
+
+    return make
+
+
+def _worker(name: str, seconds_ago: int) -> None:
+    seen = timezone.now() - timedelta(seconds=seconds_ago)
+    WorkerStatus.objects.create(hostname=name, queues=["cpu"], started_at=seen, last_seen=seen)
+
+
+def test_lost_workers_runs_are_requeued_or_failed(running, django_capture_on_commit_callbacks):
+    from evalsvc.celery import app
+
+    _worker("gone@host", seconds_ago=300)
+    _worker("alive@host", seconds_ago=5)
+    lost = running("gone@host")
+    worn = running("gone@host", attempts=3)
+    healthy = running("alive@host")
+    fresh = running("gone@host", minutes_ago=0)  # just started: within the window
+    with django_capture_on_commit_callbacks(execute=True):
+        recovered = runs_of_lost_workers_recover()
+    assert sorted((r.run_id, r.action) for r in recovered) == sorted(
+        [(str(lost.pk), "requeued"), (str(worn.pk), "failed")]
+    )
+    lost.refresh_from_db()
+    assert lost.status == "queued" and "gone@host stopped reporting" in lost.progress_message
+    assert lost.celery_task_id not in ("", "old-task")  # sent again, under a new id
+    worn.refresh_from_db()
+    assert worn.status == "failed" and "stopped reporting" in worn.error and "submit it again" in worn.error
+    for run in (healthy, fresh):
+        run.refresh_from_db()
+        assert run.status == "running"
+    app.control.purge()
+
+
+def test_the_old_message_no_longer_claims_a_requeued_run(running):
+    run = running("gone@host")
+    EvaluationRun.objects.filter(pk=run.pk).update(status="queued", celery_task_id="new-task")
+    assert run_start(run_id=run.pk, worker="w@host", task_id="old-task") is None
+    assert run_start(run_id=run.pk, worker="w@host", task_id="new-task") is not None
+    # A redelivery of the same message (a pool child killed) still claims it.
+    assert run_start(run_id=run.pk, worker="w@host", task_id="new-task") is not None
