@@ -97,6 +97,7 @@ urlpatterns = [
     path("invitations/<str:pk>/<str:answer>/", team_views.invitation_answer, name="invitation-answer"),
     path("monitors/", monitor_views.monitor_list, name="monitors"),
     path("monitors/<str:pk>/", monitor_views.monitor_detail, name="monitor-detail"),
+    path("monitors/<str:pk>/checks/<str:check_pk>/", monitor_views.check_detail, name="monitor-check"),
     path("about/", monitor_views.about, name="about"),
     path("runs/new/", run_views.run_submit, name="run-submit"),
     path("runs/<str:pk>/", dashboard_views.run_detail, name="run-detail"),

@@ -6,9 +6,11 @@ import json
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 
 from evalsvc.dashboards.plotlytext import figure_for_browser
+from evalsvc.evaluations.kinds.drift.figures import drift_figures
+from evalsvc.evaluations.kinds.drift.section import drift_tables
 
 from . import selectors
 from .figures import timeline
@@ -40,6 +42,30 @@ def monitor_detail(request: HttpRequest, pk: str) -> HttpResponse:
                 "data": figure_for_browser(json.loads(figure.to_json())),
             },
             "detectors_json": json.dumps(monitor.detectors, indent=2, sort_keys=True),
+        },
+    )
+
+
+@login_required
+def check_detail(request: HttpRequest, pk: str, check_pk: str) -> HttpResponse:
+    """One check: columns ranked by effect size, reference-vs-current distributions, the tests' table."""
+    monitor = selectors.monitor_get(user=request.user, pk=pk)
+    check = get_object_or_404(selectors.checks_for(monitor), pk=check_pk)
+    result = check.result or {}
+    figures = [
+        {"id": f"figure-{i}", "data_id": f"figure-{i}-data", "title": title,
+         "data": figure_for_browser(json.loads(fig.to_json()))}
+        for i, (title, fig) in enumerate(drift_figures(result))
+    ]  # fmt: skip
+    return render(
+        request,
+        "monitoring/check.html",
+        {
+            "monitor": monitor,
+            "check": check,
+            "figures": figures,
+            "tables": drift_tables(result) if result else [],
+            "params_json": json.dumps(result.get("params") or {}, indent=2, sort_keys=True),
         },
     )
 

@@ -201,7 +201,12 @@ def test_monitor_pages_timeline_and_about(api, client, alice, carol, monitor_bod
     assert "timeline-data" in html and "Corrected p-value per column" in html and "= 0.05" in html
     assert "alert" in html and "drift" in html
     assert monitor["name"] in client.get("/monitors/").content.decode()
+    check = MonitorCheck.objects.get(monitor_id=monitor["id"])
+    page = client.get(f"/monitors/{monitor['id']}/checks/{check.pk}/").content.decode()
+    assert "Columns by effect size" in page and "Distribution of" in page and "Columns, most moved first" in page
+    assert all(name in page for name in SHIFTED) and "&quot;correction&quot;: &quot;bonferroni&quot;" in page
     client.force_login(carol)
+    assert client.get(f"/monitors/{monitor['id']}/checks/{check.pk}/").status_code == 404
     assert client.get(f"/monitors/{monitor['id']}/").status_code == 404
     assert monitor["name"] not in client.get("/monitors/").content.decode()
     client.logout()
