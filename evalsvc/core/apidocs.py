@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from rest_framework.permissions import BasePermission
 
 
@@ -28,11 +28,11 @@ class SchemaAccess(BasePermission):
         return docs_are_public() or bool(request.user and request.user.is_authenticated)
 
 
-def docs_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def docs_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """A documentation page: signed-out visitors are sent to sign in first (unless public)."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not docs_are_public() and not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         return view(request, *args, **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -118,7 +119,7 @@ def _reasons(backend: str) -> str:
 
 
 def require_worker_for(
-    *, targets: list[tuple[str, str, str | None]], model_format: str | None = None, queue: str | None = None
+    *, targets: Sequence[tuple[str, str, str | None]], model_format: str | None = None, queue: str | None = None
 ) -> str:
     """The queue of a live worker that can run every (backend, device, precision) target.
 
