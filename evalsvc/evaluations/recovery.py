@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
@@ -59,7 +60,7 @@ def runs_of_lost_workers_recover() -> list[Recovered]:
                 )
                 if moved:
                     record_run(run.pk, "run.requeued")
-                    transaction.on_commit(lambda pk=run.pk: _enqueue(pk))
+                    transaction.on_commit(partial(_enqueue, run.pk))
             action = "requeued"
         else:
             message = (
