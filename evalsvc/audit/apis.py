@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evalsvc.core.apis import paginated
+from evalsvc.core.apis import page_of, paginated
 from evalsvc.core.exceptions import ValidationFailed
 
 from . import selectors
@@ -52,7 +52,7 @@ def _filtered(request: Request):
 class AuditListApi(APIView):
     """The audit trail, newest first: owners and auditors of a team read its entries."""
 
-    @extend_schema(parameters=FILTERS, responses=AuditEntryOut(many=True))
+    @extend_schema(parameters=FILTERS, responses=page_of(AuditEntryOut))
     def get(self, request: Request) -> Response:
         return paginated(self, request, _filtered(request), AuditEntryOut)
 
@@ -60,7 +60,7 @@ class AuditListApi(APIView):
 class AuditSignInListApi(APIView):
     """Your own sign-ins and failed sign-in attempts on your account (times, addresses), newest first."""
 
-    @extend_schema(responses=AuditEntryOut(many=True))
+    @extend_schema(responses=page_of(AuditEntryOut))
     def get(self, request: Request) -> Response:
         return paginated(self, request, selectors.audit_sign_ins_for_user(user=request.user), AuditEntryOut)
 

@@ -24,3 +24,29 @@ def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+_PAGES: dict[type, type[serializers.Serializer]] = {}
+
+
+def page_of(serializer_class: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The schema of one page as ``paginated`` answers it: count, next, previous and results.
+
+    For ``@extend_schema(responses=page_of(X))``: a client generated from the
+    schema then reads the page object a list endpoint returns, not a bare array.
+    """
+    if serializer_class not in _PAGES:
+        name = f"Paginated{serializer_class.__name__.removesuffix('Out')}List"
+        _PAGES[serializer_class] = type(
+            name,
+            (serializers.Serializer,),
+            {
+                "count": serializers.IntegerField(help_text="Items over all pages."),
+                "next": serializers.URLField(allow_null=True, help_text="The next page, or null."),
+                "previous": serializers.URLField(allow_null=True, help_text="The previous page, or null."),
+                "results": serializer_class(many=True),
+                "__module__": __name__,
+                "is_page": True,
+            },
+        )
+    return _PAGES[serializer_class]

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evalsvc.core.apis import TEAM_PARAM, paginated, validated
+from evalsvc.core.apis import TEAM_PARAM, page_of, paginated, validated
 
 from . import selectors, services
 from .models import EvaluationRun, RunStatus
@@ -39,7 +39,7 @@ class RunIn(serializers.Serializer):
 class RunListApi(APIView):
     @extend_schema(
         parameters=[TEAM_PARAM, OpenApiParameter("status", str, enum=RunStatus.values)],
-        responses=RunOut(many=True),
+        responses=page_of(RunOut),
     )
     def get(self, request: Request) -> Response:
         qs = selectors.runs_for_user(

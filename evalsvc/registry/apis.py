@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evalsvc.core.apis import TEAM_PARAM, paginated, validated
+from evalsvc.core.apis import TEAM_PARAM, page_of, paginated, validated
 from evalsvc.teams.selectors import team_get_for_user
 
 from . import curation, selectors, services
@@ -115,7 +115,7 @@ def _download(key: str, filename: str, sha256: str) -> FileResponse:
 class ModelVersionListApi(APIView):
     parser_classes = [MultiPartParser]
 
-    @extend_schema(parameters=[TEAM_PARAM], responses=ModelVersionOut(many=True))
+    @extend_schema(parameters=[TEAM_PARAM], responses=page_of(ModelVersionOut))
     def get(self, request: Request) -> Response:
         qs = selectors.model_versions_for_user(user=request.user, team=request.query_params.get("team"))
         return paginated(self, request, qs, ModelVersionOut)
@@ -178,7 +178,7 @@ class ModelVersionDownloadApi(APIView):
 class DatasetVersionListApi(APIView):
     parser_classes = [MultiPartParser]
 
-    @extend_schema(parameters=[TEAM_PARAM], responses=DatasetVersionOut(many=True))
+    @extend_schema(parameters=[TEAM_PARAM], responses=page_of(DatasetVersionOut))
     def get(self, request: Request) -> Response:
         qs = selectors.dataset_versions_for_user(user=request.user, team=request.query_params.get("team"))
         return paginated(self, request, qs, DatasetVersionOut)

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evalsvc.core.apis import TEAM_PARAM, paginated, validated
+from evalsvc.core.apis import TEAM_PARAM, page_of, paginated, validated
 from evalsvc.registry.storage import blob_open
 from evalsvc.registry.uploads import uploaded_file_path
 from evalsvc.teams.selectors import team_get_for_user
@@ -74,7 +74,7 @@ class ReportEditIn(serializers.Serializer):
 class ReportListApi(APIView):
     @extend_schema(
         parameters=[TEAM_PARAM, OpenApiParameter("model_version", str, description="Only this model version's.")],
-        responses=ReportOut(many=True),
+        responses=page_of(ReportOut),
     )
     def get(self, request: Request) -> Response:
         qs = selectors.reports_for_user(
