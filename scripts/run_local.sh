@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start evalsvc on embedded defaults: SQLite and a filesystem broker under var/.
-# Web server, Celery worker and Celery beat run together; Ctrl-C stops all three.
+# Web server, a Celery worker for jobs, one for latency profiles and Celery beat run together; Ctrl-C stops them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -16,7 +16,10 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-$BIN/celery -A evalsvc worker -Q cpu,profile -c 1 -n cpu@%h --loglevel=INFO >"$VAR/log/worker.log" 2>&1 &
+$BIN/celery -A evalsvc worker -Q cpu -c 1 -n cpu@%h --loglevel=INFO >"$VAR/log/worker.log" 2>&1 &
+pids+=($!)
+# Latency profiles have a worker of their own, one job at a time, so an evaluation never waits behind one.
+$BIN/celery -A evalsvc worker -Q profile -c 1 -n profile@%h --loglevel=INFO >"$VAR/log/profile-worker.log" 2>&1 &
 pids+=($!)
 $BIN/celery -A evalsvc beat --loglevel=INFO --pidfile= >"$VAR/log/beat.log" 2>&1 &
 pids+=($!)
@@ -29,7 +32,7 @@ cat <<MSG
   evalsvc is starting at http://$HOST:$PORT/
   sign in as  demo / evalsvc-demo   (owner of the demo team)
   API docs    http://$HOST:$PORT/api/docs/
-  logs        $VAR/log/worker.log, $VAR/log/beat.log
+  logs        $VAR/log/worker.log, $VAR/log/profile-worker.log, $VAR/log/beat.log
 
 MSG
 $BIN/python manage.py runserver "$HOST:$PORT"

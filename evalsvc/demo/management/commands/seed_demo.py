@@ -81,8 +81,12 @@ class Command(BaseCommand):
         for entry in spec["datasets"]:
             datasets[entry["key"]] = self._dataset(team, owner, base / entry["file"], entry)
 
-        if not no_runs and not self._worker_is_up(wait_for_worker):
-            self.stdout.write(self.style.WARNING("no worker is running: the demo runs were not submitted"))
+        # Profiles have a worker of their own: wait for every queue the demo runs go to.
+        needed = {"profile" if entry["kind"] == "profile" else "cpu" for entry in spec.get("runs", [])}
+        if not no_runs and not self._worker_is_up(wait_for_worker, needed):
+            self.stdout.write(
+                self.style.WARNING(f"no worker serves {', '.join(sorted(needed))}: the demo runs were not submitted")
+            )
             no_runs = True
         if not no_runs:
             for entry in spec.get("runs", []):
@@ -102,10 +106,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"submitted {run.kind} run {run.pk} ({model} on {dataset})")
         self.stdout.write(self.style.SUCCESS(f"demo team {team.slug!r} ready"))
 
-    def _worker_is_up(self, wait_s: float) -> bool:
+    def _worker_is_up(self, wait_s: float, queues: set[str]) -> bool:
         deadline = time.monotonic() + wait_s
         while True:
-            if live_workers().exists():
+            served = {q for worker_queues in live_workers().values_list("queues", flat=True) for q in worker_queues}
+            if live_workers().exists() and queues <= served:
                 return True
             if time.monotonic() >= deadline:
                 return False
