@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
@@ -92,3 +93,40 @@ def test_drift_params_are_checked_at_submission(alice, bc_model, bc_data, halves
         submit({"reference_dataset": str(ref_v.pk), "columns": ["nope"]})
     run = submit({"reference_dataset": str(ref_v.pk), "columns": ["mean_radius", "site"], "correction": "fdr"})
     assert run.params["columns"] == ["mean_radius", "site"] and run.params["reference_label"] == str(ref_v)
+
+
+def test_prediction_drift_compares_the_models_predicted_classes(alice, bc_model, bc_data, tmp_path):
+    """The breast-cancer classifier on its test rows vs the same rows with the malignant ones tripled."""
+    table = pd.read_csv(FIXTURES / "breast_cancer_test.csv")
+    skewed = pd.concat([table, table[table["diagnosis"] == 0], table[table["diagnosis"] == 0]], ignore_index=True)
+    path = tmp_path / "skewed.csv"
+    skewed.to_csv(path, index=False)
+    current = dataset_version_register(
+        user=alice, team=bc_data.team, name="skewed", path=str(path), filename="s.csv", label_column="diagnosis"
+    )
+    run = run_submit(
+        user=alice,
+        model_version_id=bc_model.pk,
+        dataset_version_id=current.pk,
+        kind="drift",
+        params={"reference_dataset": str(bc_data.pk), "prediction_drift": True},
+    )
+    run_drift.apply(args=[str(run.pk)])
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    prediction = run.result["prediction"]
+    assert prediction["test"] == "chi2" and prediction["drift"]
+    assert (prediction["n_reference"], prediction["n_current"]) == (len(table), len(skewed))
+    # The class counts are the model's predictions, not the labels: cross-check with ONNX Runtime directly.
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(FIXTURES / "breast_cancer_logreg.onnx"))
+    features = table.drop(columns="diagnosis").to_numpy(dtype="float32")
+    predicted = session.run(None, {session.get_inputs()[0].name: features})[0]
+    counts = dict(zip(*np.unique(predicted.astype(str), return_counts=True), strict=True))
+    hist = prediction["histogram"]
+    assert dict(zip(hist["categories"], hist["reference"], strict=True)) == {k: int(v) for k, v in counts.items()}
+    section = get_kind("drift").section(JobContext("drift", "Drift", run.params, run.result, str(current)))
+    assert any(
+        n.startswith("Prediction drift: the distribution of the model's predicted classes moved") for n in section.notes
+    )

@@ -13,12 +13,13 @@ from django.conf import settings
 from evalsvc.evaluations.models import EvaluationRun
 from evalsvc.registry.models import DatasetVersion
 from workers.engine.datasets import iter_batches
-from workers.engine.drift import DriftConfig, ReferenceProfile, UnivariateOptions, detect_drift
+from workers.engine.drift import DriftConfig, ReferenceProfile, UnivariateOptions, detect_drift, prediction_drift
+from workers.engine.drift.predictions import predicted_classes
 from workers.engine.errors import EngineError
 from workers.engine.types import DatasetRef, ProgressCallback
 from workers.queues import CPU
 
-from .artifacts import dataset_ref
+from .artifacts import dataset_ref, model_spec, tokenizer_path
 from .common import execute_run, job_task
 
 #: Rows per block read from a data set file.
@@ -111,8 +112,32 @@ def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
         raise EngineError(f"could not read the current data set: {exc}", permanent=False) from exc
     dtypes = _dtypes(current, columns)
     report = detect_drift(profile, lambda: _read(cur_ref, columns, dtypes), config_from_params(params))
+    progress(2, 3)
+    result = {**report.to_dict(), "reference_dataset": params["reference_dataset"]}
+    if params.get("prediction_drift"):
+        result["prediction"] = _prediction_drift(run, reference, cur_ref, params)
     progress(3, 3)
-    return {**report.to_dict(), "reference_dataset": params["reference_dataset"]}
+    return result
+
+
+def _prediction_drift(run: EvaluationRun, reference: DatasetVersion, cur_ref: DatasetRef, params: dict) -> dict:
+    """The model's predicted-class distribution on both data sets, compared."""
+    try:
+        model = model_spec(run.model_version)
+        ref_ref = dataset_ref(reference)
+        tokenizer = tokenizer_path(run.model_version)
+    except OSError as exc:
+        raise EngineError(f"could not read a stored artifact: {exc}", permanent=False) from exc
+    common = {
+        "max_rows": params["prediction_rows"],
+        "feature_columns": params.get("feature_columns"),
+        "processing": run.model_version.processing,
+        "tokenizer_path": tokenizer,
+    }
+    ref_pred = predicted_classes(model, ref_ref, **common)
+    cur_pred = predicted_classes(model, cur_ref, **common)
+    report = prediction_drift(ref_pred, cur_pred, alpha=params["alpha"])
+    return {**report.feature("predicted_class").__dict__, "histogram": report.to_dict()["features"][0]["histogram"]}
 
 
 @job_task("evalsvc.drift", queue=CPU)

@@ -57,6 +57,9 @@ def drift_figures(result: dict[str, Any]) -> list[Figure]:
         **LAYOUT,
     )
     figures: list[Figure] = [("Columns by effect size", bars)]
+    prediction = result.get("prediction")
+    if prediction and _distribution(prediction) is not None:
+        figures.append(("Predicted classes", _distribution(prediction)))
     for feature in features[:MAX_DISTRIBUTIONS]:
         fig = _distribution(feature)
         if fig is not None:

@@ -31,6 +31,16 @@ class DriftParams(serializers.Serializer):
     sample_rows = serializers.IntegerField(min_value=100, max_value=2_000_000, default=100_000)
     max_int_categories = serializers.IntegerField(min_value=0, max_value=1000, default=10)
     seed = serializers.IntegerField(min_value=0, default=0)
+    prediction_drift = serializers.BooleanField(
+        default=False, help_text="Also compare the model's predicted classes on both data sets."
+    )
+    prediction_rows = serializers.IntegerField(min_value=10, max_value=1_000_000, default=10_000)
+    feature_columns = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        allow_empty=False,
+        help_text="The model's input columns, for prediction drift (default: every column but the label).",
+    )
 
 
 def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVersion | None) -> dict[str, Any]:
@@ -52,6 +62,10 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
     unknown = [c for c in data.get("column_kinds", {}) if c not in columns]
     if unknown:
         raise ValidationFailed(f"column_kinds names columns that are not compared: {', '.join(unknown)}")
+    for name in data.get("feature_columns") or []:
+        for side, version in (("reference", reference), ("current", dataset)):
+            if name not in version.column_names:
+                raise ValidationFailed(f"feature column {name!r} is not in the {side} data set {version}")
     if len(set(data["multivariate"])) != len(data["multivariate"]):
         raise ValidationFailed("multivariate: each detector once")
     return {

@@ -114,5 +114,13 @@ def drift_section(ctx: JobContext) -> Section:
                 "current rows (numeric columns, standardised by the reference)."
                 + (" Its p-value is (k + 1)/(n + 1) over the permutations." if m.get("permutations") else "")
             )
+    prediction = result.get("prediction")
+    if prediction:
+        verdict = "moved" if prediction.get("drift") else "did not move"
+        notes.append(
+            f"Prediction drift: the distribution of the model's predicted classes {verdict} "
+            f"(chi-square p = {prediction.get('p_value'):.3g}, PSI {prediction.get('psi') or 0:.3g}, "
+            f"{prediction.get('n_reference')} reference and {prediction.get('n_current')} current rows)."
+        )
     notes += list(result.get("errors") or [])
     return Section(method=method, tables=drift_tables(result), notes=notes)
