@@ -112,7 +112,8 @@ def _scan_csv(path: str) -> DatasetInfo | None:
         true_values=sorted(_case_variants("true")),
         false_values=sorted(_case_variants("false")),
     )
-    chunks = CsvChunks(path, convert)
+    # One thread: registration runs beside other work, and its memory stays flat.
+    chunks = CsvChunks(path, convert, threads=False)
     stats: list[_ColumnStats] = []
     names: list[str] = []
     rows = 0
