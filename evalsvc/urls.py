@@ -96,6 +96,7 @@ urlpatterns = [
     path("invitations/", team_views.invitation_list, name="invitations"),
     path("invitations/<str:pk>/<str:answer>/", team_views.invitation_answer, name="invitation-answer"),
     path("monitors/", monitor_views.monitor_list, name="monitors"),
+    path("monitors/new/", monitor_views.monitor_new, name="monitor-new"),
     path("monitors/<str:pk>/", monitor_views.monitor_detail, name="monitor-detail"),
     path("monitors/<str:pk>/checks/<str:check_pk>/", monitor_views.check_detail, name="monitor-check"),
     path("about/", monitor_views.about, name="about"),

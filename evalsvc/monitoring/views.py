@@ -4,21 +4,47 @@ from __future__ import annotations
 
 import json
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 
+from evalsvc.core.exceptions import ApplicationError
 from evalsvc.dashboards.plotlytext import figure_for_browser
 from evalsvc.evaluations.kinds.drift.figures import drift_figures
 from evalsvc.evaluations.kinds.drift.section import drift_tables
 
-from . import selectors
+from . import selectors, services
 from .figures import timeline
+from .forms import MonitorForm
 
 
 @login_required
 def monitor_list(request: HttpRequest) -> HttpResponse:
     return render(request, "monitoring/list.html", {"monitors": selectors.monitors_for_user(user=request.user)})
+
+
+@login_required
+def monitor_new(request: HttpRequest) -> HttpResponse:
+    form = MonitorForm(request.POST or None, user=request.user)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            monitor = services.monitor_create(
+                user=request.user, data=form.data_for_service(), service_host=request.get_host()
+            )
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+            status = exc.status_code
+        else:
+            messages.info(
+                request,
+                f"Monitor created. Its webhook secret, shown this once, is {monitor.webhook_secret}",
+            )
+            return redirect("monitor-detail", pk=monitor.pk)
+    elif request.method == "POST":
+        status = 400
+    return render(request, "monitoring/new.html", {"form": form}, status=status)
 
 
 @login_required

@@ -212,3 +212,30 @@ def test_monitor_pages_timeline_and_about(api, client, alice, carol, monitor_bod
     client.logout()
     about = client.get("/about/").content.decode()
     assert "Business Source License 1.1" in about and "commercial" in about
+
+
+def test_monitor_created_in_the_browser(client, alice, bc_model, bc_data):
+    client.force_login(alice)
+    assert client.get("/monitors/new/").status_code == 200
+    form = {
+        "name": "from-the-browser",
+        "model_version": str(bc_model.pk),
+        "reference_dataset": str(bc_data.pk),
+        "schedule": "99 * * * *",
+        "window_hours": 12,
+        "alpha": 0.01,
+        "correction": "fdr",
+        "webhook_url": "",
+        "email_to": "ops@example.com, oncall@example.com",
+    }
+    page = client.post("/monitors/new/", form)
+    assert page.status_code == 400 and "not a valid cron expression" in page.content.decode()
+    assert not PeriodicTask.objects.filter(name__startswith="monitor ").exists()
+    page = client.post("/monitors/new/", {**form, "schedule": "30 2 * * *"})
+    assert page.status_code == 302
+    monitor_id = page["Location"].rstrip("/").split("/")[-1]
+    task = PeriodicTask.objects.get(name=f"monitor {monitor_id}")
+    assert (task.crontab.minute, task.crontab.hour) == ("30", "2")
+    detail = client.get(page["Location"]).content.decode()
+    assert "webhook secret, shown this once" in detail and "from-the-browser" in detail
+    assert "&quot;correction&quot;: &quot;fdr&quot;" in detail

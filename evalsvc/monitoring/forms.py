@@ -1,0 +1,45 @@
+"""The browser's form for a new monitor; the service checks everything the API checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from evalsvc.registry.selectors import dataset_versions_for_user, model_versions_for_user
+
+
+class MonitorForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    model_version = forms.ModelChoiceField(queryset=None)
+    reference_dataset = forms.ModelChoiceField(queryset=None, help_text="Production rows are compared with it.")
+    schedule = forms.CharField(initial="0 * * * *", help_text="Cron: minute hour day-of-month month day-of-week.")
+    window_hours = forms.IntegerField(min_value=1, max_value=24 * 366, initial=24)
+    alpha = forms.FloatField(min_value=1e-6, max_value=0.5, initial=0.05)
+    correction = forms.ChoiceField(choices=[("bonferroni", "Bonferroni"), ("fdr", "FDR (Benjamini–Hochberg)"),
+                                            ("none", "none")])  # fmt: skip
+    webhook_url = forms.CharField(required=False, max_length=500)
+    email_to = forms.CharField(required=False, help_text="Comma-separated addresses.")
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model_version"].queryset = model_versions_for_user(user=user)
+        self.fields["reference_dataset"].queryset = dataset_versions_for_user(user=user)
+
+    def clean_email_to(self) -> list[str]:
+        addresses = [a.strip() for a in (self.cleaned_data.get("email_to") or "").split(",") if a.strip()]
+        validate = forms.EmailField().clean
+        return [validate(a) for a in addresses]
+
+    def data_for_service(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        return {
+            "name": d["name"],
+            "model_version": d["model_version"].pk,
+            "reference_dataset": d["reference_dataset"].pk,
+            "schedule": d["schedule"],
+            "window_hours": d["window_hours"],
+            "detectors": {"alpha": d["alpha"], "correction": d["correction"]},
+            "webhook_url": d["webhook_url"],
+            "email_to": d["email_to"],
+        }
