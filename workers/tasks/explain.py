@@ -34,6 +34,7 @@ def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
         backend=params["backend"],
         device=params["device"],
         batch_size=params["batch_size"],
+        patch_size=params.get("patch_size") or 8,
     )
     result = run_explanation(
         model,

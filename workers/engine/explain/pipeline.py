@@ -51,6 +51,8 @@ class ExplainRequest:
     device: str = "cpu"
     batch_size: int = 8192
     stability_seeds: int = 3
+    #: Image data sets: side in pixels of the square patches of the original image that are the features.
+    patch_size: int = 8
 
 
 def _read(data: DatasetRef, columns: list[str]) -> pd.DataFrame:
@@ -77,6 +79,29 @@ def _output(backend: Any) -> tuple[str, str]:
 
 
 def run_explanation(
+    model: ModelSpec,
+    data: DatasetRef,
+    request: ExplainRequest,
+    *,
+    processing: dict[str, Any] | None = None,
+    reference: DatasetRef | None = None,
+    class_labels: list[Any] | None = None,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """The explanation: over patches of the images for a model with an image input spec, else over the columns."""
+    image_spec = _image_input(processing)
+    if image_spec is not None:
+        from workers.engine.explain.image_pipeline import run_image_explanation
+
+        return run_image_explanation(
+            model, data, request, spec=image_spec, class_labels=class_labels, progress=progress
+        )
+    return _run_tabular(
+        model, data, request, processing=processing, reference=reference, class_labels=class_labels, progress=progress
+    )
+
+
+def _run_tabular(
     model: ModelSpec,
     data: DatasetRef,
     request: ExplainRequest,
@@ -261,6 +286,15 @@ def run_explanation(
             drift_reference, result["global"]["importance"], list(view.columns)
         )
     return result
+
+
+def _image_input(processing: dict[str, Any] | None) -> Any:
+    """The model's image input spec, where it has one: the explanation is then over patches of the images."""
+    if not processing or not processing.get("input") or processing["input"].get("kind") != "image":
+        return None
+    from workers.engine.processing import parse_processing_spec
+
+    return parse_processing_spec(processing).input
 
 
 def _rule(rows: dict[str, Any]) -> RowFilter:

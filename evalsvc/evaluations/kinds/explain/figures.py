@@ -11,6 +11,35 @@ from ..base import LAYOUT, Figure
 from .tables import importance_rows
 
 TOP = 15
+#: Explained images drawn with their heatmap overlay, at most.
+OVERLAYS = 6
+
+
+def image_overlays(result: dict[str, Any]) -> list[Figure]:
+    """Per explained image: its thumbnail with the attribution heatmap over it (red raises the output, blue lowers it)."""
+    figures: list[Figure] = []
+    for row in (result.get("explained") or [])[:OVERLAYS]:
+        image = row.get("image") or {}
+        heat = np.asarray(image.get("heat") or [], dtype=float)
+        if not heat.size:
+            continue
+        scale = float(np.abs(heat).max()) or 1.0
+        fig = go.Figure(go.Image(z=image["thumb"], name="image"))
+        fig.add_trace(
+            go.Heatmap(
+                z=heat, zmin=-scale, zmax=scale, colorscale="RdBu_r", opacity=0.5, name="attribution",
+                colorbar={"title": "attribution"},
+            )
+        )  # fmt: skip
+        fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+        fig.update_xaxes(showticklabels=False)
+        fig.update_layout(
+            title=f"Image {row['row']} ({row.get('name')}): {row.get('target')} explained, label {row.get('label')}, "
+            f"patches of {image.get('patch')} px",
+            **LAYOUT,
+        )
+        figures.append((f"Image {row['row']}", fig))
+    return figures
 
 
 def explain_figures(result: dict[str, Any]) -> list[Figure]:
@@ -49,6 +78,8 @@ def explain_figures(result: dict[str, Any]) -> list[Figure]:
             )
             figures.append(("Beeswarm", swarm))
     rows = result.get("explained") or []
+    if result.get("modality") == "image":
+        return figures[:1] + image_overlays(result)
     if rows:
         first = rows[0]
         order = np.argsort(-np.abs(first["values"]))[:TOP]

@@ -24,6 +24,7 @@ from workers.engine.explain.budget import estimate_model_rows
 from workers.engine.explain.params import METHODS, parse_method
 
 from ..common import DEVICES
+from .image_params import clean_image_params
 
 DIFFERENTIABLE_FORMATS = ("onnx", "torchscript", "torch_export")
 FILTERS = ("misclassified", "predicted_class", "column_value")
@@ -58,6 +59,9 @@ class ExplainParams(serializers.Serializer):
     backend = serializers.CharField(default="onnxruntime")
     device = serializers.ChoiceField(choices=DEVICES, default="cpu")
     batch_size = serializers.IntegerField(min_value=1, max_value=1 << 20, default=8192)
+    patch_size = serializers.IntegerField(
+        min_value=1, max_value=1024, required=False, help_text="Image data sets: patch side in original pixels."
+    )
 
 
 def _fail(message: str) -> None:
@@ -78,7 +82,9 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
     if data["backend"] not in BACKEND_NAMES:
         _fail(f"unknown backend {data['backend']!r}; available: {', '.join(BACKEND_NAMES)}")
     if dataset.format == "imagefolder":
-        _fail("explain jobs run on tabular data sets (CSV or Parquet); image data sets are not supported yet")
+        return clean_image_params(data, info, method_params, model, dataset)
+    if data.get("patch_size") is not None:
+        _fail("patch_size applies to image data sets; this data set is tabular")
     columns = dataset.column_names
     label = data.get("label_column") or dataset.label_column
     data["label_column"] = label

@@ -52,6 +52,28 @@ def explain_section(ctx: JobContext) -> Section:
             }
         )
     notes = [f"Flagged: {flag}." for flag in (result.get("trust") or {}).get("flags") or []]
+    if result.get("modality") == "image":
+        notes.append(
+            "Features are square patches of the original images (patch_size pixels a side), replaced by the "
+            f"{result.get('baseline')} baseline; the heatmap over each explained image is drawn in the figures "
+            "that follow and on the run page, and every patch's attribution is in the CSV and JSON downloads."
+        )
+        tables.insert(1, _top_patches(result))
     details = (result.get("trust") or {}).get("details") or {}
     notes += [f"{k.replace('_', ' ')}: {v}" for k, v in details.items() if k.endswith(("_error", "_note"))]
     return Section(method=method, tables=tables, notes=notes)
+
+
+def _top_patches(result: dict) -> Table:
+    rows = []
+    for row in (result.get("explained") or [])[:30]:
+        pairs = sorted(zip(row.get("features") or [], row.get("values") or [], strict=False), key=lambda p: -abs(p[1]))
+        rows.append(
+            [row["row"], row.get("name"), row.get("label"), row.get("target")]
+            + [f"{f} ({v:+.3g})" for f, v in pairs[:3]]
+        )
+    return {
+        "title": "Explained images: the three patches that moved the output most",
+        "columns": ["Row", "Image", "Label", "Explained", "1st", "2nd", "3rd"],
+        "rows": rows,
+    }

@@ -19,7 +19,9 @@ def attribution_rows(result: dict[str, Any]) -> Rows:
     features = result.get("features") or []
     out = []
     for row in result.get("explained") or []:
-        for f, v, x in zip(features, row.get("values") or [], row.get("feature_values") or [], strict=False):
+        for f, v, x in zip(
+            row.get("features") or features, row.get("values") or [], row.get("feature_values") or [], strict=False
+        ):
             out.append(
                 {
                     "row": row["row"],

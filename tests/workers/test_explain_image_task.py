@@ -1,0 +1,85 @@
+"""The explain kind on an image data set: refusals at submission, and a job on the digits CNN and a zip of digit images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evalsvc.evaluations.kinds.base import JobContext
+from evalsvc.evaluations.kinds.explain.figures import explain_figures
+from evalsvc.evaluations.kinds.explain.section import explain_section
+from evalsvc.evaluations.kinds.explain.tables import attribution_rows
+from evalsvc.evaluations.services import run_submit
+from tests.workers.test_image_models import PROCESSING, digit_images, register  # noqa: F401  (fixture)
+from workers.tasks.explain import run_explain
+
+pytestmark = pytest.mark.django_db
+
+
+def submit(client, model, data, **params):
+    r = client.post(
+        "/api/runs/",
+        {"kind": "explain", "model_version": str(model.pk), "dataset_version": str(data.pk), "params": params},
+        format="json",
+    )
+    return r.status_code, str(r.json())
+
+
+def test_bad_image_explanations_are_refused(api, alice, alpha, bc_model, digit_images):  # noqa: F811
+    data, _ = digit_images
+    client = api["alice"]
+    onnx = register(alice, alpha, "digits_cnn.onnx")
+    tflite = register(alice, alpha, "digits_cnn.tflite")
+    code, text = submit(client, tflite, data, method="integrated_gradients")
+    assert code == 400 and "tflite model has none" in text
+    code, text = submit(client, onnx, data, method="saliency")
+    assert code == 400 and "perturbation methods over patches" in text
+    code, text = submit(client, onnx, data, method="occlusion", method_params={"window": 3})
+    assert code == 400 and "set patch_size instead" in text
+    code, text = submit(client, onnx, data, method="kernel_shap", patch_size=0)
+    assert code == 400 and "patch_size" in text
+    code, text = submit(client, onnx, data, method="kernel_shap", baseline="kmeans")
+    assert code == 400 and "zeros (black) or mean" in text
+    code, text = submit(client, onnx, data, method="kernel_shap", rows={"indices": [10**6]})
+    assert code == 400 and "images 1000000 do not exist" in text
+    code, text = submit(client, onnx, data, method="kernel_shap", cohort_by="label")
+    assert code == 400 and "cohort_by apply to tabular data sets" in text
+    code, text = submit(client, bc_model, data, method="kernel_shap")
+    assert code == 400 and "image processing spec" in text
+    code, text = submit(client, onnx, data, method="kernel_shap", patch_size=4, method_params={"nsamples": 64})
+    assert code == 201, text
+
+
+def test_image_explain_job_stores_patch_attributions_thumbnails_and_heatmaps(alice, alpha, digit_images):  # noqa: F811
+    data, _ = digit_images
+    model = register(alice, alpha, "digits_cnn.onnx")
+    run = run_submit(
+        user=alice, model_version_id=model.pk, dataset_version_id=data.pk, kind="explain",
+        params={"method": "kernel_shap", "method_params": {"nsamples": 128, "seed": 1}, "rows": {"indices": [0, 5]},
+                "global_rows": 6, "patch_size": 2, "baseline": "zeros"},
+    )  # fmt: skip
+    run_explain.apply(args=[str(run.pk)])
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    result = run.result
+    assert result["modality"] == "image" and len(result["features"]) == 16
+    assert [r["row"] for r in result["explained"]] == [0, 5]
+    for row in result["explained"]:
+        # Additive over the 16 patches of the 8x8 original, to the model's probability of the explained class.
+        assert abs(sum(row["values"]) + row["base_value"] - row["output"]) < 1e-4
+        assert np.asarray(row["image"]["thumb"]).shape == (8, 8, 3)
+        heat = np.asarray(row["image"]["heat"])
+        # The heatmap spreads each patch's attribution over its 4 pixels: it sums back to the attributions.
+        assert heat.shape == (8, 8) and abs(heat.sum() - sum(row["values"])) < 1e-4
+        assert row["name"].endswith(".png") and row["label"] in [str(d) for d in range(10)]
+    assert result["trust"]["scores"]["additivity_error"] < 1e-3
+    assert result["budget"]["model_rows"] >= 6 * 128 and result["rows"] == 6
+    titles = [t for t, _ in explain_figures(result)]
+    assert titles == ["Global importance", "Image 0", "Image 5"]
+    overlay = explain_figures(result)[1][1]
+    assert [t.type for t in overlay.data] == ["image", "heatmap"] and overlay.data[1].opacity == 0.5
+    rows = attribution_rows(result)
+    assert len(rows) == 2 * 16 and rows[0]["feature"] == "patch r0c0"
+    section = explain_section(JobContext("explain", "Explanation", run.params, result, "digit-images"))
+    assert "patches of the original images" in " ".join(section.notes)
+    assert section.tables[1]["title"].startswith("Explained images")

@@ -1,0 +1,257 @@
+"""The ``explain`` job on an image data set (a zip of class folders): patch attributions over the original images.
+
+Each explained image is cut into square patches of ``patch_size`` pixels of
+the ORIGINAL image; a method sees one feature per patch (1: the patch as it
+is, 0: the patch replaced by the baseline, black or the image's mean
+colour). The forward function builds the perturbed original images, runs
+the model's declared preprocessing on them (resize, crop, scale, normalise,
+layout) and calls the registered backend in large batches, so the
+attributions are in the pixels the user sees, whatever the model's input.
+Only perturbation methods run here. Per image the result keeps the patch
+grid of attributions, a thumbnail of the original (at most
+:data:`THUMB_SIDE` pixels a side) and the heatmap at the thumbnail's size,
+for the overlay drawn on the run page.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from workers.engine.errors import EngineError
+from workers.engine.explain.forward import Forward, forward_from_predict
+from workers.engine.explain.image import heatmap, patch_mask
+from workers.engine.explain.methods import Inputs, run_method
+from workers.engine.explain.params import parse_method
+from workers.engine.explain.selection import RowFilter, global_importance, select_rows
+from workers.engine.explain.trust import additivity_errors
+from workers.engine.types import DatasetRef, ModelSpec, ProgressCallback
+
+__all__ = ["IMAGE_BASELINES", "THUMB_SIDE", "explain_image", "run_image_explanation"]
+
+#: Longest side of the thumbnail (and heatmap) kept per explained image.
+THUMB_SIDE = 64
+#: Images read at most to choose rows by a filter.
+MAX_FILTER_IMAGES = 5000
+IMAGE_BASELINES = ("zeros", "mean")
+
+
+def _baseline_image(image: np.ndarray, baseline: str) -> np.ndarray:
+    if baseline == "zeros":
+        return np.zeros_like(image)
+    if baseline == "mean":
+        return np.broadcast_to(image.reshape(-1, image.shape[-1]).mean(axis=0).round(), image.shape).astype(np.uint8)
+    raise EngineError(f"image explanations take the baseline zeros or mean, not {baseline!r}")
+
+
+def patch_forward(image: np.ndarray, base: np.ndarray, mask: np.ndarray, prepare: Any, model: Forward) -> Forward:
+    """A :class:`Forward` over patch coalitions ``(n, P)`` in [0, 1] for one original image.
+
+    ``prepare`` maps a list of (H, W, 3) uint8 images to the model's input
+    batch. Without resize or crop the preprocessing is per pixel, so the
+    image and its baseline are prepared once and mixed in model space.
+    """
+    ids = mask.reshape(-1)
+    pre_x, pre_b = prepare([image]), prepare([base])
+    same_grid = getattr(prepare, "per_pixel", False)
+    layout_nchw = getattr(prepare, "layout", "nchw") == "nchw"
+
+    def fn(z: np.ndarray) -> np.ndarray:
+        keep = z.astype(np.float64)[:, ids].reshape(len(z), *image.shape[:2])
+        if same_grid:
+            k = keep[:, None] if layout_nchw else keep[..., None]
+            return (pre_b + k * (pre_x - pre_b)).astype(pre_x.dtype)
+        mixed = base[None] + keep[..., None] * (image[None].astype(np.float64) - base[None])
+        return prepare(list(np.clip(mixed.round(), 0, 255).astype(np.uint8)))
+
+    return Forward(lambda z: model(fn(z)), batch_size=model.batch_size, dtype=np.float64)
+
+
+def explain_image(
+    info: Any, params: Any, image: np.ndarray, target: int, *, patch: int, baseline: str, prepare: Any, model: Forward
+) -> dict[str, Any]:
+    """One image's patch attributions (``values``), output, base value and grid shape."""
+    h, w = image.shape[:2]
+    mask = patch_mask(h, w, patch)
+    n = int(mask.max()) + 1
+    fwd = patch_forward(image, _baseline_image(image, baseline), mask, prepare, model)
+    ones, zeros = np.ones((1, n)), np.zeros((1, n))
+    inputs = Inputs(ones, zeros, zeros, np.ones(1), None, np.array([target]))
+    a = run_method(info, params, inputs, forward=fwd)
+    base_value = None if a.base_values is None else float(a.base_values[0])
+    return {
+        "values": a.values[0],
+        "output": float(a.outputs[0]),
+        "base_value": base_value,
+        "mask": mask,
+        "grid": (-(-h // patch), -(-w // patch)),
+    }
+
+
+def _thumb(image: np.ndarray, heat: np.ndarray) -> tuple[list[Any], list[Any]]:
+    h, w = image.shape[:2]
+    step = max(1, -(-max(h, w) // THUMB_SIDE))
+    return image[::step, ::step].tolist(), np.round(heat[::step, ::step], 6).tolist()
+
+
+def _prepare_fn(spec: Any) -> Any:
+    from workers.engine.processing.image import prepare_images
+
+    def prepare(images: list[np.ndarray]) -> np.ndarray:
+        return prepare_images(images, spec)
+
+    prepare.per_pixel = spec.resize is None and spec.center_crop is None  # type: ignore[attr-defined]
+    prepare.layout = spec.layout  # type: ignore[attr-defined]
+    return prepare
+
+
+def _read_images(data: DatasetRef, upto: int) -> list[Any]:
+    from workers.engine.imagefolder import iter_image_files
+
+    files: list[Any] = []
+    for batch in iter_image_files(data, 256):
+        files.extend(batch)
+        if len(files) >= upto:
+            break
+    return files[:upto]
+
+
+def run_image_explanation(
+    model: ModelSpec,
+    data: DatasetRef,
+    request: Any,
+    *,
+    spec: Any,
+    class_labels: list[Any] | None = None,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    from workers.engine.inference.registry import get_backend_class
+    from workers.engine.processing.image import decode_image
+
+    started = time.perf_counter()
+    info, params = parse_method(request.method, request.method_params)
+    if info.kind != "perturbation":
+        raise EngineError(f"image explanations run perturbation methods over patches; {info.name} is a gradient method")
+    patch = int(request.patch_size)
+    rows = request.rows
+    upto = max(max(rows["indices"]) + 1, request.global_rows) if "indices" in rows else MAX_FILTER_IMAGES
+    files = _read_images(data, upto)
+    if not files:
+        raise EngineError("the data set has no images")
+    prepare = _prepare_fn(spec)
+    backend_cls = get_backend_class(request.backend)
+    with backend_cls(model, device=request.device) as backend:
+        from workers.engine.explain.pipeline import _output
+
+        input_name, output_name = _output(backend)
+        model_fwd = forward_from_predict(
+            backend.predict, input_name=input_name, output_name=output_name, batch_size=request.batch_size,
+            dtype=np.dtype(spec.dtype),
+        )  # fmt: skip
+        images = [decode_image(f.data, name=f.name) for f in files]
+        outputs = np.concatenate([model_fwd(prepare(images[i : i + 256])) for i in range(0, len(images), 256)])
+        predicted_idx = outputs.argmax(axis=1)
+        labels = class_labels or list(range(outputs.shape[1]))
+        predicted = np.array([str(labels[i]) if i < len(labels) else str(i) for i in predicted_idx], dtype=object)
+        truth = np.array([f.label for f in files], dtype=object)
+        rule = (
+            RowFilter("indices", indices=tuple(int(i) for i in rows["indices"]), limit=0)
+            if "indices" in rows
+            else RowFilter(rows.get("filter", ""), value=rows.get("value"), limit=int(rows.get("limit", 20)))
+        )
+        if rule.kind == "column_value":
+            raise EngineError("image data sets have no columns to filter by; choose rows by index or prediction")
+        local = select_rows(rule, n_rows=len(files), predicted=predicted, labels=truth, column=None)
+        if len(local) == 0:
+            raise EngineError(f"no image of the data set matches the row filter {rows}")
+        sample = np.arange(min(request.global_rows, len(files)))
+        explained = np.union1d(local, sample).astype(np.int64)
+        targets = predicted_idx if params.target is None else np.full(len(files), params.target)
+        model_fwd.reset()
+        per: dict[int, dict[str, Any]] = {}
+        for k, r in enumerate(explained):
+            per[int(r)] = explain_image(
+                info, params, images[r], int(targets[r]), patch=patch, baseline=request.baseline, prepare=prepare,
+                model=model_fwd,
+            )  # fmt: skip
+            if progress is not None:
+                progress(k + 1, len(explained))
+        stats = model_fwd.stats
+        describe = backend.describe()
+    grid0 = per[int(explained[0])]["grid"]
+    names = [f"patch r{i}c{j}" for i in range(grid0[0]) for j in range(grid0[1])]
+    trust: dict[str, Any] = {"scores": {}, "details": {}, "flags": []}
+    if info.additive:
+        done = [per[int(r)] for r in explained if per[int(r)]["base_value"] is not None]
+        if done:
+            errs = np.concatenate(
+                [
+                    additivity_errors(d["values"][None], np.array([d["base_value"]]), np.array([d["output"]]))
+                    for d in done
+                ]
+            )
+            trust["scores"]["additivity_error"] = float(errs.max())
+            if errs.max() > 1e-3:
+                trust["flags"].append(f"additivity error {errs.max():.2g} above 0.001")
+    trust["details"]["not_computed"] = "infidelity, sensitivity and stability are computed for tabular explanations"
+
+    def row(r: int) -> dict[str, Any]:
+        d, img = per[r], images[r]
+        heat = heatmap(d["values"], d["mask"])
+        thumb, heat_thumb = _thumb(img, heat)
+        grid = d["grid"]
+        sizes = np.bincount(d["mask"].reshape(-1))
+        means = np.bincount(d["mask"].reshape(-1), weights=img.mean(axis=2).reshape(-1)) / sizes
+        return {
+            "row": r,
+            "name": files[r].name,
+            "target": str(labels[targets[r]]) if targets[r] < len(labels) else int(targets[r]),
+            "predicted": str(predicted[r]),
+            "label": str(truth[r]),
+            "output": d["output"],
+            "base_value": d["base_value"],
+            "features": [f"patch r{i}c{j}" for i in range(grid[0]) for j in range(grid[1])],
+            "values": [float(v) for v in d["values"]],
+            "feature_values": [round(float(v), 3) for v in means],
+            "image": {
+                "size": list(img.shape[:2]),
+                "patch": patch,
+                "grid": list(grid),
+                "thumb": thumb,
+                "heat": heat_thumb,
+            },
+        }
+
+    same = [int(r) for r in sample if per[int(r)]["grid"] == grid0]
+    return {
+        "modality": "image",
+        "method": info.name,
+        "library": info.library,
+        "method_title": info.title,
+        "kind": info.kind,
+        "params": {**params.__dict__, "patch_size": patch},
+        "seed": params.seed,
+        "features": names,
+        "output": output_name,
+        "classes": [str(c) for c in labels],
+        "baseline": request.baseline,
+        "background": {"kind": request.baseline, "rows": 1, "weights": [1.0]},
+        "rows": len(explained),
+        "explained": [row(int(r)) for r in local],
+        "global": {
+            "rows": len(same),
+            "importance": global_importance(np.array([per[r]["values"] for r in same])).tolist() if same else [],
+            "values": [per[r]["values"].tolist() for r in same],
+            "feature_values": [],
+        },
+        "trust": trust,
+        "budget": {
+            "model_rows": stats.rows,
+            "model_calls": stats.calls,
+            "model_seconds": round(stats.seconds, 4),
+            "explain_seconds": round(time.perf_counter() - started, 4),
+        },
+        "backend": describe,
+    }
