@@ -41,7 +41,9 @@ def test_explanation_page_draws_importance_beeswarm_waterfall_and_cohorts(
         params={"method": "kernel_shap", "method_params": {"nsamples": 64}, "rows": {"indices": [2, 7]},
                 "global_rows": 12, "cohort_by": "label"},
     )  # fmt: skip
-    run_explain.apply(args=[str(run.pk)])
+    # Run under the task id the submission recorded: a message with another id does not own the run.
+    run.refresh_from_db()
+    run_explain.apply(args=[str(run.pk)], task_id=run.celery_task_id or None)
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
 

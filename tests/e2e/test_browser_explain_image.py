@@ -47,7 +47,9 @@ def test_image_explanation_page_draws_the_heatmap_over_each_image(
         user=alice, model_version_id=model.pk, dataset_version_id=data.pk, kind="explain",
         params={"method": "occlusion", "rows": {"indices": [1, 4]}, "global_rows": 4, "patch_size": 2},
     )  # fmt: skip
-    run_explain.apply(args=[str(run.pk)])
+    # Run under the task id the submission recorded: a message with another id does not own the run.
+    run.refresh_from_db()
+    run_explain.apply(args=[str(run.pk)], task_id=run.celery_task_id or None)
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
 
