@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from evalsvc.core.apidocs import docs_page
 from evalsvc.dashboards import apis as dashboard_apis
+from evalsvc.dashboards import runs as run_list_views
 from evalsvc.dashboards import views as dashboard_views
 from evalsvc.evaluations import apis as run_apis
 from evalsvc.evaluations import views as run_views
@@ -100,6 +101,7 @@ urlpatterns = [
     path("monitors/<str:pk>/", monitor_views.monitor_detail, name="monitor-detail"),
     path("monitors/<str:pk>/checks/<str:check_pk>/", monitor_views.check_detail, name="monitor-check"),
     path("about/", monitor_views.about, name="about"),
+    path("runs/", run_list_views.run_list, name="run-list"),
     path("runs/new/", run_views.run_submit, name="run-submit"),
     path("runs/<str:pk>/", dashboard_views.run_detail, name="run-detail"),
     path("runs/<str:pk>/cancel/", run_views.run_cancel, name="run-cancel"),
