@@ -62,3 +62,29 @@ class EvaluationRun(TeamOwned):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED
+
+
+class RunChunk(models.Model):
+    """One row range of a run split across workers: its progress and whether its partial result is stored.
+
+    The partial result itself lies in storage under ``storage_key``; a chunk
+    run twice writes the same key again, so running it twice is harmless.
+    """
+
+    run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    start = models.BigIntegerField()
+    stop = models.BigIntegerField()
+    rows_done = models.BigIntegerField(default=0)
+    done = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)
+    storage_key = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="unique_run_chunk")]
+
+    def __str__(self) -> str:
+        return f"chunk {self.index} of run {self.run_id}"

@@ -102,27 +102,26 @@ def run_cancel(*, user: Any, run_id: object) -> EvaluationRun:
 # --- transitions driven by the worker -----------------------------------------
 
 
-def run_start(*, run_id: object, worker: str, task_id: str | None = None) -> EvaluationRun | None:
+def run_start(*, run_id: object, worker: str, task_id: str | None = None, resume: bool = False) -> EvaluationRun | None:
     """Claim a run for execution; None when it was cancelled or already finished.
 
     A run already `running` may be claimed again: that is a redelivery after a
     worker died mid-job (tasks are acknowledged late). A message whose task id
     is no longer the run's (the run was requeued under a new one after its
-    worker was lost) is not: the requeued copy owns the run.
+    worker was lost) is not: the requeued copy owns the run. ``resume`` claims
+    it for a later step of the same execution (merging a split run's chunks,
+    a task of its own): its start time and progress stay.
     """
     now = timezone.now()
     mine = EvaluationRun.objects.filter(pk=run_id, status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
-    if task_id:
+    if task_id and not resume:
         mine = mine.filter(celery_task_id__in=["", task_id])
-    claimed = mine.update(
-        status=RunStatus.RUNNING,
-        started_at=now,
-        worker=worker[:200],
-        error="",
-        progress=0.0,
-        progress_message="starting",
-        updated_at=now,
-    )
+    fields: dict[str, Any] = {"status": RunStatus.RUNNING, "worker": worker[:200], "error": "", "updated_at": now}
+    if resume:
+        fields["progress_message"] = "merging"
+    else:
+        fields.update(started_at=now, progress=0.0, progress_message="starting")
+    claimed = mine.update(**fields)
     if not claimed:
         return None
     run = EvaluationRun.objects.select_related("model_version", "dataset_version").get(pk=run_id)

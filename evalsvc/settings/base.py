@@ -229,6 +229,8 @@ CACHES = {
 # A production batch (one request) is refused above these.
 EVALSVC_MONITOR_BATCH_MAX_MB = env_int("EVALSVC_MONITOR_BATCH_MAX_MB", 64)
 EVALSVC_MONITOR_BATCH_MAX_ROWS = env_int("EVALSVC_MONITOR_BATCH_MAX_ROWS", 1_000_000)
+# An evaluation over more rows than this is split by row ranges into chunks run across workers.
+EVALSVC_CHUNK_ROWS = max(1, env_int("EVALSVC_CHUNK_ROWS", 10_000_000))
 # host:port names under which this service is reachable; webhooks may not point at them
 # (the address a monitor is created through is always refused).
 EVALSVC_SELF_HOSTS = env_list("EVALSVC_SELF_HOSTS", [])

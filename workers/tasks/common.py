@@ -109,10 +109,13 @@ def progress_reporter(run_id: str, unit: str = "rows") -> ProgressCallback:
     return report
 
 
-def execute_run(task: Task, run_id: str, compute: Compute) -> str:
-    """Run `compute` for a run and record the outcome; returns the final status."""
+def execute_run(task: Task, run_id: str, compute: Compute, *, resume: bool = False) -> str:
+    """Run `compute` for a run and record the outcome; returns the final status.
+
+    ``resume``: a later step of a run already started (see ``services.run_start``).
+    """
     run = services.run_start(
-        run_id=run_id, worker=task.request.hostname or socket.gethostname(), task_id=task.request.id
+        run_id=run_id, worker=task.request.hostname or socket.gethostname(), task_id=task.request.id, resume=resume
     )
     if run is None:
         return "skipped"
