@@ -81,5 +81,5 @@ def test_image_explain_job_stores_patch_attributions_thumbnails_and_heatmaps(ali
     rows = attribution_rows(result)
     assert len(rows) == 2 * 16 and rows[0]["feature"] == "patch r0c0"
     section = explain_section(JobContext("explain", "Explanation", run.params, result, "digit-images"))
-    assert "patches of the original images" in " ".join(section.notes)
+    assert "drawn on the run page" in " ".join(section.notes)
     assert section.tables[1]["title"].startswith("Explained images")
