@@ -12,6 +12,7 @@ from typing import Any
 
 from celery import current_app
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from evalsvc.core.exceptions import Conflict, ValidationFailed
@@ -105,18 +106,21 @@ def run_cancel(*, user: Any, run_id: object) -> EvaluationRun:
 def run_start(*, run_id: object, worker: str, task_id: str | None = None, resume: bool = False) -> EvaluationRun | None:
     """Claim a run for execution; None when it was cancelled or already finished.
 
-    A run already `running` may be claimed again: that is a redelivery after a
-    worker died mid-job (tasks are acknowledged late). A message whose task id
-    is no longer the run's (the run was requeued under a new one after its
-    worker was lost) is not: the requeued copy owns the run. ``resume`` claims
-    it for a later step of the same execution (merging a split run's chunks,
-    a task of its own): its start time and progress stay.
+    A queued run is claimed by the first message that reaches it, which
+    becomes its task. A run already `running` may be claimed again by the same
+    task: that is a redelivery after a worker died mid-job (tasks are
+    acknowledged late). Another task's message does not claim a running run:
+    after a lost worker's run was requeued, the old message, handed out again
+    when the broker's visibility timeout ends, must not run it a second time.
+    ``resume`` claims it for a later step of the same execution (merging a
+    split run's chunks, a task of its own): its start time and progress stay.
     """
     now = timezone.now()
     mine = EvaluationRun.objects.filter(pk=run_id, status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
-    if task_id and not resume:
-        mine = mine.filter(celery_task_id__in=["", task_id])
     fields: dict[str, Any] = {"status": RunStatus.RUNNING, "worker": worker[:200], "error": "", "updated_at": now}
+    if task_id and not resume:
+        mine = mine.filter(Q(status=RunStatus.QUEUED) | Q(celery_task_id__in=["", task_id]))
+        fields["celery_task_id"] = task_id
     if resume:
         fields["progress_message"] = "merging"
     else:

@@ -60,7 +60,19 @@ def test_lost_workers_runs_are_requeued_or_failed(running, django_capture_on_com
 def test_the_old_message_no_longer_claims_a_requeued_run(running):
     run = running("gone@host")
     EvaluationRun.objects.filter(pk=run.pk).update(status="queued", celery_task_id="new-task")
-    assert run_start(run_id=run.pk, worker="w@host", task_id="old-task") is None
+    # The requeued message reaches the queued run first and owns it.
     assert run_start(run_id=run.pk, worker="w@host", task_id="new-task") is not None
-    # A redelivery of the same message (a pool child killed) still claims it.
-    assert run_start(run_id=run.pk, worker="w@host", task_id="new-task") is not None
+    # The lost worker's message, handed out again by the broker later, does not run it twice.
+    assert run_start(run_id=run.pk, worker="late@host", task_id="old-task") is None
+    # A redelivery of the owning message (a pool child killed) still claims it.
+    assert run_start(run_id=run.pk, worker="w2@host", task_id="new-task") is not None
+    run.refresh_from_db()
+    assert run.worker == "w2@host" and run.celery_task_id == "new-task"
+
+
+def test_a_queued_run_is_claimed_by_whichever_message_reaches_it(running):
+    run = running("w@host")
+    EvaluationRun.objects.filter(pk=run.pk).update(status="queued", celery_task_id="sent-id")
+    assert run_start(run_id=run.pk, worker="w@host", task_id="eager-id") is not None  # e.g. task.apply()
+    run.refresh_from_db()
+    assert run.celery_task_id == "eager-id"
