@@ -31,9 +31,15 @@ def chunks_of(run_id: object) -> list[RunChunk]:
     return list(RunChunk.objects.filter(run_id=run_id).order_by("index"))
 
 
-def chunk_claim(*, run_id: object, index: int) -> RunChunk | None:
-    """The chunk to compute, or None when the run is no longer running (cancelled, failed, finished)."""
-    if not EvaluationRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).exists():
+def chunk_claim(*, run_id: object, index: int, worker: str) -> RunChunk | None:
+    """The chunk to compute, or None when the run is no longer running (cancelled, failed, finished).
+
+    The run's ``worker`` becomes this chunk's, so lost-worker recovery watches a worker still at work on it.
+    """
+    now = timezone.now()
+    if not EvaluationRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+        worker=worker[:200], updated_at=now
+    ):
         return None
     RunChunk.objects.filter(run_id=run_id, index=index).update(attempts=F("attempts") + 1, updated_at=timezone.now())
     return RunChunk.objects.filter(run_id=run_id, index=index).first()

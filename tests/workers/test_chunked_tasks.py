@@ -149,3 +149,24 @@ def test_progress_counts_rows_across_chunks(settings, eager, monkeypatch, alice,
     assert seen[0] == (0.0, "split into 3 chunks of at most 60 rows")
     assert seen[1] == (pytest.approx(57 / 171), "57 of 171 rows in 3 chunks")
     assert seen[2] == (pytest.approx(114 / 171), "114 of 171 rows in 3 chunks")
+
+
+def test_a_requeued_run_sends_only_what_is_left(settings, eager, monkeypatch, alice, bc_model, bc_data):
+    """Its worker was lost after every chunk was done but before the merge: a new start only merges."""
+    settings.EVALSVC_CHUNK_ROWS = 60
+    calls = []
+
+    def counting(run, start, stop, progress):
+        calls.append(start)
+        return EVALUATE_CHUNKS.compute(run, start, stop, progress)
+
+    with_job(monkeypatch, counting)
+    with monkeypatch.context() as lost:
+        lost.setattr(chunks_module.run_chunk_merge, "apply_async", lambda *a, **k: None)
+        run = execute(run_submit(user=alice, model_version_id=bc_model.pk, dataset_version_id=bc_data.pk))
+    assert run.status == "running"
+    assert RunChunk.objects.filter(run=run, done=True).count() == 3
+    run = execute(run)  # the recovered run's task, delivered again
+    assert run.status == "succeeded", run.error
+    assert calls == [0, 57, 114]  # no chunk ran twice
+    assert run.result["rows"] == 171

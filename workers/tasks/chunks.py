@@ -31,7 +31,10 @@ What happens:
   writes the same file and counts once.
 - Transient failures (an :class:`EngineError` that is not permanent, a
   storage ``OSError``) are retried up to ``max_retries`` times; tasks are
-  acknowledged late, so a chunk whose worker dies is run by another. Any
+  acknowledged late, so a chunk whose worker dies is run by another (the
+  run's ``worker`` is the one that claimed its latest chunk, which is what
+  lost-worker recovery watches; a requeued run sends only the chunks not
+  yet done, or straight the merge). Any
   other failure, or a transient one after its retries, fails the run with
   the chunk's message. A cancelled or failed run stops its remaining chunks:
   each checks the status when it starts and at every progress report.
@@ -109,7 +112,11 @@ def execute_chunked(task: Task, run_id: str, job: ChunkedJob, *, rows: int | Non
     count = chunking.chunks_create(run_id=run_id, ranges=ranges)
     services.run_progress(run_id=run_id, fraction=0.0, message=f"split into {count} chunks of at most {size:,} rows")
     queue = run.queue or None
-    group(run_chunk.si(str(run_id), job.name, i).set(queue=queue) for i in range(count)).apply_async()
+    pending = [c.index for c in chunking.chunks_of(run_id) if not c.done]
+    if not pending:  # a requeued run whose chunks were all done before: only the merge is left
+        run_chunk_merge.apply_async(args=[str(run_id), job.name], queue=queue)
+        return "chunked"
+    group(run_chunk.si(str(run_id), job.name, i).set(queue=queue) for i in pending).apply_async()
     return "chunked"
 
 
@@ -162,7 +169,7 @@ def _chunk_reporter(run_id: str, index: int, start: int) -> ProgressCallback:
 def run_chunk(self: Task, run_id: str, job_name: str, index: int) -> str:
     """Compute and store one chunk; the last one done sends the merge."""
     job = _JOBS[job_name]
-    chunk = chunking.chunk_claim(run_id=run_id, index=index)
+    chunk = chunking.chunk_claim(run_id=run_id, index=index, worker=self.request.hostname or socket.gethostname())
     if chunk is None:
         return "skipped"
     count = len(chunking.chunks_of(run_id))
