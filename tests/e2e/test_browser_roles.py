@@ -196,3 +196,34 @@ def test_processing_spec_intended_use_and_limitations_are_edited_on_the_version_
     viewer.goto(f"{live_server.url}/models/{model.pk}/")
     assert viewer.locator("#processing-form").count() == 0 and viewer.locator("#model-use-form").count() == 0
     assert not errors
+
+
+def test_an_owner_sets_report_thresholds_in_the_browser(live_server, browser, transactional_db):  # noqa: F811
+    from evalsvc.reports.models import ReportPolicy
+
+    make_world()
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, live_server, "alice")
+    page.goto(f"{live_server.url}/teams/alpha/")
+    page.click("#report-policy-link")
+    page.wait_for_url("**/reports/policy/alpha/")
+    page.fill("#thresholds-input", '{"accuracy": {"min": "high"}}')
+    page.click("#policy-form button")
+    page.wait_for_load_state()
+    assert "accuracy" in page.locator(".flash").inner_text()  # the service's own refusal
+    page.fill("#thresholds-input", '{"accuracy": {"min": 0.9}, "rmse": {"max": 60}}')
+    page.check("#self-approval")
+    page.click("#policy-form button")
+    page.wait_for_load_state()
+    assert "Report policy saved" in page.locator(".flash").inner_text()
+    policy = ReportPolicy.objects.get(team__slug="alpha")
+    assert policy.thresholds == {"accuracy": {"min": 0.9}, "rmse": {"max": 60}} and policy.allow_self_approval
+
+    viewer = browser.new_page()
+    sign_in(viewer, live_server, "bob")
+    viewer.goto(f"{live_server.url}/reports/policy/alpha/")
+    assert viewer.locator("#policy-form").count() == 0
+    assert '"min": 0.9' in viewer.locator("#thresholds").inner_text()
+    assert not errors
