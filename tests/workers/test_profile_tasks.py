@@ -77,7 +77,7 @@ def run_submit_reload(run_id):
     return EvaluationRun.objects.get(pk=run_id)
 
 
-def test_preprocessing_is_measured_in_and_out_on_real_rows(alice, bc_model, bc_data):
+def test_preprocessing_is_measured_in_and_out_on_real_rows(alice, bc_model, bc_data, client):
     run = execute(
         run_submit(
             user=alice,
@@ -92,6 +92,10 @@ def test_preprocessing_is_measured_in_and_out_on_real_rows(alice, bc_model, bc_d
     assert cell["input_source"] == "dataset"
     assert cell["with_preprocessing"]["latency"]["p50_ms"] >= cell["model"]["latency"]["p50_ms"] * 0.5
     assert cell["preprocessing_ms"] is not None
+    # the run page shows the with-preprocessing timing it stored
+    client.force_login(alice)
+    html = client.get(f"/runs/{run.pk}/").content.decode()
+    assert f'<td class="with-preprocessing">{cell["with_preprocessing"]["latency"]["p50_ms"]:.3f}</td>' in html
 
 
 def test_planted_slowdown_is_flagged_and_same_model_is_not(alice, alpha, tmp_path, client):
@@ -185,3 +189,6 @@ def test_a_regression_baseline_must_share_the_inputs_and_another_model_is_flagge
     client.force_login(alice)
     html = client.get(f"/runs/{other.pk}/").content.decode()
     assert 'id="regression-warning"' in html and "another model than diabetes v1" in html
+    # one unit per column, stated in its header; the with-preprocessing timing has its own column
+    assert "<th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th><th>With preprocessing p50 ms</th>" in html
+    assert "<th>Load ms</th><th>First call ms</th>" in html
