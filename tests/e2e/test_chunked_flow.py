@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 
+import pandas as pd
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
@@ -80,3 +82,48 @@ def test_chunked_evaluation_equals_the_single_worker_result(celery_worker_proces
     assert single["rows"] == chunked["rows"] == 569
     single.pop("duration_s"), chunked.pop("duration_s")
     assert chunked == single
+
+
+def test_cancel_stops_the_remaining_chunks(celery_worker_process, tmp_path):
+    world = make_world()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=world['alice']).key}")
+    frame = pd.read_csv(FIXTURES / "breast_cancer.csv")
+    path = tmp_path / "bc8.csv"
+    pd.concat([frame] * 8, ignore_index=True).to_csv(path, index=False)  # 4552 rows: 23 chunks
+    model = client.post(
+        "/api/model-versions/",
+        {
+            "team": "alpha",
+            "name": "bc",
+            "file": SimpleUploadedFile("bc.onnx", (FIXTURES / "breast_cancer_logreg.onnx").read_bytes()),
+        },
+        format="multipart",
+    ).json()
+    with open(path, "rb") as handle:
+        data = client.post(
+            "/api/dataset-versions/",
+            {"team": "alpha", "name": "bc8", "label_column": "diagnosis", "file": handle},
+            format="multipart",
+        ).json()
+    run = client.post(
+        "/api/runs/",
+        {"model_version": model["id"], "dataset_version": data["id"], "params": {"batch_size": 1}},
+        format="json",
+    ).json()
+    deadline = time.monotonic() + 60
+    while "rows in 23 chunks" not in client.get(f"/api/runs/{run['id']}/").json()["progress_message"]:
+        assert time.monotonic() < deadline, "no chunk reported progress"
+        time.sleep(0.05)
+    assert client.post(f"/api/runs/{run['id']}/cancel/").status_code == 200
+    time.sleep(3)
+    final = client.get(f"/api/runs/{run['id']}/").json()
+    assert final["status"] == "cancelled"
+    assert final["result"] is None
+    done = RunChunk.objects.filter(run_id=run["id"], done=True).count()
+    assert done < 23
+    deadline = time.monotonic() + 60  # the chunks still queued find the run cancelled and do nothing
+    while "succeeded in" not in (log := celery_worker_process.log_path.read_text()) or log.count(": 'skipped'") < 1:
+        assert time.monotonic() < deadline, log[-3000:]
+        time.sleep(0.2)
+    assert client.get(f"/api/runs/{run['id']}/").json()["status"] == "cancelled"
