@@ -137,3 +137,35 @@ def test_kernel_shap_on_digits_is_additive_and_resizing_specs_run_the_preprocess
     assert len(row["values"]) == 4
     assert abs(sum(row["values"]) + row["base_value"] - row["output"]) < 1e-4 * max(1.0, abs(row["output"]))
     assert result["trust"]["scores"]["additivity_error"] < 1e-3
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_mixing_in_model_space_equals_preprocessing_each_perturbed_image(layout):
+    """Without resize or crop the forward mixes the prepared image and baseline; it must equal preparing each image."""
+    from workers.engine.explain.image_pipeline import _prepare_fn, patch_forward
+
+    spec = parse_processing_spec(
+        {"input": {"kind": "image", "color": "bgr", "mean": [0.4, 0.5, 0.6], "std": [0.2, 0.25, 0.3], "layout": layout}}
+    ).input
+    fast = _prepare_fn(spec)
+    assert fast.per_pixel
+
+    def slow(images):
+        return fast(images)
+
+    slow.per_pixel = False
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, size=(10, 7, 3), dtype=np.uint8)
+    base = np.full_like(image, 90)
+    mask = patch_mask(10, 7, 3)
+    z = rng.integers(0, 2, size=(40, int(mask.max()) + 1)).astype(np.float64)
+    seen: list[np.ndarray] = []
+
+    def model(x):
+        seen.append(x)
+        return x.reshape(len(x), -1)[:, :5]
+
+    patch_forward(image, base, mask, fast, Forward(model, dtype=np.float32))(z)
+    patch_forward(image, base, mask, slow, Forward(model, dtype=np.float32))(z)
+    assert seen[0].shape == seen[1].shape == ((40, 3, 10, 7) if layout == "nchw" else (40, 10, 7, 3))
+    np.testing.assert_allclose(seen[0], seen[1], rtol=1e-5, atol=1e-5)
