@@ -83,3 +83,25 @@ def test_image_explain_job_stores_patch_attributions_thumbnails_and_heatmaps(ali
     section = explain_section(JobContext("explain", "Explanation", run.params, result, "digit-images"))
     assert "drawn on the run page" in " ".join(section.notes)
     assert section.tables[1]["title"].startswith("Explained images")
+
+
+def test_text_and_image_models_on_tabular_data_are_refused(api, alice, alpha, bc_data, tmp_path):
+    from evalsvc.registry.services import model_version_register
+    from tests.engine.test_processing_evaluate import _bag_of_words
+    from tests.workers.test_image_models import register
+
+    client = api["alice"]
+    model_path, tokenizer = _bag_of_words(tmp_path)
+    text = model_version_register(
+        user=alice, team=alpha, name="bow", path=str(model_path), filename="bow.onnx", tokenizer_path=str(tokenizer),
+        processing={
+            "input": {"kind": "text", "text_column": "mean radius", "max_length": 4, "add_special_tokens": False,
+                      "input_names": {"input_ids": "ids", "attention_mask": "mask"}},
+            "output": {"activation": "softmax", "labels": ["neg", "pos"]},
+        },
+    )  # fmt: skip
+    code, message = submit(client, text, bc_data, method="kernel_shap")
+    assert code == 400 and "text models are not supported yet" in message
+    image = register(alice, alpha, "digits_cnn.onnx")
+    code, message = submit(client, image, bc_data, method="kernel_shap")
+    assert code == 400 and "need an image data set" in message

@@ -83,6 +83,16 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
         _fail(f"unknown backend {data['backend']!r}; available: {', '.join(BACKEND_NAMES)}")
     if dataset.format == "imagefolder":
         return clean_image_params(data, info, method_params, model, dataset)
+    if ((model.processing or {}).get("input") or {}).get("kind") in ("text", "image"):
+        kind = model.processing["input"]["kind"]
+        _fail(
+            f"this model declares a {kind} input; explain jobs on {kind} models need "
+            + (
+                "an image data set (a zip of class folders)"
+                if kind == "image"
+                else "a tabular model (text models are not supported yet)"
+            )
+        )
     if data.get("patch_size") is not None:
         _fail("patch_size applies to image data sets; this data set is tabular")
     columns = dataset.column_names
