@@ -227,3 +227,23 @@ def test_an_owner_sets_report_thresholds_in_the_browser(live_server, browser, tr
     assert viewer.locator("#policy-form").count() == 0
     assert '"min": 0.9' in viewer.locator("#thresholds").inner_text()
     assert not errors
+
+
+def test_the_audit_table_fits_the_window_with_long_details(live_server, browser, transactional_db):  # noqa: F811
+    from evalsvc.registry.curation import registered_model_update
+    from evalsvc.registry.services import model_version_register
+    from tests.conftest import FIXTURES
+
+    world = make_world()
+    model = model_version_register(
+        user=world["alice"], team=world["alpha"], name="bc", path=str(FIXTURES / "breast_cancer_logreg.onnx"),
+        filename="bc.onnx",
+    )  # fmt: skip
+    unbroken = "https://example.com/" + "a" * 300  # one long word: nowhere to break but inside it
+    registered_model_update(user=world["alice"], model_id=model.registered_model_id, intended_use=unbroken)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    sign_in(page, live_server, "alice")
+    page.goto(f"{live_server.url}/audit/?team=alpha")
+    assert page.locator("#audit-table td.details", has_text="aaaaaaaaaa").count() >= 1
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, overflow
