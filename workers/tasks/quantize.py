@@ -9,11 +9,15 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
+import numpy as np
+
 from evalsvc.evaluations.kinds.evaluate.params import infer_task
 from evalsvc.evaluations.models import EvaluationRun
+from evalsvc.registry.models import DatasetVersion
 from evalsvc.registry.services import model_variant_register, registrations_all_or_nothing
 from evalsvc.registry.storage import hash_file
 from workers.engine import quantize
+from workers.engine.calibration import Split, first_rows, sample_other, split_rows
 from workers.engine.errors import EngineError
 from workers.engine.evaluate import evaluate
 from workers.engine.feed import model_feed, model_sized
@@ -23,6 +27,7 @@ from workers.engine.processing import parse_processing_spec
 from workers.engine.types import ModelSpec, ProgressCallback
 from workers.queues import CPU
 
+from .artifacts import dataset_ref
 from .common import JobFailed, Outcome, execute_run, job_task, load_artifacts
 
 
@@ -75,22 +80,36 @@ def _measure(run: EvaluationRun, progress: ProgressCallback, scratch: str) -> tu
     parent = run.model_version
     model, data, tokenizer = load_artifacts(run, label_column=params.get("label_column"))
     assert run.dataset_version is not None
-    rows = min(params["max_rows"], run.dataset_version.rows)
+    split, calibration_data = _split(run, data)
+    # Every model is compared and scored on the same rows: the data set less the calibration rows.
+    select = first_rows(split.evaluation, params["max_rows"]) if split is not None else None
+    if select is None:
+        rows = min(params["max_rows"], run.dataset_version.rows)
+        select = np.zeros(run.dataset_version.rows, dtype=bool)
+        select[:rows] = True
+    rows = int(select.sum())
+    serving = params.get("serving_batch_size") or params["batch_size"]
 
-    feed = model_feed(
-        model,
-        data,
-        feature_columns=params.get("feature_columns"),
-        processing=parent.processing,
-        tokenizer_path=tokenizer,
-    )
+    def feed_of(dataset: Any, mask: np.ndarray) -> Any:
+        return model_feed(
+            model,
+            dataset,
+            feature_columns=params.get("feature_columns"),
+            processing=parent.processing,
+            tokenizer_path=tokenizer,
+            select=mask,
+        )
 
-    def batches(limit: int) -> Iterator[dict[str, Any]]:
-        return feed.batches(params["batch_size"], max_rows=limit)
+    feed = feed_of(data, select)
+
+    def batches() -> Iterator[dict[str, Any]]:
+        return feed.batches(serving)
 
     def calibration() -> list[dict[str, Any]]:
         # The quantizer runs the batches itself: a fixed-batch model gets its own size.
-        return list(islice(model_sized(batches(params["calibration_rows"]), feed.fixed_rows), 10_000))
+        assert split is not None and calibration_data is not None
+        source = feed_of(calibration_data, split.calibration)
+        return list(islice(model_sized(source.batches(params["batch_size"]), source.fixed_rows), 10_000))
 
     variants: dict[str, Any] = {}
     failures: dict[str, str] = {}
@@ -124,7 +143,7 @@ def _measure(run: EvaluationRun, progress: ProgressCallback, scratch: str) -> tu
     comparison = compare_models(
         model,
         made,
-        repeatable(lambda: batches(rows)),
+        repeatable(batches),
         target=Target("onnxruntime"),
         total_rows=rows,
         progress=_stage(progress, 0.3, 0.7),
@@ -139,9 +158,11 @@ def _measure(run: EvaluationRun, progress: ProgressCallback, scratch: str) -> tu
     for name, entry in variants.items():
         entry["timing"] = timing[name]
         entry["speedup"] = _speedup(timing["parent"], timing[name])
-    metrics = _accuracy(run, model, data, made, progress, tokenizer) if data.label_column else {}
+    metrics = _accuracy(run, model, data, made, progress, tokenizer, select) if data.label_column else {}
     for name, entry in variants.items():
         entry["metrics"] = metrics.get(name)
+        entry["scored_rows"] = metrics.get(f"{name}:rows")
+        entry["compared_rows"] = comparison.rows
     result = {
         "rows": rows,
         "parent": {
@@ -151,9 +172,12 @@ def _measure(run: EvaluationRun, progress: ProgressCallback, scratch: str) -> tu
             "seconds": parent_seconds,
             "timing": timing["parent"],
             "metrics": metrics.get("parent"),
+            "scored_rows": metrics.get("parent:rows"),
         },
         "variants": [variants[n] for n in params["variants"] if n in variants] + failed,
         "backend": comparison.reference_backend,
+        "serving_batch_size": serving,
+        "calibration": _calibration_record(run, split),
     }
     return result, {name: spec.path for name, spec in made.items()}
 
@@ -202,6 +226,7 @@ def _accuracy(
     made: dict[str, ModelSpec],
     progress: ProgressCallback,
     tokenizer: str | None,
+    select: np.ndarray,
 ) -> dict[str, Any]:
     """Score the parent and each variant on the labelled rows, the same way an evaluation job does."""
     task = infer_task(run.model_version)
@@ -215,15 +240,55 @@ def _accuracy(
             spec,
             data,
             task=task,
-            batch_size=run.params["batch_size"],
+            batch_size=run.params.get("serving_batch_size") or run.params["batch_size"],
             feature_columns=run.params.get("feature_columns"),
             class_labels=run.model_version.class_labels,
             progress=_stage(progress, 0.7 + index * share, 0.7 + (index + 1) * share),
             processing=processing,
             tokenizer_path=tokenizer,
+            select=select,
         )
         scored[name] = result.to_dict()["metrics"]
+        scored[f"{name}:rows"] = result.rows
     return scored
+
+
+def _split(run: EvaluationRun, data: Any) -> tuple[Split | None, Any]:
+    """The static INT8 variant's calibration rows, and the data set they come from (None: no calibration)."""
+    params = run.params
+    if "int8_static" not in params["variants"]:
+        return None, None
+    assert run.dataset_version is not None
+    label = data.label_column
+    if params.get("calibration_dataset"):
+        other = DatasetVersion.objects.get(pk=params["calibration_dataset"])
+        try:
+            other_data = dataset_ref(other, label_column=label if label in other.column_names else None)
+        except OSError as exc:
+            raise EngineError(f"could not read a stored artifact: {exc}", permanent=False) from exc
+        sampled = sample_other(
+            other_data, rows=params["calibration_rows"], seed=params["seed"], label=other_data.label_column,
+            total=other.rows,
+        )  # fmt: skip
+        whole = np.ones(run.dataset_version.rows, dtype=bool)
+        return Split(sampled.calibration, whole, sampled.method, sampled.seed, sampled.classes), other_data
+    split = split_rows(
+        data, rows=params["calibration_rows"], seed=params["seed"], label=label, total=run.dataset_version.rows
+    )
+    return split, data
+
+
+def _calibration_record(run: EvaluationRun, split: Split | None) -> dict[str, Any] | None:
+    if split is None:
+        return None
+    record = split.record()
+    if run.params.get("calibration_dataset"):
+        record["dataset_version_id"] = run.params["calibration_dataset"]
+        record["dataset"] = run.params.get("calibration_label")
+        record["held_out"] = False
+    else:
+        record["held_out"] = True
+    return record
 
 
 @job_task("evalsvc.quantize", queue=CPU)

@@ -21,6 +21,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
+
 from workers.engine.datasets import count_rows
 from workers.engine.errors import EngineError
 from workers.engine.evaluate.loop import run_rows
@@ -50,6 +52,7 @@ def evaluate(
     processing: ProcessingSpec | None = None,
     tokenizer_path: str | None = None,
     backend_options: dict[str, Any] | None = None,
+    select: np.ndarray | None = None,
 ) -> EvaluationResult:
     """Run ``model`` over every row of ``data`` and compute task metrics.
 
@@ -86,6 +89,9 @@ def evaluate(
         adds ``top_<k>_accuracy``.
     tokenizer_path:
         The model version's ``tokenizer.json``, for a text input spec.
+    select:
+        A boolean mask over the data set's rows: score only the rows it marks
+        (e.g. the rows a calibration split left for evaluation).
 
     Raises
     ------
@@ -104,7 +110,7 @@ def evaluate(
         positive_label=positive_label,
         processing=processing,
     )
-    total = count_rows(data)
+    total = count_rows(data) if select is None else int(np.count_nonzero(select))
     backend_cls = get_backend_class(backend)
     if not backend_cls.supports(model):
         raise EngineError(f"backend {backend!r} cannot run {model.format!r} models")
@@ -117,6 +123,7 @@ def evaluate(
             label_type="label" if plan.classify else "number",
             processing=plan.spec_input,
             tokenizer_path=tokenizer_path,
+            select=select,
         )
         scorer = make_scorer(runner, model, plan)
         tally = MissingTally(plan.features, plan.label)

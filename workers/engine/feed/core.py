@@ -128,6 +128,10 @@ class Feed:
         The input part of the model's processing spec and its tokenizer.
     block_rows:
         Rows per read block instead of the size-based default (tests).
+    select:
+        A boolean mask over the data set's rows: only rows marked ``True``
+        are read (applied per block; ``start``/``stop`` still count data
+        rows). Rows past the end of the mask are left out.
     """
 
     def __init__(
@@ -141,9 +145,11 @@ class Feed:
         processing: InputSpec | None = None,
         tokenizer_path: str | None = None,
         block_rows: int | None = None,
+        select: np.ndarray | None = None,
     ) -> None:
         check_data_format(processing, data)
         self.data = data
+        self.select = None if select is None else np.asarray(select, dtype=bool)
         self.label = label
         self.processing = processing
         self.block_rows = block_rows
@@ -239,8 +245,12 @@ class Feed:
 
     def _raw_blocks(self, batch_size: int, start: int, stop: int | None) -> Iterator[RawBlock]:
         if self.data.format == "imagefolder":
-            return _image_blocks(self.data, self.columns, batch_size, start, stop)
-        return read_blocks(self.data, self.columns, self.types, start=start, stop=stop, block_rows=self.block_rows)
+            blocks = _image_blocks(self.data, self.columns, batch_size, start, stop)
+        else:
+            blocks = read_blocks(
+                self.data, self.columns, self.types, start=start, stop=stop, block_rows=self.block_rows
+            )
+        return blocks if self.select is None else _selected(blocks, self.select)
 
     def _block(self, raw: RawBlock) -> FeedBlock:
         labels = raw.columns.get(self.label) if self.label is not None else None
@@ -316,6 +326,23 @@ def _join(a: RawBlock, b: RawBlock) -> RawBlock:
         )
     columns = {name: _concat(a.columns[name], b.columns[name]) for name in a.columns}
     return RawBlock(offset=a.offset, rows=a.rows + b.rows, columns=columns, missing=missing)
+
+
+def _selected(blocks: Iterator[RawBlock], select: np.ndarray) -> Iterator[RawBlock]:
+    """Only the rows ``select`` marks, block by block (a block keeps its first row's offset)."""
+    for block in blocks:
+        keep = np.zeros(block.rows, dtype=bool)
+        part = select[block.offset : block.offset + block.rows]
+        keep[: len(part)] = part
+        if keep.all():
+            yield block
+        elif keep.any():
+            yield RawBlock(
+                offset=block.offset,
+                rows=int(keep.sum()),
+                columns={c: v[keep] for c, v in block.columns.items()},
+                missing={c: None if m is None else m[keep] for c, m in block.missing.items()},
+            )
 
 
 def _concat(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -25,18 +25,20 @@ def model_feed(
     feature_columns: list[str] | None = None,
     processing: ProcessingSpec | dict[str, Any] | None = None,
     tokenizer_path: str | None = None,
+    select: Any = None,
 ) -> Feed:
     """The feed of ``model`` (its inputs as its file declares them) over ``data``.
 
     ``processing`` is the model version's spec, parsed or as stored JSON;
     without an input part, rows feed the model's single rows x features
     input (``feature_columns``, default every column but the label).
+    ``select`` (a boolean row mask) reads only the rows it marks.
     """
     spec = _parse(processing)
     info = inspect_model(model.path, model.format, weights_path=model.weights_path)
     if spec is not None and spec.input is not None:
-        return Feed(data, info.inputs, processing=spec.input, tokenizer_path=tokenizer_path)
-    return Feed(data, info.inputs, feature_columns=feature_columns)
+        return Feed(data, info.inputs, processing=spec.input, tokenizer_path=tokenizer_path, select=select)
+    return Feed(data, info.inputs, feature_columns=feature_columns, select=select)
 
 
 def input_batches(

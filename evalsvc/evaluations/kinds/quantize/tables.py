@@ -40,4 +40,11 @@ def timing_cells(timing: dict[str, Any]) -> list[Any]:
 
 
 def page_context(result: dict[str, Any]) -> dict[str, Any]:
-    return {"variant_rows": variant_rows(result)}
+    from .section import calibration_text, row_indices
+
+    calibration = result.get("calibration")
+    return {
+        "variant_rows": variant_rows(result),
+        "calibration_text": calibration_text(calibration),
+        "calibration_indices": row_indices((calibration or {}).get("indices") or []),
+    }
