@@ -91,9 +91,13 @@ def timed(fn: Any) -> tuple[float, Any]:
 
 
 def inspection_memory(path: Path) -> dict[str, float]:
-    """Peak resident memory of inspecting ``path``, above the child's idle footprint, in MB."""
+    """Peak resident memory of inspecting ``path``, above the child's idle footprint, in MB.
+
+    The peak is the process's own high-water mark (``VmHWM``): ``ru_maxrss``
+    of a child started by a large parent also counts the parent's pages.
+    """
     code = (
-        "import json, resource, sys\n"
+        "import json, sys\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         "from workers.engine.datasets import inspect_dataset\n"
         "import pyarrow.csv, pyarrow.compute\n"
@@ -101,7 +105,8 @@ def inspection_memory(path: Path) -> dict[str, float]:
         "    with open('/proc/self/statm') as fh: return int(fh.read().split()[1]) * 4096 / 2**20\n"
         "idle = rss()\n"
         f"info = inspect_dataset({str(path)!r}, 'csv')\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "with open('/proc/self/status') as fh:\n"
+        "    peak = next(int(l.split()[1]) for l in fh if l.startswith('VmHWM')) / 1024\n"
         "print(json.dumps({'idle_mb': idle, 'peak_mb': peak, 'rows': info.rows}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
