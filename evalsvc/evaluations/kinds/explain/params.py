@@ -83,8 +83,8 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
         _fail(f"unknown backend {data['backend']!r}; available: {', '.join(BACKEND_NAMES)}")
     if dataset.format == "imagefolder":
         return clean_image_params(data, info, method_params, model, dataset)
-    if ((model.processing or {}).get("input") or {}).get("kind") in ("text", "image"):
-        kind = model.processing["input"]["kind"]
+    kind = ((model.processing or {}).get("input") or {}).get("kind")
+    if kind in ("text", "image"):
         _fail(
             f"this model declares a {kind} input; explain jobs on {kind} models need "
             + (
