@@ -17,38 +17,38 @@ from evalsvc.evaluations.selectors import runs_for_user
 PAGE_SIZE = 25
 
 
-def headline(kind: str, result: dict[str, Any] | None) -> str:
-    """One number that says how a finished run went, as its kind measures it; empty when there is none."""
+def headline(result: dict[str, Any] | None) -> str:
+    """One number that says how a finished run went, read from the shape of its stored result
+    (metrics, compared candidates, variants made, measured configurations); empty when there is none."""
     result = result or {}
-    if kind == "evaluate":
-        metrics = result.get("metrics") or {}
-        for key, label in (("accuracy", "accuracy"), ("r2", "R²"), ("rmse", "RMSE")):
-            if isinstance(metrics.get(key), (int, float)):
-                return f"{label} {metrics[key]:.4f}"
-    if kind == "parity":
-        agreements = [
-            o.get("label_agreement")
-            for c in result.get("candidates") or []
-            for o in c.get("outputs") or []
-            if isinstance(o.get("label_agreement"), (int, float))
-        ]
-        if agreements:
-            return f"label agreement ≥ {100 * min(agreements):.2f} %"
-    if kind == "quantize":
-        made = [v for v in result.get("variants") or [] if v.get("status") == "ok"]
+    metrics = result.get("metrics") if isinstance(result.get("metrics"), dict) else {}
+    for key, label in (("accuracy", "accuracy"), ("r2", "R²"), ("rmse", "RMSE")):
+        if isinstance(metrics.get(key), (int, float)):
+            return f"{label} {metrics[key]:.4f}"
+    agreements = [
+        o.get("label_agreement")
+        for c in result.get("candidates") or []
+        if isinstance(c, dict)
+        for o in c.get("outputs") or []
+        if isinstance(o.get("label_agreement"), (int, float))
+    ]
+    if agreements:
+        return f"label agreement ≥ {100 * min(agreements):.2f} %"
+    made = [v for v in result.get("variants") or [] if isinstance(v, dict) and v.get("status") == "ok"]
+    if made:
         speedups = [v["speedup"] for v in made if isinstance(v.get("speedup"), (int, float))]
-        if made:
-            return f"{len(made)} variant{'s' if len(made) > 1 else ''}" + (
-                f", up to {max(speedups):.2f}× faster" if speedups else ""
-            )
-    if kind == "profile":
-        p50 = [
-            c["model"]["latency"]["p50_ms"]
-            for c in result.get("cells") or []
-            if c.get("status") == "ok" and (c.get("model") or {}).get("latency")
-        ]
-        if p50:
-            return f"fastest p50 {min(p50):.3g} ms"
+        return f"{len(made)} variant{'s' if len(made) > 1 else ''}" + (
+            f", up to {max(speedups):.2f}× faster" if speedups else ""
+        )
+    p50 = [
+        c["model"]["latency"]["p50_ms"]
+        for c in result.get("cells") or []
+        if isinstance(c, dict)
+        and c.get("status") == "ok"
+        and ((c.get("model") or {}).get("latency") or {}).get("p50_ms")
+    ]
+    if p50:
+        return f"fastest p50 {min(p50):.3g} ms"
     return ""
 
 
@@ -65,7 +65,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
     if filters["dataset"]:
         runs = runs.filter(dataset_version__dataset__name__icontains=filters["dataset"])
     page = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [{"run": run, "headline": headline(run.kind, run.result)} for run in page.object_list]
+    rows = [{"run": run, "headline": headline(run.result)} for run in page.object_list]
     query = urlencode({k: v for k, v in filters.items() if v})
     return render(
         request,

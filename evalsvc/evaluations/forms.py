@@ -66,13 +66,11 @@ class RunSubmitForm(forms.Form):
     def params(self) -> dict[str, Any]:
         """The form's fields as params; each kind's schema keeps the ones it has and drops the rest."""
         data = self.cleaned_data
-        if data["kind"] == "profile":
-            return {
-                "backends": [data["backend"]],
-                "devices": [data["device"]],
-                "batch_sizes": data.get("batch_sizes") or [data["batch_size"]],
-            }
         params: dict[str, Any] = {
+            # Grid-shaped kinds (a latency profile) read these; the others drop them.
+            "backends": [data["backend"]],
+            "devices": [data["device"]],
+            "batch_sizes": data.get("batch_sizes") or [data["batch_size"]],
             "batch_size": data["batch_size"],
             "backend": data["backend"],
             "device": data["device"],
