@@ -91,3 +91,13 @@ def test_first_rows_keeps_the_first_marked_rows():
     mask = np.array([True, False, True, True, False, True])
     assert first_rows(mask, 2).tolist() == [True, False, True, False, False, False]
     assert first_rows(mask, 10).tolist() == mask.tolist()
+
+
+def test_a_continuous_target_is_sampled_at_random_not_by_value(tmp_path):
+    frame = pd.DataFrame({"x0": np.linspace(0, 1, 50, dtype=np.float32), "y": np.linspace(0, 5, 50)})
+    path = tmp_path / "reg.csv"
+    frame.to_csv(path, index=False)
+    ref = DatasetRef(str(path), "csv", "", ("x0", "y"), "y", rows=50)
+    split = split_rows(ref, rows=10, seed=1, label="y", total=50)
+    assert split.method == "random" and split.calibration.sum() == 10
+    assert not (split.calibration & split.evaluation).any()

@@ -91,11 +91,13 @@ def random_sample(n: int, rows: int, seed: int) -> np.ndarray:
 
 def split_rows(data: DatasetRef, *, rows: int, seed: int, label: str | None, total: int) -> Split:
     """Calibration rows drawn from ``data`` itself; the rest is for evaluation."""
+    mask: np.ndarray | None = None
     if label:
-        labels = read_labels(data, label)
-        mask, classes = stratified_sample(labels, rows, seed)
+        mask, classes = stratified_sample(read_labels(data, label), rows, seed)
         method = "stratified"
-    else:
+        if mask.sum() < min(rows, total - 1):  # too many distinct values (a regression target): not classes
+            mask = None
+    if mask is None:
         mask, classes, method = random_sample(total, rows, seed), {}, "random"
     if not mask.any() or mask.all():
         raise EngineError(f"cannot hold out calibration rows from a data set of {len(mask)} rows")

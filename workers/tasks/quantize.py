@@ -272,9 +272,11 @@ def _split(run: EvaluationRun, data: Any) -> tuple[Split | None, Any]:
         )  # fmt: skip
         whole = np.ones(run.dataset_version.rows, dtype=bool)
         return Split(sampled.calibration, whole, sampled.method, sampled.seed, sampled.classes), other_data
+    classify = infer_task(run.model_version) == "classification"
     split = split_rows(
-        data, rows=params["calibration_rows"], seed=params["seed"], label=label, total=run.dataset_version.rows
-    )
+        data, rows=params["calibration_rows"], seed=params["seed"], label=label if classify else None,
+        total=run.dataset_version.rows,
+    )  # fmt: skip
     return split, data
 
 
