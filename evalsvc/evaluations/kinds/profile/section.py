@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..base import JobContext, Section, Table
-from .tables import REGRESSION_METHOD, cell_label, profile_rows
+from .tables import REGRESSION_METHOD, cell_label, concurrency_sweeps, profile_rows, regression_rows
 
 
 def _whole(value: float | None) -> int | None:
@@ -92,37 +92,34 @@ def _start_table(cells: list[dict[str, Any]]) -> Table:
     }
 
 
-def _concurrency_tables(cells: list[dict[str, Any]]) -> list[Table]:
+def _concurrency_tables(result: dict[str, Any]) -> list[Table]:
     tables = []
-    for c in cells:
-        sweep = c.get("concurrency") or {}
-        if not sweep.get("levels"):
-            continue
-        climbs = sweep.get("latency_climbs_at")
-        threshold = 100 * float(sweep.get("climb_threshold") or 0)
+    for sweep in concurrency_sweeps(result):
+        climbs = sweep["latency_climbs_at"]
+        threshold = 100 * sweep["climb_threshold"]
         note = (
             f"Median latency climbs more than {threshold:.0f} % above the lowest level from {climbs} in flight."
             if climbs
             else f"Median latency stays within {threshold:.0f} % of the lowest level."
         )
-        if sweep.get("best_throughput_at"):
+        if sweep["best_throughput_at"]:
             note += f" Most rows/s at {sweep['best_throughput_at']} in flight."
-        if sweep.get("error"):
+        if sweep["error"]:
             note += f" {sweep['error']}"
         tables.append(
             {
-                "title": f"Concurrency: {cell_label(c['key'])}",
+                "title": f"Concurrency: {sweep['label']}",
                 "columns": ["In flight", "p50 ms", "p99 ms", "rows/s", "Stable", "Within objective"],
                 "rows": [
                     [
-                        level["concurrency"],
-                        level["latency"].get("p50_ms"),
-                        level["latency"].get("p99_ms"),
-                        _whole(level["latency"].get("throughput_rows_s")),
-                        "yes" if (level.get("stability") or {}).get("stable") else "no",
-                        {True: "yes", False: "no"}.get(level.get("within_latency_objective"), "—"),
+                        r["concurrency"],
+                        r["p50_ms"],
+                        r["p99_ms"],
+                        _whole(r["throughput_rows_s"]),
+                        "yes" if r["stable"] else "no",
+                        {True: "yes", False: "no"}.get(r["within_latency_objective"], "—"),
                     ]
-                    for level in sweep["levels"]
+                    for r in sweep["rows"]
                 ],
                 "note": note,
             }
@@ -130,23 +127,23 @@ def _concurrency_tables(cells: list[dict[str, Any]]) -> list[Table]:
     return tables
 
 
-def _regression_table(regression: dict[str, Any]) -> Table:
+def _regression_table(result: dict[str, Any]) -> Table:
+    regression = result.get("regression") or {}
     rows = []
-    for cell in regression.get("cells") or []:
-        comparison = cell.get("comparison") or {}
-        if not comparison:
-            rows.append([cell.get("label"), *["—"] * 6, cell.get("reason") or cell.get("status")])
+    for r in regression_rows(result):
+        if not r["compared"]:
+            rows.append([r["label"], *["—"] * 6, r["reason"]])
             continue
         rows.append(
             [
-                cell.get("label"),
-                comparison.get("baseline_p50_ms"),
-                comparison.get("candidate_p50_ms"),
-                comparison.get("median_ratio"),
-                f"{comparison['ratio_ci_low']:.3f}–{comparison['ratio_ci_high']:.3f}",
-                comparison.get("p_value"),
-                comparison.get("cliffs_delta"),
-                comparison.get("verdict", "").replace("_", " "),
+                r["label"],
+                r["baseline_p50_ms"],
+                r["candidate_p50_ms"],
+                r["median_ratio"],
+                f"{r['ratio_ci_low']:.3f}–{r['ratio_ci_high']:.3f}",
+                r["p_value"],
+                r["cliffs_delta"],
+                r["verdict"].replace("_", " "),
             ]
         )
     return {
@@ -172,7 +169,7 @@ def profile_section(ctx: JobContext) -> Section:
     tables = [_cells_table(result)]
     if any(c.get("status") == "ok" for c in cells):
         tables.append(_start_table(cells))
-    tables += _concurrency_tables(cells)
+    tables += _concurrency_tables(result)
     notes: list[str] = []
     if result.get("recommendation"):
         notes.append(f"Recommended: {result['recommendation'].get('reason')}.")
@@ -183,7 +180,7 @@ def profile_section(ctx: JobContext) -> Section:
         notes.append("Verdicts are against the job's objectives (see the parameters).")
     regression = result.get("regression")
     if regression:
-        tables.append(_regression_table(regression))
+        tables.append(_regression_table(result))
         flagged = regression.get("regressions") or []
         notes.append(("Slower beyond the threshold: " + ", ".join(flagged)) if flagged else "No configuration got "
                      "slower beyond the threshold.")  # fmt: skip

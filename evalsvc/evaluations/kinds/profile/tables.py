@@ -95,7 +95,79 @@ REGRESSION_METHOD = (
 )
 
 
+def concurrency_sweeps(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per cell that ran a concurrency sweep: its summary and one row per level in flight.
+
+    The run page's sweep tables and the report's are both these rows, each side formatting the values.
+    """
+    sweeps = []
+    for c in result.get("cells") or []:
+        sweep = c.get("concurrency") or {}
+        levels = sweep.get("levels") or []
+        if not levels:
+            continue
+        sweeps.append(
+            {
+                "label": cell_label(c["key"]),
+                "latency_climbs_at": sweep.get("latency_climbs_at"),
+                "climb_threshold": float(sweep.get("climb_threshold") or 0),
+                "best_throughput_at": sweep.get("best_throughput_at"),
+                "max_within_latency_objective": sweep.get("max_within_latency_objective"),
+                "top_concurrency": levels[-1]["concurrency"],
+                "error": sweep.get("error"),
+                "rows": [
+                    {
+                        "concurrency": level["concurrency"],
+                        "p50_ms": (level.get("latency") or {}).get("p50_ms"),
+                        "p99_ms": (level.get("latency") or {}).get("p99_ms"),
+                        "throughput_rows_s": (level.get("latency") or {}).get("throughput_rows_s"),
+                        "stable": bool((level.get("stability") or {}).get("stable")),
+                        "within_latency_objective": level.get("within_latency_objective"),
+                    }
+                    for level in levels
+                ],
+            }
+        )
+    return sweeps
+
+
+def regression_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per configuration of the regression check, for the run page and the report.
+
+    A configuration that could not be compared has ``compared`` false and says why in ``reason``.
+    """
+    rows = []
+    for cell in (result.get("regression") or {}).get("cells") or []:
+        comparison = cell.get("comparison") or {}
+        rows.append(
+            {
+                "label": cell.get("label"),
+                "compared": bool(comparison),
+                "reason": cell.get("reason") or cell.get("status"),
+                **{
+                    k: comparison.get(k)
+                    for k in (
+                        "baseline_p50_ms",
+                        "candidate_p50_ms",
+                        "median_ratio",
+                        "ratio_ci_low",
+                        "ratio_ci_high",
+                        "p_value",
+                        "cliffs_delta",
+                    )
+                },  # fmt: skip
+                "verdict": comparison.get("verdict", ""),
+            }
+        )
+    return rows
+
+
 def page_context(result: dict[str, Any]) -> dict[str, Any]:
     regression = result.get("regression") or {}
     method = REGRESSION_METHOD.format(alpha=regression.get("alpha"), threshold=regression.get("threshold"))
-    return {"profile_rows": profile_rows(result), "regression_method": method}
+    return {
+        "profile_rows": profile_rows(result),
+        "concurrency_sweeps": concurrency_sweeps(result),
+        "regression_rows": regression_rows(result),
+        "regression_method": method,
+    }
