@@ -21,7 +21,8 @@ def headline(result: dict[str, Any] | None) -> str:
     """One number that says how a finished run went, read from the shape of its stored result
     (metrics, compared candidates, variants made, measured configurations); empty when there is none."""
     result = result or {}
-    metrics = result.get("metrics") if isinstance(result.get("metrics"), dict) else {}
+    found = result.get("metrics")
+    metrics: dict[str, Any] = found if isinstance(found, dict) else {}
     for key, label in (("accuracy", "accuracy"), ("r2", "R²"), ("rmse", "RMSE")):
         if isinstance(metrics.get(key), (int, float)):
             return f"{label} {metrics[key]:.4f}"
