@@ -119,15 +119,22 @@ def _reasons(backend: str) -> str:
 
 
 def require_worker_for(
-    *, targets: Sequence[tuple[str, str, str | None]], model_format: str | None = None, queue: str | None = None
+    *,
+    targets: Sequence[tuple[str, str, str | None]],
+    model_format: str | None = None,
+    queue: str | None = None,
+    formats: Sequence[str | None] | None = None,
 ) -> str:
     """The queue of a live worker that can run every (backend, device, precision) target.
 
     Parity and quantization jobs compare targets inside one process, so one
-    worker must offer them all.
+    worker must offer them all. `formats`, when given, is each target's own
+    model format (a parity job may compare a model's exports); else every
+    target loads `model_format`.
     """
-    for target in targets:  # the per-target message is the clearest when one is missing everywhere
-        require_offer(backend=target[0], device=target[1], precision=target[2], model_format=model_format)
+    for index, target in enumerate(targets):  # the per-target message is the clearest when one is missing everywhere
+        fmt = formats[index] if formats is not None else model_format
+        require_offer(backend=target[0], device=target[1], precision=target[2], model_format=fmt)
     workers = live_workers().order_by("hostname")
     for worker in workers:
         if queue is not None and queue not in worker.queues:

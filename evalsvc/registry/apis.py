@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from contextlib import ExitStack
 
+from django.db import transaction
 from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -16,6 +17,7 @@ from evalsvc.teams.selectors import team_get_for_user
 
 from . import curation, selectors, services
 from .models import DatasetVersion, ModelVersion, RegisteredModel
+from .same_model import model_version_same_model_update, same_model_target
 from .storage import blob_open
 from .uploads import uploaded_file_path
 
@@ -32,7 +34,7 @@ class ModelVersionOut(serializers.ModelSerializer):
             "id", "team", "model", "name", "version", "format", "sha256", "size_bytes", "original_filename",
             "inputs", "outputs", "opset", "ir_version", "producer_name", "producer_version",
             "class_labels", "feature_names", "feature_names_source", "weights_sha256", "weights_size_bytes", "tokenizer_sha256", "processing",
-            "parent", "variant", "notes", "created_by", "created_at",
+            "parent", "variant", "same_model_as", "notes", "created_by", "created_at",
         ]  # fmt: skip
 
 
@@ -60,6 +62,9 @@ class ModelVersionIn(_UploadIn):
         help_text="The data columns the model's input takes, in order (JSON list; in multipart, a JSON string). "
         "Jobs match data columns to them by name.",
     )
+    same_model_as = serializers.UUIDField(
+        required=False, help_text="A version of this team that this file is the same model as (another format)."
+    )
 
     def validate_processing(self, value: object) -> object:
         if isinstance(value, str):  # multipart sends it as text
@@ -83,7 +88,15 @@ class ModelVersionIn(_UploadIn):
 
 
 class ModelVersionFeaturesIn(serializers.Serializer):
-    feature_names = serializers.ListField(child=serializers.CharField(), allow_empty=False)
+    feature_names = serializers.ListField(child=serializers.CharField(), allow_empty=False, required=False)
+    same_model_as = serializers.UUIDField(
+        required=False, allow_null=True, help_text="The version this one is the same model as; null drops the link."
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs:
+            raise serializers.ValidationError("give feature_names or same_model_as")
+        return attrs
 
 
 class DatasetVersionOut(serializers.ModelSerializer):
@@ -125,6 +138,9 @@ class ModelVersionListApi(APIView):
         data = validated(ModelVersionIn, request.data)
         team = team_get_for_user(user=request.user, team=data["team"])
         upload = data["file"]
+        same_model = None
+        if data.get("same_model_as"):
+            same_model = same_model_target(user=request.user, team=team, target_id=data["same_model_as"])
         with ExitStack() as stack:
             path = stack.enter_context(uploaded_file_path(upload))
             weights = stack.enter_context(uploaded_file_path(data["weights"])) if data.get("weights") else None
@@ -141,6 +157,7 @@ class ModelVersionListApi(APIView):
                 tokenizer_path=tokenizer,
                 processing=data.get("processing"),
                 feature_names=data.get("feature_names"),
+                same_model_as=same_model,
             )
         return Response(ModelVersionOut(version).data, status=status.HTTP_201_CREATED)
 
@@ -157,9 +174,14 @@ class ModelVersionDetailApi(APIView):
     )
     def patch(self, request: Request, pk: str) -> Response:
         data = validated(ModelVersionFeaturesIn, request.data)
-        version = curation.model_version_feature_names_update(
-            user=request.user, version_id=pk, feature_names=data["feature_names"]
-        )
+        with transaction.atomic():
+            if "feature_names" in data:
+                curation.model_version_feature_names_update(
+                    user=request.user, version_id=pk, feature_names=data["feature_names"]
+                )
+            if "same_model_as" in data:
+                model_version_same_model_update(user=request.user, version_id=pk, same_model_as=data["same_model_as"])
+        version = selectors.model_version_get(user=request.user, pk=pk)
         return Response(ModelVersionOut(version).data)
 
     @extend_schema(responses={204: None}, description="Owners only; refused (409) while a report or run refers to it.")

@@ -79,6 +79,11 @@ class ModelVersion(Artifact):
     #: Derived versions (quantized, converted) point at the version they came from.
     parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="variants")
     variant = models.CharField(max_length=40, blank=True, default="")
+    #: Declared the same model as another version (e.g. its ONNX and TorchScript exports), so a parity
+    #: job may compare them. Deleting the linked version only drops the link: it records a claim, not data.
+    same_model_as = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="same_model_links"
+    )
 
     class Meta:
         ordering = ["registered_model__name", "-version"]

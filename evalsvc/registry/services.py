@@ -138,6 +138,7 @@ def model_version_register(
     parent: ModelVersion | None = None,
     variant: str = "",
     feature_names: list[str] | None = None,
+    same_model_as: ModelVersion | None = None,
 ) -> ModelVersion:
     """Validate a model file (and its companions) and register it as the next version of model `name`.
 
@@ -151,6 +152,8 @@ def model_version_register(
     pre/post-processing spec, validated here so every later job can trust it.
     """
     require_write(user=user, team=team)
+    if same_model_as is not None and same_model_as.team_id != team.pk:
+        raise ValidationFailed(f"same_model_as: {same_model_as} belongs to another team")
     name = _validate_name(name, "model")
     filename = clean_filename(filename)
     fmt = _resolve_format(format, filename, ModelFormat, _MODEL_EXTENSIONS, "model")
@@ -222,6 +225,7 @@ def model_version_register(
             processing=spec,
             parent=parent,
             variant=variant,
+            same_model_as=same_model_as,
         )
 
     try:

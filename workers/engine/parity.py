@@ -177,11 +177,15 @@ def compare_backends(
     total_rows: int,
     top_n: int = 10,
     progress: ProgressCallback | None = None,
+    candidate_models: list[ModelSpec | None] | None = None,
 ) -> ParityResult:
     """Run the same batches on the reference and every candidate and compare outputs.
 
     Parameters
     ----------
+    candidate_models:
+        Per candidate, its own file of the same model (e.g. the TorchScript export
+        of an ONNX network); ``None`` (or no list) runs the reference's file.
     batches:
         Called once per target; must yield the same input batches each time.
     total_rows:
@@ -193,7 +197,8 @@ def compare_backends(
     results = []
     for index, target in enumerate(candidates):
         done[0] = total_rows * (index + 1)
-        results.append(_candidate(model, target, batches, ref_outputs, on_batch, top_n))
+        own = candidate_models[index] if candidate_models else None
+        results.append(_candidate(own or model, target, batches, ref_outputs, on_batch, top_n))
     return ParityResult(reference=asdict(reference), reference_backend=ref_described, rows=rows, candidates=results)
 
 
@@ -232,6 +237,7 @@ def _candidate(
     result = CandidateResult(target=asdict(target), status="ok")
     try:
         outputs, result.backend, result.seconds = _run(model, target, batches, on_batch)
+        outputs = _align_outputs(ref_outputs, outputs)
         missing = sorted(set(ref_outputs) - set(outputs))
         if missing:
             raise EngineError(f"outputs missing on {target.label}: {', '.join(missing)}")
@@ -247,6 +253,13 @@ def _candidate(
         result.status = "unavailable" if isinstance(exc, BackendUnavailable) else "failed"
         result.error = exc.message
     return result
+
+
+def _align_outputs(ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Another format of the same model may name its outputs differently: pair them by position then."""
+    if set(ref) <= set(got) or len(ref) != len(got):
+        return got
+    return dict(zip(ref, got.values(), strict=True))
 
 
 def repeatable(factory: Callable[[], Iterator[dict[str, np.ndarray]]]) -> Batches:

@@ -10,6 +10,7 @@ from evalsvc.core.exceptions import ValidationFailed
 from evalsvc.evaluations.kinds.common import map_columns
 from evalsvc.fleet.selectors import offers, require_worker_for
 from evalsvc.registry.models import DatasetVersion, ModelVersion
+from evalsvc.registry.same_model import declared_same_model
 
 from ..common import DEVICES, PRECISIONS
 from ..inputs import check_model_inputs
@@ -21,9 +22,16 @@ class TargetParams(serializers.Serializer):
     precision = serializers.ChoiceField(choices=PRECISIONS, default="fp32")
 
 
+class CandidateParams(TargetParams):
+    model_version = serializers.UUIDField(
+        required=False,
+        help_text="Another version declared the same model (e.g. its TorchScript export); defaults to the job's.",
+    )
+
+
 class ParityParams(serializers.Serializer):
     reference = TargetParams(required=False, help_text="Defaults to onnxruntime on cpu in fp32.")
-    candidates = TargetParams(
+    candidates = CandidateParams(
         many=True, required=False, help_text="Defaults to every backend and device a live worker offers."
     )
     batch_size = serializers.IntegerField(min_value=1, max_value=65536, default=64)
@@ -36,6 +44,26 @@ def _key(target: dict[str, Any]) -> tuple[str, str, str]:
     return target["backend"], target["device"], target.get("precision") or "fp32"
 
 
+def _same_key(target: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (*_key(target), target.get("model_version") or "")
+
+
+def _candidate_model(model: ModelVersion, candidate: dict[str, Any]) -> dict[str, Any]:
+    """A candidate naming its own model version: one of this team's, declared the same model as the job's."""
+    version_id = candidate.pop("model_version", None)
+    if version_id is None or version_id == model.pk:
+        return candidate
+    other = ModelVersion.objects.select_related("registered_model").filter(pk=version_id, team=model.team_id).first()
+    if other is None:
+        raise ValidationFailed(f"candidate model_version {version_id} not found")
+    if not declared_same_model(model, other):
+        raise ValidationFailed(
+            f"candidate model_version {other} is not declared the same model as {model}: "
+            "link them with same_model_as (PATCH /api/model-versions/{id}/) first"
+        )
+    return {**candidate, "model_version": str(other.pk), "model_format": other.format}
+
+
 def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVersion | None) -> dict[str, Any]:
     assert dataset is not None
     serializer = ParityParams(data=params)
@@ -44,15 +72,15 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
     data = serializer.validated_data
     reference = dict(data.get("reference") or {"backend": "onnxruntime", "device": "cpu", "precision": "fp32"})
     if "candidates" in data:
-        candidates = [dict(c) for c in data["candidates"]]
+        candidates = [_candidate_model(model, dict(c)) for c in data["candidates"]]
     else:
         fits = [o for o in offers() if not o.formats or model.format in o.formats]
         candidates = [
             {"backend": o.backend, "device": o.device, "precision": "fp32"}
             for o in sorted({(o.backend, o.device): o for o in fits}.values(), key=lambda o: (o.backend, o.device))
         ]
-    candidates = [c for c in candidates if _key(c) != _key(reference)]
-    unique = list({_key(c): c for c in candidates}.values())
+    candidates = [c for c in candidates if _same_key(c) != _same_key(reference)]
+    unique = list({_same_key(c): c for c in candidates}.values())
     if not unique:
         raise ValidationFailed("parity needs at least one candidate other than the reference")
     features = data.get("feature_columns")
@@ -69,4 +97,5 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
 
 def route(params: dict[str, Any], model: ModelVersion) -> str:
     targets = [_key(params["reference"]), *(_key(c) for c in params["candidates"])]
-    return require_worker_for(targets=targets, model_format=model.format)
+    formats = [model.format, *(c.get("model_format") or model.format for c in params["candidates"])]
+    return require_worker_for(targets=targets, formats=formats)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..base import JobContext, Section, Table
 from ..common import share, target_name, worst_rows_table
-from .tables import parity_rows, parity_worst_rows
+from .tables import model_name, parity_rows, parity_worst_rows
 
 
 def parity_section(ctx: JobContext) -> Section:
@@ -13,7 +13,7 @@ def parity_section(ctx: JobContext) -> Section:
     ran = result.get("reference_backend") or {}
     method = (
         f"The same {result.get('rows', '?')} rows of {ctx.dataset or 'the data set'} were run through the model on "
-        f"the reference, {target_name(reference)} ({ran.get('backend')} {ran.get('version')}, {ran.get('provider')}), "
+        f"the reference, {target_name(reference)}{_on(reference)} ({ran.get('backend')} {ran.get('version')}, {ran.get('provider')}), "
         "and on each candidate engine, device and precision; every output was compared element by element "
         "(absolute and relative difference) and, for class outputs, by the predicted label."
     )
@@ -25,13 +25,22 @@ def parity_section(ctx: JobContext) -> Section:
             continue
         candidate = f"{r['candidate']} ({r['provider']})" if r["provider"] else r["candidate"]
         rows.append(
-            [candidate, r["output"], r["max_abs"], r["mean_abs"], r["max_rel"], share(r["label_agreement"]),
+            [candidate, r["model"] or "", r["output"], r["max_abs"], r["mean_abs"], r["max_rel"], share(r["label_agreement"]),
              r["disagreeing_rows"]]
         )  # fmt: skip
     tables: list[Table] = [
         {
             "title": f"Differences from {target_name(reference)}",
-            "columns": ["Candidate", "Output", "max |Δ|", "mean |Δ|", "max rel", "Label agreement", "Disagreeing rows"],
+            "columns": [
+                "Candidate",
+                "Model",
+                "Output",
+                "max |Δ|",
+                "mean |Δ|",
+                "max rel",
+                "Label agreement",
+                "Disagreeing rows",
+            ],
             "rows": rows,
         }
     ]
@@ -39,3 +48,8 @@ def parity_section(ctx: JobContext) -> Section:
         worst_rows_table(f"Rows that differ most on {w['candidate']}", w["rows"]) for w in parity_worst_rows(result)
     ]
     return Section(method=method, tables=tables, notes=notes)
+
+
+def _on(reference: dict[str, object]) -> str:
+    name = model_name(reference)
+    return f" with {name}" if name else ""

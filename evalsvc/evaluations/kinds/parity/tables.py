@@ -14,7 +14,7 @@ def parity_rows(result: dict[str, Any]) -> Rows:
     for c in result.get("candidates") or []:
         target = c.get("target") or {}
         base = {"candidate": target_name(target), "provider": (c.get("backend") or {}).get("provider"),
-                "status": c.get("status"), "error": c.get("error")}  # fmt: skip
+                "model": model_name(target), "status": c.get("status"), "error": c.get("error")}  # fmt: skip
         if c.get("status") != "ok":
             rows.append(base)
             continue
@@ -25,6 +25,13 @@ def parity_rows(result: dict[str, Any]) -> Rows:
                  "disagreeing_rows": o.get("disagreeing_rows")}
             )  # fmt: skip
     return rows
+
+
+def model_name(target: dict[str, Any]) -> str | None:
+    """The model version and format a target ran ("digits-cnn v2 (torchscript)"); None for older results."""
+    if not target.get("model"):
+        return None
+    return f"{target['model']} ({target.get('format')})"
 
 
 def parity_worst_rows(result: dict[str, Any]) -> Rows:
