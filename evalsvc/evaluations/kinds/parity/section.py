@@ -24,23 +24,16 @@ def parity_section(ctx: JobContext) -> Section:
             notes.append(f"{r['candidate']} was not compared ({r['status']}): {r['error']}")
             continue
         candidate = f"{r['candidate']} ({r['provider']})" if r["provider"] else r["candidate"]
+        if r["model"] and r["model"] != model_name(reference):  # another format of the same model
+            candidate = f"{candidate} on {r['model']}"
         rows.append(
-            [candidate, r["model"] or "", r["output"], r["max_abs"], r["mean_abs"], r["max_rel"], share(r["label_agreement"]),
+            [candidate, r["output"], r["max_abs"], r["mean_abs"], r["max_rel"], share(r["label_agreement"]),
              r["disagreeing_rows"]]
         )  # fmt: skip
     tables: list[Table] = [
         {
             "title": f"Differences from {target_name(reference)}",
-            "columns": [
-                "Candidate",
-                "Model",
-                "Output",
-                "max |Δ|",
-                "mean |Δ|",
-                "max rel",
-                "Label agreement",
-                "Disagreeing rows",
-            ],
+            "columns": ["Candidate", "Output", "max |Δ|", "mean |Δ|", "max rel", "Label agreement", "Disagreeing rows"],
             "rows": rows,
         }
     ]
