@@ -63,6 +63,8 @@ def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
     regression = params.get("regression")
     if regression:
         baseline = EvaluationRun.objects.get(pk=regression["baseline_run"])
+        if baseline.result is None:
+            raise EngineError(f"the baseline run {baseline.pk} has no stored result to compare with")
         report = compare_profiles(baseline.result, result, alpha=regression["alpha"], threshold=regression["threshold"])
         result["regression"] = {**report.to_dict(), "baseline_run": regression["baseline_run"]}
         if regression.get("warning"):

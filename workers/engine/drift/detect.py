@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,7 @@ from workers.engine.drift.correction import CORRECTIONS, adjust
 from workers.engine.drift.mmd import mmd_test
 from workers.engine.drift.multivariate import classifier_test, lsdd_test
 from workers.engine.drift.reference import ReferenceProfile
-from workers.engine.drift.report import DriftReport, FeatureDrift, MultivariateDrift
+from workers.engine.drift.report import Correction, DriftReport, FeatureDrift, MultivariateDrift
 from workers.engine.drift.univariate import ColumnResult, CurrentAccumulator, UnivariateOptions
 from workers.engine.errors import EngineError
 
@@ -35,7 +35,7 @@ class DriftConfig:
     """Every parameter of a drift check; the defaults suit tables of any size."""
 
     alpha: float = 0.05
-    correction: str = "bonferroni"
+    correction: Correction = "bonferroni"
     univariate: UnivariateOptions = field(default_factory=UnivariateOptions)
     multivariate: tuple[str, ...] = ()
     #: Rows per side the multivariate detectors run on (their cost grows with its square).
@@ -71,7 +71,7 @@ class DriftConfig:
         }
 
 
-Current = pd.DataFrame | Callable[[], Iterable[pd.DataFrame]] | Iterable[pd.DataFrame]
+Current: TypeAlias = pd.DataFrame | Callable[[], Iterable[pd.DataFrame]] | Iterable[pd.DataFrame]
 
 
 def _reader(current: Current) -> Callable[[], Iterable[pd.DataFrame]]:
@@ -88,7 +88,7 @@ def finish_report(
     results: list[ColumnResult],
     *,
     alpha: float,
-    correction: str,
+    correction: Correction,
     n_reference: int,
     n_current: int,
     multivariate: tuple[MultivariateDrift, ...] = (),
@@ -133,7 +133,7 @@ def finish_report(
         alpha=alpha,
         correction=correction,
         n_reference=n_reference,
-        n_current=n_current,  # type: ignore[arg-type]
+        n_current=n_current,
         features=tuple(features),
         multivariate=multivariate,
         timings=dict(timings or {}),
@@ -162,13 +162,18 @@ def _run_multivariate(profile: ReferenceProfile, sample: pd.DataFrame, config: D
         try:
             if not names:
                 raise EngineError("no numeric columns to compare")
-            common = {"alpha": config.alpha, "max_per_side": config.max_per_side, "seed": config.seed, "columns": names}
+            alpha, per_side, seed, perms = config.alpha, config.max_per_side, config.seed, config.n_permutations
             if name == "mmd":
-                out.append(mmd_test(x_ref, x_cur, n_permutations=config.n_permutations, **common))
+                result = mmd_test(
+                    x_ref, x_cur, alpha=alpha, n_permutations=perms, max_per_side=per_side, seed=seed, columns=names
+                )
             elif name == "lsdd":
-                out.append(lsdd_test(x_ref, x_cur, n_permutations=config.n_permutations, **common))
+                result = lsdd_test(
+                    x_ref, x_cur, alpha=alpha, n_permutations=perms, max_per_side=per_side, seed=seed, columns=names
+                )
             else:
-                out.append(classifier_test(x_ref, x_cur, **common))
+                result = classifier_test(x_ref, x_cur, alpha=alpha, max_per_side=per_side, seed=seed, columns=names)
+            out.append(result)
         except (EngineError, ValueError, RuntimeError, MemoryError) as exc:
             message = exc.message if isinstance(exc, EngineError) else str(exc)
             out.append(

@@ -67,7 +67,7 @@ def permutation_indicators(permutations: np.ndarray, n_ref: int) -> np.ndarray:
     return a
 
 
-def _mmd2_from_sums(s_xx, s_xy, s_yy, n: int, m: int):
+def _mmd2_from_sums(s_xx: np.ndarray, s_xy: np.ndarray, s_yy: np.ndarray, n: int, m: int) -> np.ndarray:
     return s_xx / (n * (n - 1)) + s_yy / (m * (m - 1)) - 2.0 * s_xy / (n * m)
 
 

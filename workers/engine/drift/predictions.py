@@ -43,7 +43,8 @@ def predicted_classes(
         outputs = runner.output_specs
         label = next((o.name for o in outputs if _is_label(o)), None)
         proba = next((o.name for o in outputs if _is_proba(o)), None)
-        if label is None and proba is None:
+        key = label if label is not None else proba
+        if key is None:
             raise EngineError("prediction drift needs a classifier: a label output or a 2-D score output")
         parts = []
         for inputs in input_batches(
@@ -56,7 +57,8 @@ def predicted_classes(
             tokenizer_path=tokenizer_path,
         ):
             out = runner.predict(inputs)
-            parts.append(np.asarray(out[label]).reshape(-1) if label else np.asarray(out[proba]).argmax(axis=1))
+            scores = np.asarray(out[key])
+            parts.append(scores.reshape(-1) if key == label else scores.argmax(axis=1))
     if not parts:
         raise EngineError("the data set has no rows to predict")
     return np.concatenate(parts)

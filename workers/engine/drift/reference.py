@@ -154,14 +154,27 @@ class ColumnProfile:
             std=float(s.std()) if s.size > 1 and s.std() > 0 else 1.0,
         )
 
+    def need(self, value: np.ndarray | None, what: str) -> np.ndarray:
+        """One of this column's arrays, which a profile of the other kind (or a damaged cache) lacks."""
+        if value is None:
+            raise EngineError(f"the reference profile of {self.kind} column {self.name!r} has no {what}")
+        return value
+
     @property
     def reference_sample(self) -> np.ndarray:
         """Sorted reference values for the sampled statistics (Wasserstein, Cramér–von Mises)."""
-        return self.sorted_values if self.sample_sorted is None else self.sample_sorted
+        if self.sample_sorted is not None:
+            return self.sample_sorted
+        return self.need(self.sorted_values, "sorted values")
 
     @property
     def ks_grid(self) -> KSGrid:
-        return KSGrid(self.ks_edges, self.ks_ref_lt, self.ks_ref_le, self.n)
+        return KSGrid(
+            self.need(self.ks_edges, "KS grid"),
+            self.need(self.ks_ref_lt, "KS grid"),
+            self.need(self.ks_ref_le, "KS grid"),
+            self.n,
+        )
 
     @classmethod
     def categorical(cls, name: str, kind: ColumnKind, series: pd.Series) -> ColumnProfile:

@@ -37,7 +37,7 @@ from scipy import stats
 from workers.engine.drift.effect import jensen_shannon, psi, wasserstein_presorted
 from workers.engine.drift.ks import KSCounts, ks_pvalue
 from workers.engine.drift.reference import ColumnProfile, ReferenceProfile, categorical_values
-from workers.engine.drift.report import Histogram
+from workers.engine.drift.report import ColumnKind, Histogram
 from workers.engine.errors import EngineError
 
 __all__ = ["NUMERIC_TESTS", "ColumnResult", "CurrentAccumulator", "UnivariateOptions"]
@@ -75,7 +75,7 @@ class ColumnResult:
     """A column's raw test outcome, before the multiple-testing correction."""
 
     name: str
-    kind: str
+    kind: ColumnKind
     test: str
     statistic: float
     p_value: float
@@ -119,8 +119,9 @@ class _NumericState:
         xs = np.sort(raw[~nan] if nan.any() else raw)
         self.missing += int(nan.sum())
         self.ks.add_sorted(self.grid, xs)
-        if self.plan():
-            lows, highs = KSCounts.ranges(self.grid, self.candidates)
+        candidates = self.candidates if self.plan() else None
+        if candidates is not None:
+            lows, highs = KSCounts.ranges(self.grid, candidates)
             self.ks.collect_sorted(xs, lows, highs)
         self.seconds += time.perf_counter() - start
 
@@ -314,13 +315,16 @@ class CurrentAccumulator:
         sample = sample[~np.isnan(sample)]
         opts = self.options
         if opts.numeric_test == "ks":
-            d = state.ks.statistic(state.grid, col.sorted_values, state.lower)
+            d = state.ks.statistic(state.grid, col.need(col.sorted_values, "sorted values"), state.lower)
             statistic, p = ks_pvalue(d, col.n, state.ks.n, opts.ks_method)
         else:
             res = stats.cramervonmises_2samp(col.reference_sample, sample)
             statistic, p = float(res.statistic), float(res.pvalue)
         sampled = opts.numeric_test == "cvm" or opts.effect_sizes
-        psi_counts = state.bin_counts(col.psi_edges)
+        psi_edges, psi_ref = col.need(col.psi_edges, "PSI bins"), col.need(col.psi_counts, "PSI bins")
+        display_edges = col.need(col.display_edges, "histogram")
+        display_ref = col.need(col.display_counts, "histogram")
+        psi_counts = state.bin_counts(psi_edges)
         return ColumnResult(
             name=col.name,
             kind="numeric",
@@ -332,15 +336,15 @@ class CurrentAccumulator:
             missing_reference=col.missing,
             missing_current=state.missing,
             wasserstein=wasserstein_presorted(col.reference_sample, sample) if opts.effect_sizes else None,
-            psi=psi(col.psi_counts, psi_counts) if opts.effect_sizes else None,
-            js_distance=jensen_shannon(col.psi_counts, psi_counts) if opts.effect_sizes else None,
+            psi=psi(psi_ref, psi_counts) if opts.effect_sizes else None,
+            js_distance=jensen_shannon(psi_ref, psi_counts) if opts.effect_sizes else None,
             sample_size=int(sample.size) if sampled else None,
             reference_sample_size=int(col.reference_sample.size) if sampled else None,
             new_categories=(),
             histogram=Histogram(
-                reference=tuple(int(v) for v in col.display_counts),
-                current=tuple(int(v) for v in state.bin_counts(col.display_edges[1:-1])),
-                edges=tuple(float(v) for v in col.display_edges),
+                reference=tuple(int(v) for v in display_ref),
+                current=tuple(int(v) for v in state.bin_counts(display_edges[1:-1])),
+                edges=tuple(float(v) for v in display_edges),
             ),
             seconds=state.seconds + time.perf_counter() - start,
         )
@@ -351,7 +355,7 @@ class CurrentAccumulator:
         cats = list(col.categories)
         new = sorted(set(state.counts) - set(cats))
         cats += new
-        ref_counts = np.array([*col.counts, *([0] * len(new))], dtype=np.int64)
+        ref_counts = np.array([*col.need(col.counts, "category counts"), *([0] * len(new))], dtype=np.int64)
         cur_counts = np.array([state.counts.get(c, 0) for c in cats], dtype=np.int64)
         n_cur = int(cur_counts.sum())
         if col.n == 0 or n_cur == 0:

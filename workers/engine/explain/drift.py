@@ -49,9 +49,11 @@ def attribution_drift(
     score = ndcg(ref, cur, top_k=top_k)
     rank_ref = np.argsort(np.argsort(-ref, kind="stable"), kind="stable") + 1
     rank_cur = np.argsort(np.argsort(-cur, kind="stable"), kind="stable") + 1
+    # Largest change in share first (a stable sort: ties keep the feature order).
+    order = sorted(range(len(features)), key=lambda i: -abs(float(share_cur[i] - share_ref[i])))
     per_feature = [
         {
-            "feature": f,
+            "feature": features[i],
             "reference": float(ref[i]),
             "current": float(cur[i]),
             "difference": float(cur[i] - ref[i]),
@@ -59,9 +61,8 @@ def attribution_drift(
             "reference_rank": int(rank_ref[i]),
             "current_rank": int(rank_cur[i]),
         }
-        for i, f in enumerate(features)
+        for i in order
     ]
-    per_feature.sort(key=lambda r: -abs(r["share_difference"]))
     return {
         "ndcg": score,
         "top_k": top_k,

@@ -291,14 +291,14 @@ def _shap(info: MethodInfo, params: Any, inputs: Inputs, forward: Forward, torch
 
     module = _differentiable(torch_form)
     x = torch.tensor(inputs.x, dtype=torch.float32)
-    bg = torch.tensor(inputs.background, dtype=torch.float32)
+    background = torch.tensor(inputs.background, dtype=torch.float32)
     if info.name == "shap_deep":
-        explainer = shap.DeepExplainer(module, bg)
+        explainer = shap.DeepExplainer(module, background)
         values = np.asarray(explainer.shap_values(x, check_additivity=False))
         base = np.asarray(explainer.expected_value).reshape(-1)[t]
     else:
         torch.manual_seed(params.seed)
-        explainer = shap.GradientExplainer(module, bg)
+        explainer = shap.GradientExplainer(module, background)
         values = np.asarray(explainer.shap_values(x, nsamples=params.nsamples, rseed=params.seed))
         base = None
     # shap returns (rows, *shape, outputs) for multi-output torch models.

@@ -120,9 +120,10 @@ def _run_tabular(
         from workers.engine.processing import parse_processing_spec
         from workers.engine.processing.spec import TabularInput
 
-        spec = parse_processing_spec(processing).input
-        if not isinstance(spec, TabularInput):
+        parsed = parse_processing_spec(processing).input
+        if not isinstance(parsed, TabularInput):
             raise EngineError("explain jobs run on tabular data sets; this model's processing spec is not tabular")
+        spec = parsed
     columns = list(request.feature_columns or [c for c in data.columns if c != data.label_column])
     view = tabular_view(spec, columns)
     frame = _read(data, list(dict.fromkeys([*view.columns, *([data.label_column] if data.label_column else [])])))

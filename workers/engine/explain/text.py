@@ -25,6 +25,17 @@ def token_baseline(ids: np.ndarray, keep: np.ndarray, baseline_id: int) -> np.nd
     return np.where(keep, ids, baseline_id)
 
 
+def _with_mask(
+    predict: Callable[[np.ndarray, np.ndarray], np.ndarray], mask: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``predict`` on a batch of variants of one row, each with that row's attention mask."""
+
+    def call(x: np.ndarray) -> np.ndarray:
+        return predict(x.astype(np.int64), np.repeat(mask, len(x), axis=0))
+
+    return call
+
+
 def token_attributions(
     predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
     ids: np.ndarray,
@@ -57,7 +68,7 @@ def token_attributions(
         row, mask = ids[r : r + 1], attention_mask[r : r + 1]
         keep = special[r : r + 1] | (mask == 0)
         forward = Forward(
-            lambda x, mask=mask: predict(x.astype(np.int64), np.repeat(mask, len(x), axis=0)),
+            _with_mask(predict, mask),
             batch_size=batch_size,
             dtype=np.int64,
         )

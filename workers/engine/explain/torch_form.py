@@ -54,16 +54,17 @@ def _onnx2torch() -> Any:
         for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
             del sys.modules[name]
         placeholder = types.ModuleType("torchvision")
-        placeholder.ops = types.ModuleType("torchvision.ops")  # type: ignore[attr-defined]
-        placeholder.ops.roi_align = None  # type: ignore[attr-defined]
+        ops = types.ModuleType("torchvision.ops")
+        ops.roi_align = None  # type: ignore[attr-defined]
+        placeholder.ops = ops  # type: ignore[attr-defined]
         placeholder.__evalsvc_placeholder__ = True  # type: ignore[attr-defined]
         sys.modules["torchvision"] = placeholder
-        sys.modules["torchvision.ops"] = placeholder.ops  # type: ignore[attr-defined]
+        sys.modules["torchvision.ops"] = ops
         try:
             import onnx2torch
         finally:
             del sys.modules["torchvision"], sys.modules["torchvision.ops"]
-        onnx2torch.__evalsvc_without_torchvision__ = True  # type: ignore[attr-defined]
+        onnx2torch.__evalsvc_without_torchvision__ = True
         return onnx2torch
     import onnx2torch
 
@@ -125,7 +126,7 @@ def load_torch_form(
         check_torchscript_archive(spec.path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(spec.path, map_location="cpu")
+            module = torch.jit.load(spec.path, map_location="cpu")  # type: ignore[no-untyped-call]
         return TorchForm(module.eval(), "torchscript")
     if spec.format == "torch_export":
         from workers.engine.formats.torch_export import load_torch_export

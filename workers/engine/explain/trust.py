@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +49,8 @@ DEFAULT_THRESHOLDS: dict[str, tuple[str, float]] = {
 
 @dataclass
 class TrustReport:
-    scores: dict[str, float] = field(default_factory=dict)
+    #: None where a score came out non-finite (nothing to compare).
+    scores: dict[str, float | None] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
 
@@ -161,7 +162,7 @@ def stability(runs: list[np.ndarray], *, top_k: int = 10) -> float:
     return float(np.mean(rhos))
 
 
-def flags(scores: dict[str, float], thresholds: dict[str, tuple[str, float]] | None = None) -> list[str]:
+def flags(scores: Mapping[str, float | None], thresholds: dict[str, tuple[str, float]] | None = None) -> list[str]:
     """A plain sentence for every score beyond its threshold."""
     out = []
     for name, (kind, limit) in (thresholds or DEFAULT_THRESHOLDS).items():
