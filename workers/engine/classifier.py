@@ -91,6 +91,7 @@ class ClassifierHead:
         self._truth: list[np.ndarray] = []
         self._pred: list[np.ndarray] = []
         self._proba: list[np.ndarray] = []
+        self.scored: tuple[np.ndarray, np.ndarray, np.ndarray | None, list[Any]] | None = None
 
     def add(self, outputs: dict[str, np.ndarray], truth: np.ndarray) -> None:
         """Keep one batch's true labels, predicted labels and scores."""
@@ -150,6 +151,8 @@ class ClassifierHead:
             positive = to_python(coerce_labels([positive_label], kind, "positive_label")[0])
             if positive not in known:
                 raise EngineError(f"positive_label {positive!r} is not one of the classes: {preview(labels)}")
+        #: What was scored, aligned: for the curves, calibration and slices drawn from the same rows.
+        self.scored = (y_true, y_pred, proba, labels)
         return classification_metrics(y_true, y_pred, proba, labels, positive)
 
     def _distinct(self, values: list[Any], what: str) -> list[Any]:

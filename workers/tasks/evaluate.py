@@ -30,6 +30,7 @@ def _options(run: EvaluationRun) -> dict[str, Any]:
         "device": params.get("device", "cpu"),
         "processing": parse_processing_spec(processing) if processing else None,
         "backend_options": {"precision": params["precision"]} if params.get("precision") else None,
+        "slice_columns": params.get("slice_columns") or None,
     }
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from workers.engine.datasets import count_rows
 from workers.engine.errors import EngineError
+from workers.engine.evaluate.breakdown import read_slice_values
 from workers.engine.evaluate.loop import run_rows
 from workers.engine.evaluate.result import RESIDUAL_SAMPLE, EvaluationResult
 from workers.engine.evaluate.scoring import make_scorer
@@ -53,6 +54,7 @@ def evaluate(
     tokenizer_path: str | None = None,
     backend_options: dict[str, Any] | None = None,
     select: np.ndarray | None = None,
+    slice_columns: list[str] | None = None,
 ) -> EvaluationResult:
     """Run ``model`` over every row of ``data`` and compute task metrics.
 
@@ -92,6 +94,10 @@ def evaluate(
     select:
         A boolean mask over the data set's rows: score only the rows it marks
         (e.g. the rows a calibration split left for evaluation).
+    slice_columns:
+        Columns of the data set to report metrics per slice of (by value;
+        numbers with many values binned into quantiles); they need not be
+        model inputs.
 
     Raises
     ------
@@ -132,6 +138,7 @@ def evaluate(
         if done == 0:
             raise EngineError("the data set has no rows")
         description = runner.describe()
+    scorer.slices = read_slice_values(data, list(slice_columns or []), select=select)
     common: dict[str, Any] = {
         "task": task,
         "rows": done,

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from workers.engine.errors import EngineError
+from workers.engine.evaluate.breakdown import read_slice_values
 from workers.engine.evaluate.result import EvaluationResult
 from workers.engine.evaluate.scoring import make_scorer
 from workers.engine.evaluate.setup import Plan, plan_evaluation
@@ -152,12 +153,14 @@ def evaluate_rows(
     processing: ProcessingSpec | None = None,
     tokenizer_path: str | None = None,
     backend_options: dict[str, Any] | None = None,
+    slice_columns: list[str] | None = None,
 ) -> PartialEvaluation:
     """Run the rows ``start`` to ``stop`` through the model and keep what scoring needs.
 
     Takes :func:`workers.engine.evaluate.evaluate`'s parameters; ``progress``
     counts rows within the range. Bad labels stop it as they stop a full run;
-    missing values are counted for the merge to report.
+    missing values are counted for the merge to report. ``slice_columns`` are
+    read once, when the merged parts are scored.
     """
     plan = _plan(data, task, batch_size, feature_columns, class_labels, positive_label, processing)
     with _open(model, backend, device, backend_options) as runner:
@@ -216,6 +219,7 @@ def score_partials(
     device: str = "cpu",
     processing: ProcessingSpec | None = None,
     backend_options: dict[str, Any] | None = None,
+    slice_columns: list[str] | None = None,
     **_: Any,
 ) -> EvaluationResult:
     """Score merged parts exactly as :func:`workers.engine.evaluate.evaluate` scores a single pass."""
@@ -230,6 +234,7 @@ def score_partials(
         scorer = make_scorer(runner, model, plan)
         scorer.add(merged.outputs, merged.labels)
         description = runner.describe()
+    scorer.slices = read_slice_values(data, list(slice_columns or []), start=merged.start, stop=merged.stop)
     common: dict[str, Any] = {
         "task": task,
         "rows": merged.rows,

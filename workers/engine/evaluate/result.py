@@ -32,6 +32,14 @@ class EvaluationResult:
     #: Where the class order came from: "parameter", "model" or "data".
     labels_source: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: ROC and precision-recall curves per class (binary: the positive class), areas exact, points bounded.
+    curves: dict[str, Any] | None = None
+    #: Reliability diagram, Brier score and expected calibration error.
+    calibration: dict[str, Any] | None = None
+    #: Binary: precision, recall, F1 and false positive rate by threshold, the operating point marked.
+    threshold_sweep: dict[str, Any] | None = None
+    #: Metrics per slice of each column named in ``slice_columns``.
+    slices: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict; keys that do not apply to the task are left out."""

@@ -9,6 +9,7 @@ import pandas as pd
 
 from workers.engine.classifier import ClassifierHead
 from workers.engine.errors import EngineError
+from workers.engine.evaluate.breakdown import classification_breakdown, regression_breakdown
 from workers.engine.evaluate.result import EvaluationResult, residual_sample
 from workers.engine.evaluate.setup import Plan
 from workers.engine.labels import coerce_labels, preview
@@ -26,6 +27,8 @@ class ClassificationScorer:
     def __init__(self, runner: Runner, model: ModelSpec, plan: Plan) -> None:
         self.plan = plan
         self.model = model
+        #: Slice column -> every scored row's value, set before :meth:`result`.
+        self.slices: dict[str, np.ndarray] | None = None
         self.reader = OutputReader(plan.spec_output) if plan.spec_output is not None else None
         self.head: ClassifierHead | None = (
             ClassifierHead(runner, model, plan.class_labels, plan.label) if self.reader is None else None  # type: ignore[arg-type]
@@ -67,6 +70,18 @@ class ClassificationScorer:
             scores.update(top_k)
             for name in top_k:
                 scores["intervals"][name] = wilson_interval(*reader.top_k_counts())
+        assert head.scored is not None
+        y_true, y_pred, proba, labels = head.scored
+        spec = self.plan.spec_output
+        breakdown = classification_breakdown(
+            y_true,
+            y_pred,
+            proba,
+            labels,
+            scores.get("positive_label"),
+            threshold=getattr(spec, "threshold", None) if spec is not None else None,
+            slices=self.slices,
+        )
         return EvaluationResult(
             labels=scores.pop("labels"),
             confusion_matrix=scores.pop("confusion_matrix"),
@@ -74,6 +89,7 @@ class ClassificationScorer:
             metrics=scores,
             labels_source=head.source,
             warnings=head.warnings,
+            **breakdown,
             **common,
         )
 
@@ -86,6 +102,7 @@ class RegressionScorer:
         self.out_name = regression_output_name(outputs, plan.spec_output)
         self.truth: list[np.ndarray] = []
         self.predicted: list[np.ndarray] = []
+        self.slices: dict[str, np.ndarray] | None = None
 
     def prepare(self, labels: np.ndarray) -> np.ndarray:
         """A block's targets as float64, checked before the block runs."""
@@ -100,7 +117,10 @@ class RegressionScorer:
     def result(self, common: dict[str, Any]) -> EvaluationResult:
         y_true, y_pred = np.concatenate(self.truth), np.concatenate(self.predicted)
         return EvaluationResult(
-            metrics=regression_metrics(y_true, y_pred), residuals=residual_sample(y_true, y_pred), **common
+            metrics=regression_metrics(y_true, y_pred),
+            residuals=residual_sample(y_true, y_pred),
+            **regression_breakdown(y_true, y_pred, self.slices),
+            **common,
         )
 
 
