@@ -30,6 +30,10 @@ class RunSubmitForm(forms.Form):
     batch_sizes = forms.CharField(
         required=False, initial="1, 8, 32", help_text="Latency profile only: batch sizes to time, comma-separated."
     )
+    slice_columns = forms.CharField(
+        required=False,
+        help_text="Evaluation only: columns to report metrics per slice of, comma-separated (numbers in quartiles).",
+    )
     # What the running workers offer, read when the form is built: nothing to type, nothing absent to pick.
     backend = forms.ChoiceField(choices=(), required=False, help_text="Evaluation and profile: the engine to run on.")
     device = forms.ChoiceField(choices=(), required=False)
@@ -43,6 +47,9 @@ class RunSubmitForm(forms.Form):
         if any(size < 1 for size in sizes):
             raise forms.ValidationError("batch sizes are at least 1")
         return sizes
+
+    def clean_slice_columns(self) -> list[str]:
+        return [part.strip() for part in (self.cleaned_data.get("slice_columns") or "").split(",") if part.strip()]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -75,7 +82,7 @@ class RunSubmitForm(forms.Form):
             "backend": data["backend"],
             "device": data["device"],
         }
-        for optional in ("label_column", "task"):
+        for optional in ("label_column", "task", "slice_columns"):
             if data.get(optional):
                 params[optional] = data[optional]
         return params

@@ -149,7 +149,7 @@ def classification_slices(
         present = (predicted + actual) > 0
         for i, row in enumerate(rows):
             row["macro_f1"] = float(f1[i][present[i]].mean()) if present[i].any() else None
-    return {"column": column, **how, "slices": rows}
+    return {"column": column, **how, "min_rows": MIN_SLICE_ROWS, "slices": rows}
 
 
 def regression_slices(column: str, values: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
@@ -172,4 +172,4 @@ def regression_slices(column: str, values: np.ndarray, y_true: np.ndarray, y_pre
             rmse=float(np.sqrt(sq_sum[i] / n)) if n else None,
             r2=float(1.0 - sq_sum[i] / ss_tot[i]) if ss_tot[i] > 0 else None,
         )
-    return {"column": column, **how, "slices": rows}
+    return {"column": column, **how, "min_rows": MIN_SLICE_ROWS, "slices": rows}

@@ -16,6 +16,9 @@ from ..inputs import check_model_inputs
 
 _LABEL_DTYPES = {"int64", "int32", "string", "bool"}
 
+#: Most columns one evaluation is sliced by.
+MAX_SLICE_COLUMNS = 5
+
 
 class EvaluateParams(serializers.Serializer):
     task = serializers.ChoiceField(
@@ -30,6 +33,16 @@ class EvaluateParams(serializers.Serializer):
     backend = serializers.CharField(default="onnxruntime")
     device = serializers.ChoiceField(choices=DEVICES, default="cpu")
     precision = serializers.ChoiceField(choices=PRECISIONS, required=False)
+    slice_columns = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        allow_empty=False,
+        max_length=MAX_SLICE_COLUMNS,
+        help_text=(
+            "Columns of the data set to report metrics per slice of: by value, numbers with many values in "
+            "quartile bins. They need not be model inputs."
+        ),
+    )
 
 
 def infer_task(model: ModelVersion) -> str:
@@ -72,6 +85,16 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
             raise ValidationFailed(f"feature columns not in data set {dataset}: {', '.join(missing)}")
         if label in features:
             raise ValidationFailed(f"the label column {label!r} cannot also be a feature")
+    slices = data.get("slice_columns")
+    if slices:
+        unknown = [c for c in slices if c not in columns]
+        if unknown:
+            raise ValidationFailed(
+                f"slice columns not in data set {dataset}: {', '.join(unknown)}; its columns are: "
+                f"{', '.join(columns[:30])}"
+            )
+        if len(set(slices)) != len(slices):
+            raise ValidationFailed("slice columns are listed more than once")
     data = map_columns(data, model, dataset, label)
     check_model_inputs(model=model, dataset=dataset, feature_columns=data.get("feature_columns"), label=label)
     data.setdefault("task", infer_task(model))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..base import JobContext, Section, Table
-from .tables import method_notes, metric_rows, per_class_rows
+from .tables import breakdown_tables, method_notes, metric_rows, per_class_rows
 
 
 def evaluate_section(ctx: JobContext) -> Section:
@@ -80,6 +80,7 @@ def evaluate_section(ctx: JobContext) -> Section:
                 "rows": [[str(labels[i]) if i < len(labels) else i, *row] for i, row in enumerate(matrix)],
             }
         )
+    tables += breakdown_tables(result)
     if result.get("labels_source"):
         notes.append(f"Class order taken from the {result['labels_source']}.")
     if task == "regression" and result.get("residuals"):

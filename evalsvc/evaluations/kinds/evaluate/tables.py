@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import Rows
+from ..base import Rows, Table
 
 #: Headline metrics per task, in the order a reviewer reads them.
 METRIC_LABELS = {
@@ -128,6 +128,158 @@ def method_notes(result: dict[str, Any]) -> list[str]:
     return notes
 
 
+def _num(value: Any, digits: int = 4) -> Any:
+    return round(value, digits) if isinstance(value, float) else ("—" if value is None else value)
+
+
+def curve_table(result: dict[str, Any]) -> Table | None:
+    """Areas under each stored curve: ROC AUC and average precision, per class (binary: the positive class)."""
+    curves = result.get("curves") or {}
+    classes = curves.get("classes") or []
+    if not classes:
+        return None
+    table: Table = {
+        "title": "Curves",
+        "columns": ["Class", "ROC AUC", "Average precision", "Positives", "Negatives", "Curve points"],
+        "rows": [
+            [
+                str(c.get("label")),
+                _num((c.get("roc") or {}).get("auc")),
+                _num((c.get("pr") or {}).get("average_precision")),
+                c.get("positives"),
+                c.get("negatives"),
+                c.get("points"),
+            ]
+            for c in classes
+        ],
+        "note": (
+            "Areas from every row's score (scikit-learn's roc_auc_score and average_precision_score); "
+            "the figures draw at most 200 points of each curve."
+        ),
+    }
+    if curves.get("average") == "ovr":
+        table["note"] += " One-vs-rest: each class against all others."
+    if curves.get("omitted"):
+        table["note"] += f" Not drawn (the {len(classes)} most frequent classes are): " + ", ".join(
+            str(c) for c in curves["omitted"]
+        )
+    return table
+
+
+def calibration_table(result: dict[str, Any]) -> Table | None:
+    """The reliability diagram's bins, with the Brier score and expected calibration error in the note."""
+    cal = result.get("calibration") or {}
+    if not cal:
+        return None
+    what = "positive class's score" if cal.get("of") == "positive class" else "top label's probability"
+    observed = "Fraction positive" if cal.get("of") == "positive class" else "Fraction correct"
+    return {
+        "title": f"Calibration: Brier score {cal.get('brier', 0):.4f}, ECE {cal.get('ece', 0):.4f}",
+        "columns": ["Bin", "Rows", "Mean predicted", observed],
+        "rows": [
+            [f"[{lo:.1f}, {hi:.1f}{']' if hi >= 1.0 else ')'}", n, _num(pred), _num(obs)]
+            for lo, hi, n, pred, obs in zip(
+                cal.get("bin_low", []),
+                cal.get("bin_high", []),
+                cal.get("counts", []),
+                cal.get("mean_predicted", []),
+                cal.get("fraction_positive", []),
+                strict=False,
+            )
+        ],
+        "note": (
+            f"Reliability of the {what} over {cal.get('bins')} equal-width bins (empty bins left out), as "
+            "sklearn.calibration.calibration_curve(strategy='uniform'); Brier score is the mean squared "
+            "difference between score and outcome"
+            + (" summed over the classes" if cal.get("of") == "top label" else "")
+            + "; ECE is the row-weighted mean of |observed − predicted| over the bins."
+        ),
+    }
+
+
+def threshold_table(result: dict[str, Any]) -> Table | None:
+    """The operating point and the best-F1 threshold of a binary classifier."""
+    sweep = result.get("threshold_sweep") or {}
+    if not sweep:
+        return None
+    operating = sweep.get("operating") or {}
+    best = sweep.get("best_f1") or {}
+    threshold = operating.get("threshold")
+    return {
+        "title": f"Threshold (positive class {sweep.get('positive_label')})",
+        "columns": ["Point", "Threshold", "Precision", "Recall", "F1", "False positive rate"],
+        "rows": [
+            [
+                "Operating (the model's predictions)",
+                "—" if threshold is None else threshold,
+                _num(operating.get("precision")),
+                _num(operating.get("recall")),
+                _num(operating.get("f1")),
+                _num(operating.get("fpr")),
+            ],
+            [
+                "Best F1 on this data",
+                _num(best.get("threshold"), 6),
+                _num(best.get("precision")),
+                _num(best.get("recall")),
+                _num(best.get("f1")),
+                _num(best.get("fpr")),
+            ],
+        ],
+        "note": (
+            f"Operating threshold: {operating.get('source', 'unknown')}. A row is predicted positive when its score "
+            f"is ≥ the threshold; the sweep covers {sweep.get('points')} distinct thresholds. The best-F1 threshold "
+            "is chosen on this very data, so its F1 is optimistic."
+        ),
+    }
+
+
+#: Slice table columns per task: (key, heading).
+_SLICE_COLUMNS = {
+    "binary": [("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"),
+               ("roc_auc", "ROC AUC")],
+    "multiclass": [("accuracy", "Accuracy"), ("macro_f1", "Macro F1")],
+    "regression": [("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")],
+}  # fmt: skip
+
+
+def slice_tables(result: dict[str, Any]) -> list[Table]:
+    """One table per slice column: rows, the task's metrics, and a flag on small slices."""
+    if result.get("task") == "regression":
+        shape = "regression"
+    else:
+        shape = "binary" if (result.get("metrics") or {}).get("average") == "binary" else "multiclass"
+    columns = _SLICE_COLUMNS[shape]
+    tables: list[Table] = []
+    for sliced in result.get("slices") or []:
+        rows = []
+        for item in sliced.get("slices") or []:
+            cells = [item.get("slice"), item.get("rows")]
+            cells += [_num(item.get(key)) for key, _ in columns]
+            cells.append(f"⚠ fewer than {sliced.get('min_rows', 30)} rows" if item.get("small") else "")
+            rows.append(cells)
+        how = (
+            "Numeric column binned at its quartiles (numpy.quantile); bins [low, high), the last closed."
+            if sliced.get("binned") == "quantiles"
+            else "One slice per value (the most frequent 19 kept, the rest as (other))."
+        )
+        tables.append(
+            {
+                "title": f"By {sliced.get('column')}",
+                "columns": ["Slice", "Rows", *[label for _, label in columns], "Caveat"],
+                "rows": rows,
+                "note": how + " A small slice's numbers rest on too few rows to compare with the others.",
+            }
+        )
+    return tables
+
+
+def breakdown_tables(result: dict[str, Any]) -> list[Table]:
+    """Curves, calibration, threshold and slice tables, those the result has, in reading order."""
+    found = [curve_table(result), calibration_table(result), threshold_table(result)]
+    return [t for t in found if t is not None] + slice_tables(result)
+
+
 def page_context(result: dict[str, Any]) -> dict[str, Any]:
     metrics = result.get("metrics") or {}
     flags = metrics.get("flags") or {}
@@ -140,6 +292,7 @@ def page_context(result: dict[str, Any]) -> dict[str, Any]:
         "other_flags": {k: v for k, v in flags.items() if k not in {m for m, _ in METRIC_LABELS[_task(result)]}},
         "method_notes": method_notes(result),
         "column_mapping": result.get("column_mapping") or {},
+        "breakdown": breakdown_tables(result),
     }
 
 
