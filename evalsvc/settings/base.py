@@ -231,6 +231,10 @@ EVALSVC_MONITOR_BATCH_MAX_MB = env_int("EVALSVC_MONITOR_BATCH_MAX_MB", 64)
 EVALSVC_MONITOR_BATCH_MAX_ROWS = env_int("EVALSVC_MONITOR_BATCH_MAX_ROWS", 1_000_000)
 # An evaluation over more rows than this is split by row ranges into chunks run across workers.
 EVALSVC_CHUNK_ROWS = max(1, env_int("EVALSVC_CHUNK_ROWS", 10_000_000))
+# Above this many rows an evaluation's F1, macro averages, ROC AUC and regression metrics get analytic
+# intervals (DeLong, delta method, normal theory) instead of bootstrap ones, which would cost more than the
+# evaluation itself.
+EVALSVC_ANALYTIC_INTERVAL_ROWS = max(0, env_int("EVALSVC_ANALYTIC_INTERVAL_ROWS", 100_000))
 # host:port names under which this service is reachable; webhooks may not point at them
 # (the address a monitor is created through is always refused).
 EVALSVC_SELF_HOSTS = env_list("EVALSVC_SELF_HOSTS", [])

@@ -68,6 +68,23 @@ def test_binary_chunks_merge_to_the_single_result(bc_spec: ModelSpec, bc_test_re
     _same(chunked, single)
 
 
+def test_analytic_intervals_of_chunks_equal_the_single_pass(
+    bc_spec: ModelSpec, bc_test_ref: DatasetRef, fixtures_dir: Path, model_spec: MakeSpec, diabetes_ref: DatasetRef
+) -> None:
+    # Past the analytic threshold (lowered here to this small table's scale) the merge gets the same
+    # DeLong and delta-method intervals as one worker: they are computed once, on every merged row.
+    options = {"task": "classification", "batch_size": 16, "analytic_intervals_above": 100}
+    single = evaluate(bc_spec, bc_test_ref, **options).to_dict()
+    assert single["metrics"]["intervals"]["roc_auc"]["method"] == "delong"
+    assert single["metrics"]["intervals"]["f1"]["method"] == "delta"
+    _same(_chunked(bc_spec, bc_test_ref, 50, **options), single)
+    ridge = model_spec(fixtures_dir / "diabetes_ridge.onnx")
+    options = {"task": "regression", "batch_size": 32, "analytic_intervals_above": 100}
+    single = evaluate(ridge, diabetes_ref, **options).to_dict()
+    assert {r["method"] for r in single["metrics"]["intervals"].values()} == {"normal", "delta"}
+    _same(_chunked(ridge, diabetes_ref, 100, **options), single)
+
+
 def test_confusion_matrices_of_the_parts_add_up(bc_spec: ModelSpec, bc_test_ref: DatasetRef) -> None:
     single = evaluate(bc_spec, bc_test_ref, task="classification")
     classes = single.labels
@@ -110,6 +127,11 @@ def test_multiclass_string_labels_merge_exactly(tmp_path: Path, make_ref: MakeRe
     options = {"task": "classification", "batch_size": 8}
     single = evaluate(model_spec(path), data, **options).to_dict()
     assert single["labels"] == list(names)
+    _same(_chunked(model_spec(path), data, 40, **options), single)
+    options["analytic_intervals_above"] = 100  # macro DeLong and delta-method intervals merge exactly too
+    single = evaluate(model_spec(path), data, **options).to_dict()
+    assert single["metrics"]["intervals"]["roc_auc"]["method"] == "delong"
+    assert single["metrics"]["intervals"]["f1"]["method"] == "delta"
     _same(_chunked(model_spec(path), data, 40, **options), single)
 
 

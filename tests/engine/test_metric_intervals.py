@@ -116,7 +116,9 @@ def test_large_data_uses_fewer_resamples_and_records_them() -> None:
     rng = np.random.default_rng(1)
     n = 400_000
     y = rng.normal(size=n)
-    got = regression_metrics(y, y + rng.normal(size=n), resamples=1000)
+    pred = y + rng.normal(size=n)
+    assert "analytic" in regression_metrics(y, pred, resamples=1000)["interval_method"]  # past 100,000 rows
+    got = regression_metrics(y, pred, resamples=1000, analytic_above=None)  # the bootstrap kept at any size
     boot = got["interval_method"]["bootstrap"]
     assert boot["requested"] == 1000
     assert 200 <= boot["resamples"] < 1000

@@ -15,6 +15,7 @@ from workers.engine.labels import (
     preview,
 )
 from workers.engine.metrics import classification_metrics, to_python
+from workers.engine.metrics.intervals import ANALYTIC_ROWS
 from workers.engine.types import ModelSpec, TensorSpec
 
 __all__ = ["ClassifierHead"]
@@ -108,7 +109,7 @@ class ClassifierHead:
             scores = outputs[self.proba_output]
             self._proba.append(scores.reshape(-1, 1) if scores.ndim == 1 else scores)
 
-    def score(self, positive_label: Any = None) -> dict[str, Any]:
+    def score(self, positive_label: Any = None, *, analytic_above: int | None = ANALYTIC_ROWS) -> dict[str, Any]:
         """Align labels and return :func:`classification_metrics` for everything collected."""
         truth = np.concatenate(self._truth)
         kind = self.kind or infer_label_kind(np.unique(truth.astype(str)))
@@ -153,7 +154,7 @@ class ClassifierHead:
                 raise EngineError(f"positive_label {positive!r} is not one of the classes: {preview(labels)}")
         #: What was scored, aligned: for the curves, calibration and slices drawn from the same rows.
         self.scored = (y_true, y_pred, proba, labels)
-        return classification_metrics(y_true, y_pred, proba, labels, positive)
+        return classification_metrics(y_true, y_pred, proba, labels, positive, analytic_above=analytic_above)
 
     def _distinct(self, values: list[Any], what: str) -> list[Any]:
         assert self.kind is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from evalsvc.evaluations.models import EvaluationRun
@@ -31,6 +32,7 @@ def _options(run: EvaluationRun) -> dict[str, Any]:
         "processing": parse_processing_spec(processing) if processing else None,
         "backend_options": {"precision": params["precision"]} if params.get("precision") else None,
         "slice_columns": params.get("slice_columns") or None,
+        "analytic_intervals_above": settings.EVALSVC_ANALYTIC_INTERVAL_ROWS,
     }
 
 

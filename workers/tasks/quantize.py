@@ -10,6 +10,7 @@ from itertools import islice
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 
 from evalsvc.evaluations.kinds.evaluate.params import infer_task
 from evalsvc.evaluations.models import EvaluationRun
@@ -247,6 +248,7 @@ def _accuracy(
             processing=processing,
             tokenizer_path=tokenizer,
             select=select,
+            analytic_intervals_above=settings.EVALSVC_ANALYTIC_INTERVAL_ROWS,
         )
         scored[name] = result.to_dict()["metrics"]
         scored[f"{name}:rows"] = result.rows

@@ -44,6 +44,21 @@ def test_intervals_in_the_api_and_on_the_page(client, api, alice, bc_evaluation)
     assert "How these numbers are defined" in page and "Wilson score" in page
 
 
+def test_analytic_intervals_past_the_setting_in_the_api_and_on_the_page(
+    client, api, alice, bc_model, bc_data, settings
+):
+    settings.EVALSVC_ANALYTIC_INTERVAL_ROWS = 100  # the fixture's 171 rows count as a large data set here
+    run = _execute(run_submit(user=alice, model_version_id=bc_model.pk, dataset_version_id=bc_data.pk, params={}))
+    metrics = api["alice"].get(f"/api/runs/{run.pk}/").json()["result"]["metrics"]
+    assert metrics["intervals"]["roc_auc"]["method"] == "delong"
+    assert metrics["intervals"]["f1"]["method"] == "delta"
+    assert metrics["intervals"]["accuracy"]["method"] == "wilson"
+    assert metrics["interval_method"]["analytic"]["above_rows"] == 100
+    client.force_login(alice)
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    assert "DeLong" in page and "delta method" in page and "more than 100 rows" in page
+
+
 def test_undefined_r2_is_flagged_on_the_page_and_in_the_report(
     client, api, alice, diabetes_model, alpha, tmp_path: Path
 ):

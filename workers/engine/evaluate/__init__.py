@@ -32,6 +32,7 @@ from workers.engine.evaluate.scoring import make_scorer
 from workers.engine.evaluate.setup import plan_evaluation
 from workers.engine.feed import Feed, MissingTally
 from workers.engine.inference.registry import get_backend_class
+from workers.engine.metrics.intervals import ANALYTIC_ROWS
 from workers.engine.processing.spec import ProcessingSpec
 from workers.engine.types import DatasetRef, ModelSpec, ProgressCallback
 
@@ -55,6 +56,7 @@ def evaluate(
     backend_options: dict[str, Any] | None = None,
     select: np.ndarray | None = None,
     slice_columns: list[str] | None = None,
+    analytic_intervals_above: int | None = ANALYTIC_ROWS,
 ) -> EvaluationResult:
     """Run ``model`` over every row of ``data`` and compute task metrics.
 
@@ -98,6 +100,10 @@ def evaluate(
         Columns of the data set to report metrics per slice of (by value;
         numbers with many values binned into quantiles); they need not be
         model inputs.
+    analytic_intervals_above:
+        Above this many rows F1, macro averages, ROC AUC and regression
+        metrics get analytic intervals (DeLong, delta method, normal theory)
+        instead of the bootstrap's; ``None`` always bootstraps.
 
     Raises
     ------
@@ -115,6 +121,7 @@ def evaluate(
         class_labels=class_labels,
         positive_label=positive_label,
         processing=processing,
+        analytic_above=analytic_intervals_above,
     )
     total = count_rows(data) if select is None else int(np.count_nonzero(select))
     backend_cls = get_backend_class(backend)

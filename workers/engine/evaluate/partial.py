@@ -11,8 +11,8 @@ scores, predicted labels, or regression values), plus the missing/infinite
 value tally. Merging concatenates them in row order and adds the tallies,
 so the merged data are the very arrays a single pass over every row
 collects; scoring them once gives the single-pass result exactly, including
-ROC AUC (from every stored score, not a binned curve) and the bootstrap and
-Wilson intervals, which are recomputed on all rows. The confusion matrix
+ROC AUC (from every stored score, not a binned curve) and the bootstrap,
+analytic and Wilson intervals, which are recomputed on all rows. The confusion matrix
 and the regression error sums of the merged result are the sums of the
 parts' (:meth:`PartialEvaluation.confusion_counts` shows it per part).
 
@@ -35,6 +35,7 @@ from workers.engine.evaluate.scoring import make_scorer
 from workers.engine.evaluate.setup import Plan, plan_evaluation
 from workers.engine.feed import Feed, MissingTally, run_batch
 from workers.engine.inference.registry import get_backend_class
+from workers.engine.metrics.intervals import ANALYTIC_ROWS
 from workers.engine.processing.spec import ProcessingSpec
 from workers.engine.types import DatasetRef, ModelSpec, ProgressCallback
 
@@ -154,6 +155,7 @@ def evaluate_rows(
     tokenizer_path: str | None = None,
     backend_options: dict[str, Any] | None = None,
     slice_columns: list[str] | None = None,
+    analytic_intervals_above: int | None = ANALYTIC_ROWS,
 ) -> PartialEvaluation:
     """Run the rows ``start`` to ``stop`` through the model and keep what scoring needs.
 
@@ -162,7 +164,9 @@ def evaluate_rows(
     missing values are counted for the merge to report. ``slice_columns`` are
     read once, when the merged parts are scored.
     """
-    plan = _plan(data, task, batch_size, feature_columns, class_labels, positive_label, processing)
+    plan = _plan(
+        data, task, batch_size, feature_columns, class_labels, positive_label, processing, analytic_intervals_above
+    )
     with _open(model, backend, device, backend_options) as runner:
         feed = Feed(
             data,
@@ -220,11 +224,14 @@ def score_partials(
     processing: ProcessingSpec | None = None,
     backend_options: dict[str, Any] | None = None,
     slice_columns: list[str] | None = None,
+    analytic_intervals_above: int | None = ANALYTIC_ROWS,
     **_: Any,
 ) -> EvaluationResult:
     """Score merged parts exactly as :func:`workers.engine.evaluate.evaluate` scores a single pass."""
     started = time.perf_counter()
-    plan = _plan(data, task, batch_size, feature_columns, class_labels, positive_label, processing)
+    plan = _plan(
+        data, task, batch_size, feature_columns, class_labels, positive_label, processing, analytic_intervals_above
+    )
     tally = MissingTally(plan.features, plan.label)
     tally.counts, tally.first_row = dict(merged.missing), dict(merged.first_row)
     tally.raise_if_any()
@@ -257,6 +264,7 @@ def _plan(
     class_labels: list[Any] | None,
     positive_label: Any,
     processing: ProcessingSpec | None,
+    analytic_above: int | None,
 ) -> Plan:
     return plan_evaluation(
         data,
@@ -266,6 +274,7 @@ def _plan(
         class_labels=class_labels,
         positive_label=positive_label,
         processing=processing,
+        analytic_above=analytic_above,
     )
 
 

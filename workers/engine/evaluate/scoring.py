@@ -64,7 +64,7 @@ class ClassificationScorer:
         reader = self.reader
         if reader is not None and positive_label is None and len(reader.class_labels or []) == 2:
             positive_label = (reader.class_labels or [])[1]  # the column a threshold tests
-        scores = head.score(positive_label)
+        scores = head.score(positive_label, analytic_above=self.plan.analytic_above)
         if reader is not None:
             top_k = reader.top_k_metrics()
             scores.update(top_k)
@@ -117,7 +117,7 @@ class RegressionScorer:
     def result(self, common: dict[str, Any]) -> EvaluationResult:
         y_true, y_pred = np.concatenate(self.truth), np.concatenate(self.predicted)
         return EvaluationResult(
-            metrics=regression_metrics(y_true, y_pred),
+            metrics=regression_metrics(y_true, y_pred, analytic_above=self.plan.analytic_above),
             residuals=residual_sample(y_true, y_pred),
             **regression_breakdown(y_true, y_pred, self.slices),
             **common,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workers.engine.errors import EngineError
+from workers.engine.metrics.intervals import ANALYTIC_ROWS
 from workers.engine.processing.pipeline import check_data_format, input_columns
 from workers.engine.processing.spec import InputSpec, OutputSpec, ProcessingSpec
 from workers.engine.tabular import list_names
@@ -28,6 +29,8 @@ class Plan:
     positive_label: Any
     spec_input: InputSpec | None
     spec_output: OutputSpec | None
+    #: Above this many rows the metrics' intervals are analytic rather than bootstrapped (``None``: never).
+    analytic_above: int | None = ANALYTIC_ROWS
 
     @property
     def classify(self) -> bool:
@@ -43,6 +46,7 @@ def plan_evaluation(
     class_labels: list[Any] | None,
     positive_label: Any,
     processing: ProcessingSpec | None,
+    analytic_above: int | None = ANALYTIC_ROWS,
 ) -> Plan:
     """Check the parameters against the data set's columns; raise a permanent :class:`EngineError` if wrong."""
     if task not in TASKS:
@@ -55,7 +59,9 @@ def plan_evaluation(
     features = _input_columns(data, label, feature_columns, spec_input)
     if spec_output is not None and spec_output.labels is not None and class_labels is not None:
         raise EngineError("class labels come from the processing spec's label map; do not pass class_labels too")
-    return Plan(task, batch_size, label, features, class_labels, positive_label, spec_input, spec_output)
+    return Plan(
+        task, batch_size, label, features, class_labels, positive_label, spec_input, spec_output, analytic_above
+    )
 
 
 def _label_column(data: DatasetRef) -> str:

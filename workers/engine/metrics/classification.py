@@ -9,7 +9,7 @@ import numpy as np
 
 from workers.engine.metrics._common import indices, names, safe_div, to_python
 from workers.engine.metrics.auc import roc_auc
-from workers.engine.metrics.intervals import DEFAULT_RESAMPLES, DEFAULT_SEED
+from workers.engine.metrics.intervals import ANALYTIC_ROWS, DEFAULT_RESAMPLES, DEFAULT_SEED
 from workers.engine.metrics.uncertainty import classification_intervals
 
 __all__ = ["classification_metrics"]
@@ -24,6 +24,7 @@ def classification_metrics(
     *,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    analytic_above: int | None = ANALYTIC_ROWS,
 ) -> dict[str, Any]:
     """Score class predictions against true labels.
 
@@ -43,6 +44,10 @@ def classification_metrics(
     resamples, seed:
         Size and seed of the stratified bootstrap behind the intervals of
         F1, macro averages and ROC AUC; ``resamples=0`` leaves them out.
+    analytic_above:
+        Above this many rows those intervals are analytic instead (DeLong
+        for ROC AUC, the delta method for F1 and macro averages; see
+        :mod:`workers.engine.metrics.analytic`); ``None`` always bootstraps.
 
     Returns
     -------
@@ -157,7 +162,9 @@ def classification_metrics(
         "support": int(n),
         **extra,
         "flags": flags,
-        **classification_intervals(t, p, proba, labels, pi if binary else None, resamples=resamples, seed=seed),
+        **classification_intervals(
+            t, p, proba, labels, pi if binary else None, resamples=resamples, seed=seed, analytic_above=analytic_above
+        ),
     }
 
 

@@ -1,4 +1,4 @@
-"""Confidence intervals: Wilson score for proportions, percentile bootstrap for the rest.
+"""Confidence intervals: Wilson score for proportions, percentile bootstrap for the rest on up to ``ANALYTIC_ROWS`` rows.
 
 Every interval is two-sided at ``CONFIDENCE`` (95 %) and stored as
 ``{"low", "high", "method", "n"}``, ``n`` being the rows (or, for a class's
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "ANALYTIC_ROWS",
     "CONFIDENCE",
     "DEFAULT_RESAMPLES",
     "DEFAULT_SEED",
@@ -38,6 +39,9 @@ __all__ = [
 CONFIDENCE = 0.95
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
+#: Above this many rows F1, macro averages, ROC AUC and regression metrics get analytic intervals
+#: (:mod:`workers.engine.metrics.analytic`) instead of the bootstrap.
+ANALYTIC_ROWS = 100_000
 #: Below this many rows a threshold verdict is reported as resting on too few rows.
 MIN_ROWS = 30
 #: Rows drawn per block of resamples held in memory at once.

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from workers.engine.metrics.intervals import DEFAULT_RESAMPLES, DEFAULT_SEED
+from workers.engine.metrics.intervals import ANALYTIC_ROWS, DEFAULT_RESAMPLES, DEFAULT_SEED
 from workers.engine.metrics.uncertainty import regression_intervals
 
 __all__ = ["regression_metrics"]
@@ -19,6 +19,7 @@ def regression_metrics(
     *,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    analytic_above: int | None = ANALYTIC_ROWS,
 ) -> dict[str, Any]:
     """Mean absolute error, root mean squared error and R² of ``y_pred``.
 
@@ -27,7 +28,9 @@ def regression_metrics(
     ``force_finite=True`` would report 1.0 or 0.0.
 
     ``resamples`` and ``seed`` set the bootstrap behind the intervals
-    (``resamples=0`` leaves them out).
+    (``resamples=0`` leaves them out); above ``analytic_above`` rows the
+    intervals are normal-theory ones instead (see
+    :mod:`workers.engine.metrics.analytic`; ``None`` always bootstraps).
 
     Returns
     -------
@@ -61,5 +64,5 @@ def regression_metrics(
         "r2": r2,
         "support": int(yt.size),
         "flags": flags,
-        **regression_intervals(err, yt, resamples=resamples, seed=seed),
+        **regression_intervals(err, yt, resamples=resamples, seed=seed, analytic_above=analytic_above),
     }

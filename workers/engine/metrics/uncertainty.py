@@ -5,6 +5,11 @@ precision and recall) get Wilson score intervals; F1, macro averages, ROC
 AUC, MAE, RMSE and R² get percentile intervals from a bootstrap (stratified
 by true class for classifiers) whose seed and size are recorded. See
 :mod:`workers.engine.metrics.intervals` for how to redraw the resamples.
+Above ``analytic_above`` rows (default ``ANALYTIC_ROWS``) those get analytic
+intervals instead — DeLong for ROC AUC, the delta method for F1 and macro
+averages, normal theory for MAE, RMSE and R² (see
+:mod:`workers.engine.metrics.analytic`) — recorded under
+``interval_method["analytic"]``.
 """
 
 from __future__ import annotations
@@ -14,8 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.metrics import analytic
 from workers.engine.metrics._common import safe_div
-from workers.engine.metrics.intervals import CONFIDENCE, bootstrap_interval, bootstrap_stats, wilson_interval
+from workers.engine.metrics.intervals import (
+    ANALYTIC_ROWS,
+    CONFIDENCE,
+    bootstrap_interval,
+    bootstrap_stats,
+    wilson_interval,
+)
 
 __all__ = ["classification_intervals", "regression_intervals"]
 
@@ -26,6 +38,8 @@ _AUC_BUDGET = 4_000_000_000
 #: ``_MIN_RESAMPLES``: on large data sets the intervals are narrow and 200 resamples place them well.
 _WORK_BUDGET = 50_000_000
 _MIN_RESAMPLES = 200
+#: Row-class visits above which the analytic macro ROC AUC interval is skipped (a sort per class).
+_ANALYTIC_AUC_BUDGET = 500_000_000
 
 
 def _planned(requested: int, n: int, passes: int) -> int:
@@ -50,6 +64,7 @@ def classification_intervals(
     *,
     resamples: int,
     seed: int,
+    analytic_above: int | None = ANALYTIC_ROWS,
 ) -> dict[str, Any]:
     """``{"intervals", "per_class_intervals", "interval_method"}`` for :func:`classification_metrics`."""
     k, n = len(labels), t.size
@@ -69,6 +84,17 @@ def classification_intervals(
     notes: list[str] = []
     requested = resamples
     auc_columns = _auc_columns(t, proba, k, positive_index)
+    if requested > 0 and analytic_above is not None and n > analytic_above:
+        assert proba is not None or not auc_columns
+        _analytic_classification(cm, t, proba, labels, positive_index, auc_columns, intervals, per_class, notes)
+        method = _analytic_method(analytic_above, classification=True)
+        if notes:
+            method["notes"] = notes
+        return {
+            "intervals": {name: value for name, value in intervals.items() if value is not None},
+            "per_class_intervals": per_class,
+            "interval_method": method,
+        }
     resamples = _planned(requested, n, 1 + len(auc_columns))
     if resamples > 0:
         if auc_columns and len(auc_columns) * n * resamples > _AUC_BUDGET:
@@ -96,9 +122,16 @@ def classification_intervals(
     }
 
 
-def regression_intervals(err: np.ndarray, y_true: np.ndarray, *, resamples: int, seed: int) -> dict[str, Any]:
+def regression_intervals(
+    err: np.ndarray, y_true: np.ndarray, *, resamples: int, seed: int, analytic_above: int | None = ANALYTIC_ROWS
+) -> dict[str, Any]:
     """``{"intervals", "interval_method"}`` for :func:`regression_metrics`."""
     n = y_true.size
+    if resamples > 0 and analytic_above is not None and n > analytic_above:
+        return {
+            "intervals": analytic.regression_analytic(err, y_true),
+            "interval_method": _analytic_method(analytic_above, classification=False),
+        }
     intervals: dict[str, Any] = {}
     requested, resamples = resamples, _planned(resamples, n, 2)
     if resamples > 0:
@@ -118,6 +151,45 @@ def regression_intervals(err: np.ndarray, y_true: np.ndarray, *, resamples: int,
             if record is not None:
                 intervals[name] = record
     return {"intervals": intervals, "interval_method": _method(resamples, requested, seed, None)}
+
+
+def _analytic_method(above: int, *, classification: bool) -> dict[str, Any]:
+    if classification:
+        methods = {"f1_and_averages": "delta", "roc_auc": "delong", "stratified_by": "true class"}
+    else:
+        methods = {"mae": "normal", "rmse": "normal", "r2": "delta"}
+    return {"confidence": CONFIDENCE, "proportions": "wilson", "analytic": {"above_rows": above, **methods}}
+
+
+def _analytic_classification(
+    cm: np.ndarray,
+    t: np.ndarray,
+    proba: np.ndarray | None,
+    labels: list[Any],
+    positive_index: int | None,
+    auc_columns: list[int],
+    intervals: dict[str, Any],
+    per_class: dict[str, dict[str, Any]],
+    notes: list[str],
+) -> None:
+    k, n = cm.shape[0], t.size
+    f1 = analytic.per_class_intervals(cm, "f1")
+    predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
+    if positive_index is not None:
+        intervals["f1"] = f1[positive_index]
+    else:
+        intervals.update(analytic.macro_intervals(cm))
+    for i, label in enumerate(labels):
+        if actual[i] + predicted[i] > 0 and f1[i] is not None:
+            per_class[str(label)]["f1"] = f1[i]
+    if not auc_columns or proba is None:
+        return
+    if positive_index is not None:
+        intervals["roc_auc"] = analytic.binary_auc_interval(t == positive_index, proba[:, positive_index])
+    elif k * n > _ANALYTIC_AUC_BUDGET:
+        notes.append(f"ROC AUC interval not computed: {k} classes × {n} rows is too many")
+    else:
+        intervals["roc_auc"] = analytic.macro_auc_interval(t, proba, k)
 
 
 def _auc_columns(t: np.ndarray, proba: np.ndarray | None, k: int, positive_index: int | None) -> list[int]:

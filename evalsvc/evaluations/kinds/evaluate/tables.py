@@ -106,7 +106,10 @@ def method_notes(result: dict[str, Any]) -> list[str]:
             "MAE and RMSE are the mean absolute and root mean squared errors; R² = 1 − SS_res/SS_tot, left "
             "undefined when the target is constant (scikit-learn's r2_score with force_finite=False)."
         )
-    if method:
+    if method.get("analytic"):
+        notes.append(_analytic_note(method, result.get("task")))
+        notes += [str(note) for note in method.get("notes") or []]
+    elif method:
         boot = method.get("bootstrap") or {}
         confidence = round(100 * float(method.get("confidence", 0.95)))
         text = (
@@ -278,6 +281,29 @@ def breakdown_tables(result: dict[str, Any]) -> list[Table]:
     """Curves, calibration, threshold and slice tables, those the result has, in reading order."""
     found = [curve_table(result), calibration_table(result), threshold_table(result)]
     return [t for t in found if t is not None] + slice_tables(result)
+
+
+def _analytic_note(method: dict[str, Any], task: Any) -> str:
+    confidence = round(100 * float(method.get("confidence", 0.95)))
+    above = (method.get("analytic") or {}).get("above_rows")
+    text = (
+        f"Intervals are two-sided {confidence} %: Wilson score intervals for proportions (accuracy, the precision "
+        "and recall of a single class, top-k accuracy), n being the rows (or, for precision, the predictions) they "
+        f"rest on. On more than {above:,} rows the other intervals are analytic, estimate ± 1.96 standard errors "
+        "clipped to the metric's range: "
+    )
+    if task == "regression":
+        return text + (
+            "MAE ± 1.96·sd(|error|)/√n; RMSE from the interval of the mean squared error, mean(error²) ± "
+            "1.96·sd(error²)/√n, square-rooted at both ends; R² by the delta method, its standard error that of "
+            "the influence values −(error² − MSE)/Var(y) + MSE·((y − ȳ)² − Var(y))/Var(y)² over √n."
+        )
+    return text + (
+        "ROC AUC by DeLong's method (DeLong, DeLong & Clarke-Pearson 1988, computed in O(n log n) as Sun & Xu 2014; "
+        "for several classes the one-vs-rest AUCs are averaged row by row and the variance taken within each true "
+        "class); F1, per-class F1 and macro precision, recall and F1 by the delta method on the confusion matrix, "
+        "with the true class counts held fixed as in a bootstrap stratified by true class."
+    )
 
 
 def page_context(result: dict[str, Any]) -> dict[str, Any]:
