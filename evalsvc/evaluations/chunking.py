@@ -51,10 +51,11 @@ def chunk_progress(*, run_id: object, index: int, rows: int) -> str:
     totals = RunChunk.objects.filter(run_id=run_id).aggregate(done=Sum("rows_done"), span=Sum(F("stop") - F("start")))
     done, span = int(totals["done"] or 0), int(totals["span"] or 0)
     count = RunChunk.objects.filter(run_id=run_id).count()
+    finished = RunChunk.objects.filter(run_id=run_id, done=True).count()
     return run_progress(
         run_id=run_id,
         fraction=done / span if span else 0.0,
-        message=f"{done:,} of {span:,} rows in {count} chunks",
+        message=f"{done:,} of {span:,} rows in {count} chunks, {finished} done",
     )
 
 

@@ -235,6 +235,9 @@ EVALSVC_CHUNK_ROWS = max(1, env_int("EVALSVC_CHUNK_ROWS", 10_000_000))
 # intervals (DeLong, delta method, normal theory) instead of bootstrap ones, which would cost more than the
 # evaluation itself.
 EVALSVC_ANALYTIC_INTERVAL_ROWS = max(0, env_int("EVALSVC_ANALYTIC_INTERVAL_ROWS", 100_000))
+# A tabular explanation of more rows than this is split into chunks of at most this many explained rows
+# (rounded up to whole blocks of 16), run across workers.
+EVALSVC_EXPLAIN_CHUNK_ROWS = max(1, env_int("EVALSVC_EXPLAIN_CHUNK_ROWS", 512))
 # host:port names under which this service is reachable; webhooks may not point at them
 # (the address a monitor is created through is always refused).
 EVALSVC_SELF_HOSTS = env_list("EVALSVC_SELF_HOSTS", [])

@@ -147,8 +147,8 @@ def test_progress_counts_rows_across_chunks(settings, eager, monkeypatch, alice,
     run = execute(run_submit(user=alice, model_version_id=bc_model.pk, dataset_version_id=bc_data.pk))
     assert run.status == "succeeded", run.error
     assert seen[0] == (0.0, "split into 3 chunks of at most 60 rows")
-    assert seen[1] == (pytest.approx(57 / 171), "57 of 171 rows in 3 chunks")
-    assert seen[2] == (pytest.approx(114 / 171), "114 of 171 rows in 3 chunks")
+    assert seen[1] == (pytest.approx(57 / 171), "57 of 171 rows in 3 chunks, 1 done")
+    assert seen[2] == (pytest.approx(114 / 171), "114 of 171 rows in 3 chunks, 2 done")
 
 
 def test_a_requeued_run_sends_only_what_is_left(settings, eager, monkeypatch, alice, bc_model, bc_data):

@@ -16,16 +16,23 @@ A kind whose work is a pass over rows describes its two halves as a
 
 What happens:
 
-- ``rows`` at most ``settings.EVALSVC_CHUNK_ROWS`` (or unknown): ``fallback``
-  runs the whole job in this task, as before.
-- Otherwise the run is claimed, split into ranges of at most that many rows
-  (:func:`~workers.engine.evaluate.partial.split_rows`), one
+- ``rows`` at most the job's chunk size (``settings.EVALSVC_CHUNK_ROWS``, or
+  the setting the job names) or unknown: ``fallback`` runs the whole job in
+  this task, as before.
+- Otherwise the run is claimed. A job with a ``plan`` decides here, once,
+  what every chunk and the merge must share (how many rows it splits, and a
+  JSON object such as a sample count chosen from a time budget); it is stored
+  as ``runs/<run id>/chunks/plan.json`` and read back with :func:`job_plan`
+  (a requeued run keeps the plan its done chunks were computed with). The
+  rows are split into ranges of at most the chunk size
+  (:func:`~workers.engine.evaluate.partial.split_rows`; with ``align``, ranges
+  of whole blocks of that many rows), one
   :class:`~evalsvc.evaluations.models.RunChunk` row each, and one
   ``evalsvc.chunk`` task per range is sent as a Celery ``group`` to the run's
   queue, so every worker on it takes a share.
 - A chunk task calls ``compute(run, start, stop, progress)``; ``progress``
   counts rows within the range and the run's progress is the rows done
-  across every chunk. The arrays it returns are stored (``numpy.savez``, no
+  across every chunk, with how many chunks are done. The arrays it returns are stored (``numpy.savez``, no
   pickles) in the default storage under ``runs/<run id>/chunks/<index>.npz``:
   keyed by (run, chunk index), so a chunk run twice (redelivered, retried)
   writes the same file and counts once.
@@ -48,6 +55,7 @@ What happens:
 from __future__ import annotations
 
 import io
+import json
 import logging
 import socket
 import time
@@ -68,11 +76,11 @@ from workers.engine.errors import Cancelled, EngineError
 from workers.engine.evaluate.partial import split_rows
 from workers.engine.types import ProgressCallback
 
-from .common import PROGRESS_INTERVAL_S, Compute, Outcome, execute_run
+from .common import PROGRESS_INTERVAL_S, Compute, Outcome, execute_run, progress_reporter
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ChunkedJob", "execute_chunked", "register", "run_chunk", "run_chunk_merge"]
+__all__ = ["ChunkedJob", "execute_chunked", "job_plan", "register", "run_chunk", "run_chunk_merge"]
 
 Arrays = dict[str, np.ndarray]
 
@@ -84,6 +92,12 @@ class ChunkedJob:
     name: str
     compute: Callable[[EvaluationRun, int, int, ProgressCallback], Arrays]
     merge: Callable[[EvaluationRun, list[Arrays]], dict[str, Any] | Outcome]
+    #: The setting that holds the most rows a chunk has.
+    setting: str = "EVALSVC_CHUNK_ROWS"
+    #: Ranges start at multiples of this many rows (a job whose unit of work is a block of rows).
+    align: int = 1
+    #: Run once before the split: (rows to split, JSON-ready plan every chunk and the merge read with job_plan).
+    plan: Callable[[EvaluationRun, ProgressCallback], tuple[int, dict[str, Any]]] | None = None
 
 
 _JOBS: dict[str, ChunkedJob] = {}
@@ -94,13 +108,70 @@ def register(job: ChunkedJob) -> ChunkedJob:
     return job
 
 
-def chunk_rows() -> int:
-    return int(settings.EVALSVC_CHUNK_ROWS)
+def chunk_rows(job: ChunkedJob | None = None) -> int:
+    size = max(1, int(getattr(settings, job.setting if job else "EVALSVC_CHUNK_ROWS")))
+    if job is not None and job.align > 1:
+        size = -(-size // job.align) * job.align
+    return size
+
+
+def split_ranges(rows: int, size: int, align: int = 1) -> list[tuple[int, int]]:
+    """Balanced ``[start, stop)`` ranges of at most ``size`` rows; with ``align``, each starts on a block boundary."""
+    if align <= 1:
+        return split_rows(rows, size)
+    blocks = split_rows(-(-rows // align), max(1, size // align))
+    return [(a * align, min(b * align, rows)) for a, b in blocks]
+
+
+def plan_key(run_id: object) -> str:
+    return f"runs/{run_id}/chunks/plan.json"
+
+
+def job_plan(run_id: object) -> dict[str, Any]:
+    """The plan a job with a ``plan`` decided before its split (see :class:`ChunkedJob`)."""
+    try:
+        with default_storage.open(plan_key(run_id), "rb") as handle:
+            stored = json.loads(handle.read())
+    except OSError as exc:
+        raise EngineError(f"could not read the job's plan: {exc}", permanent=False) from exc
+    return dict(stored["plan"])
+
+
+def _planned_rows(task: Task, run: EvaluationRun, job: ChunkedJob) -> int | str:
+    """The rows the job's plan splits (stored with the plan), or the run's final status when planning ended it."""
+    assert job.plan is not None
+    run_id = str(run.pk)
+    key = plan_key(run_id)
+    if chunking.chunks_of(run_id) and default_storage.exists(key):
+        with default_storage.open(key, "rb") as handle:  # requeued: the done chunks used this plan
+            return int(json.loads(handle.read())["rows"])
+    try:
+        rows, plan = job.plan(run, progress_reporter(run_id))
+        _store_bytes(key, json.dumps({"rows": rows, "plan": plan}).encode())
+    except Cancelled:
+        return RunStatus.CANCELLED
+    except (EngineError, OSError) as exc:
+        transient = isinstance(exc, OSError) or not exc.permanent
+        message = exc.message if isinstance(exc, EngineError) else f"could not store the job's plan: {exc}"
+        if transient and task.request.retries < (task.max_retries or 0):
+            services.run_requeue(run_id=run_id, message=message)
+            raise task.retry(exc=exc) from exc
+        return _fail(run_id, message)
+    except ApplicationError as exc:
+        return _fail(run_id, exc.message)
+    except Exception as exc:
+        logger.exception("run %s failed with an internal error while planning its chunks", run_id)
+        return _fail(run_id, f"internal error: {exc.__class__.__name__}: {exc}")
+    return int(rows)
 
 
 def execute_chunked(task: Task, run_id: str, job: ChunkedJob, *, rows: int | None, fallback: Compute) -> str:
-    """Run the job whole (``fallback``) or split into chunks across workers; returns the status or ``"chunked"``."""
-    size = chunk_rows()
+    """Run the job whole (``fallback``) or split into chunks across workers; returns the status or ``"chunked"``.
+
+    With a ``plan``, ``rows`` is an upper bound known before anything runs: above the chunk size the plan
+    decides the rows actually split.
+    """
+    size = chunk_rows(job)
     if rows is None or rows <= size:
         return execute_run(task, run_id, fallback)
     run = services.run_start(
@@ -108,7 +179,12 @@ def execute_chunked(task: Task, run_id: str, job: ChunkedJob, *, rows: int | Non
     )
     if run is None:
         return "skipped"
-    ranges = split_rows(rows, size)
+    if job.plan is not None:
+        planned = _planned_rows(task, run, job)
+        if isinstance(planned, str):
+            return planned
+        rows = planned
+    ranges = split_ranges(rows, size, job.align)
     count = chunking.chunks_create(run_id=run_id, ranges=ranges)
     services.run_progress(run_id=run_id, fraction=0.0, message=f"split into {count} chunks of at most {size:,} rows")
     queue = run.queue or None
@@ -127,9 +203,13 @@ def chunk_key(run_id: object, index: int) -> str:
 def _store(key: str, arrays: Arrays) -> str:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
+    return _store_bytes(key, buffer.getvalue())
+
+
+def _store_bytes(key: str, data: bytes) -> str:
     if default_storage.exists(key):
         default_storage.delete(key)
-    saved = default_storage.save(key, ContentFile(buffer.getvalue()))
+    saved = default_storage.save(key, ContentFile(data))
     if saved != key:
         raise OSError(f"the partial result was stored as {saved!r}, not {key!r}")
     return saved
@@ -196,6 +276,8 @@ def run_chunk(self: Task, run_id: str, job_name: str, index: int) -> str:
         return _fail(run_id, f"{where}: internal error: {exc.__class__.__name__}: {exc}")
     if chunking.chunk_finish(run_id=run_id, index=index, rows=chunk.stop - chunk.start, storage_key=key):
         run_chunk_merge.apply_async(args=[run_id, job_name], queue=run.queue or None)
+    else:
+        chunking.chunk_progress(run_id=run_id, index=index, rows=chunk.stop - chunk.start)  # one more chunk done
     return "done"
 
 
@@ -236,7 +318,7 @@ def _fail(run_id: str, message: str) -> str:
 def _discard(run_id: str) -> None:
     """Delete the run's stored parts (a chunk still running may store its own later; the next failure or merge
     of that run cannot, so such a file is the only thing left behind)."""
-    for c in chunking.chunks_of(run_id):
-        key = c.storage_key or chunk_key(run_id, c.index)
+    keys = [c.storage_key or chunk_key(run_id, c.index) for c in chunking.chunks_of(run_id)]
+    for key in [*keys, plan_key(run_id)]:
         if default_storage.exists(key):
             default_storage.delete(key)
