@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from evalsvc.core.apidocs import docs_page
 from evalsvc.dashboards import apis as dashboard_apis
+from evalsvc.dashboards import compare as run_compare_views
 from evalsvc.dashboards import runs as run_list_views
 from evalsvc.dashboards import views as dashboard_views
 from evalsvc.evaluations import apis as run_apis
@@ -46,6 +47,7 @@ api = [
         name="api-dataset-version-download",
     ),
     path("runs/", run_apis.RunListApi.as_view(), name="api-runs"),
+    path("runs/compare/", dashboard_apis.RunCompareApi.as_view(), name="api-run-compare"),
     path("runs/<str:pk>/", run_apis.RunDetailApi.as_view(), name="api-run"),
     path("runs/<str:pk>/cancel/", run_apis.RunCancelApi.as_view(), name="api-run-cancel"),
     path(
@@ -103,6 +105,7 @@ urlpatterns = [
     path("about/", monitor_views.about, name="about"),
     path("runs/", run_list_views.run_list, name="run-list"),
     path("runs/new/", run_views.run_submit, name="run-submit"),
+    path("runs/compare/", run_compare_views.run_compare, name="run-compare"),
     path("runs/<str:pk>/", dashboard_views.run_detail, name="run-detail"),
     path("runs/<str:pk>/cancel/", run_views.run_cancel, name="run-cancel"),
     path("api/", include(api)),

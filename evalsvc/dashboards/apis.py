@@ -1,4 +1,4 @@
-"""Downloads of a run's stored result: JSON as stored, CSV where the kind has a table."""
+"""Downloads of a run's stored result (JSON as stored, CSV where the kind has a table), and runs compared."""
 
 from __future__ import annotations
 
@@ -7,14 +7,18 @@ import io
 import json
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evalsvc.core.csvcells import csv_safe
 from evalsvc.core.exceptions import Conflict, NotFound
 from evalsvc.evaluations.kinds import get_kind
-from evalsvc.evaluations.selectors import run_get
+from evalsvc.evaluations.selectors import MAX_COMPARED_RUNS, run_get, runs_for_comparison
+
+from .compare import compared_ids, comparison_of
 
 
 class RunResultDownloadApi(APIView):
@@ -41,3 +45,91 @@ class RunResultDownloadApi(APIView):
             response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
         return response
+
+
+class _CompareRunOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField(help_text="Model version and the start of the run's id, as columns and legends say.")
+    model_version = serializers.UUIDField()
+    dataset_version = serializers.UUIDField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    params = serializers.JSONField()
+
+
+class _CompareMetricOut(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # the field, not Field.label
+    better = serializers.CharField(allow_null=True, help_text='"higher", "lower", or null: no direction is better.')
+    values = serializers.ListField(child=serializers.JSONField(allow_null=True), help_text="One per run, in order.")
+    deltas = serializers.ListField(
+        child=serializers.FloatField(allow_null=True), help_text="Each value minus the first run's (null: first)."
+    )
+    states = serializers.ListField(
+        child=serializers.CharField(), help_text="baseline, same, better, worse or changed, per run."
+    )
+
+
+class _CompareParamOut(serializers.Serializer):
+    name = serializers.CharField()
+    values = serializers.ListField(child=serializers.CharField())
+    differs = serializers.BooleanField()
+
+
+class _CompareFigureOut(serializers.Serializer):
+    title = serializers.CharField()
+    figure = serializers.JSONField(help_text="A plotly figure (data and layout).")
+
+
+class RunCompareOut(serializers.Serializer):
+    kind = serializers.CharField()
+    runs = _CompareRunOut(many=True)
+    metrics = _CompareMetricOut(many=True)
+    params = _CompareParamOut(many=True)
+    figures = _CompareFigureOut(many=True)
+    notes = serializers.ListField(child=serializers.CharField())
+
+
+class RunCompareApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "ids",
+                str,
+                required=True,
+                description=f"Run ids, comma-separated (2 to {MAX_COMPARED_RUNS}, one kind); the first is the baseline.",
+            )
+        ],
+        responses=RunCompareOut,
+    )
+    def get(self, request: Request) -> Response:
+        runs = runs_for_comparison(user=request.user, ids=compared_ids(request.query_params.getlist("ids")))
+        found = comparison_of(runs)
+        body = {
+            "kind": found["kind"].name,
+            "runs": [
+                {
+                    "id": run.pk,
+                    "name": name,
+                    "model_version": run.model_version_id,
+                    "dataset_version": run.dataset_version_id,
+                    "created_at": run.created_at,
+                    "params": run.params,
+                }
+                for run, name in zip(runs, found["names"], strict=True)
+            ],
+            "metrics": [
+                {
+                    "key": row["key"],
+                    "label": row["label"],
+                    "better": row["better"],
+                    "values": [c["value"] for c in row["cells"]],
+                    "deltas": [c["delta"] for c in row["cells"]],
+                    "states": [c["state"] for c in row["cells"]],
+                }
+                for row in found["metrics"]
+            ],
+            "params": found["params"],
+            "figures": [{"title": title, "figure": json.loads(fig.to_json())} for title, fig in found["figures"]],
+            "notes": found["notes"],
+        }
+        return Response(RunCompareOut(body).data)

@@ -17,7 +17,8 @@ from django.template.loader import get_template
 from django.test import override_settings
 
 from evalsvc.evaluations.kinds import JobContext, JobKind, Section, all_kinds, get_kind, load_kind
-from evalsvc.evaluations.kinds.generic import generic_section
+from evalsvc.evaluations.kinds.base import CompareRun, Comparison
+from evalsvc.evaluations.kinds.generic import generic_compare, generic_section
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = all_kinds()
@@ -60,6 +61,11 @@ def test_a_kind_has_every_part(kind: JobKind):
         assert kind.csv_rows({}) == []
     if kind.page_context is not None:
         assert isinstance(kind.page_context({}), dict)
+    # A comparison (the kind's own, or the generic one) of runs whose results hold nothing it knows.
+    compare = kind.compare or generic_compare
+    assert callable(compare)
+    empty = compare([CompareRun("a", {}, {}), CompareRun("b", {}, {})])
+    assert isinstance(empty, Comparison) and all(len(row.values) == 2 for row in empty.metrics)
     assert get_kind(kind.name) is kind
 
 

@@ -4,7 +4,8 @@ A kind's parts read a run's stored params and result and never recompute a
 metric: ``figures(result)`` gives the plotly figures the run page draws and
 reports render as SVG; ``section(ctx)`` gives the report section (method,
 tables, notes), whose tables are also the run page's when the kind has no
-page template of its own.
+page template of its own; ``compare(runs)`` sets runs of the kind side by
+side (metric rows, overlaid figures).
 """
 
 from __future__ import annotations
@@ -47,6 +48,35 @@ class Section:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class CompareRun:
+    """One run as a comparison sees it: a short name for columns and legends, its params and stored result."""
+
+    name: str
+    params: dict[str, Any]
+    result: dict[str, Any]
+
+
+@dataclass
+class MetricRow:
+    """One metric across the compared runs, in their order; ``better`` says which way is an improvement."""
+
+    key: str
+    label: str
+    values: list[Any]
+    #: "higher", "lower", or None when neither direction is better.
+    better: str | None = None
+
+
+@dataclass
+class Comparison:
+    """What a comparison shows: metric rows (one value per run), overlaid figures and notes."""
+
+    metrics: list[MetricRow] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
 def no_figures(result: dict[str, Any]) -> list[Figure]:
     """For a kind whose result has nothing to chart."""
     return []
@@ -82,3 +112,6 @@ class JobKind:
     page_context: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     #: Reports list every earlier run of the kind on the model version (a drift history).
     history: bool = False
+    #: Side by side: the runs' headline metrics and overlaid figures; ``None``: the generic comparison
+    #: (``generic.generic_compare``: every numeric metric the results store, no figures).
+    compare: Callable[[list[CompareRun]], Comparison] | None = None

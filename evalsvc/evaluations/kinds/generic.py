@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import MAX_TABLE_ROWS, JobContext, Section, Table
+from .base import MAX_TABLE_ROWS, CompareRun, Comparison, JobContext, MetricRow, Section, Table
 
 
 def _is_scalar(value: Any) -> bool:
@@ -120,3 +120,39 @@ def history_table(ctx: JobContext) -> Table:
             for h in ctx.history
         ],
     }
+
+
+#: Metrics where a lower value is the better one (errors, losses, times); the generic comparison knows no more.
+_LOWER_IS_BETTER = ("mae", "rmse", "mse", "loss", "brier", "ece", "error", "latency")
+_LOWER_IS_BETTER_UNITS = ("_ms", "_s", "_ns")
+
+
+def _numbers(result: dict[str, Any]) -> dict[str, float]:
+    """The numeric scalars of a result's ``metrics`` (or, without one, of the result itself)."""
+    found = result.get("metrics")
+    source = found if isinstance(found, dict) else result
+    return {
+        key: value
+        for key, value in source.items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and key not in ("duration_s",)
+    }
+
+
+def generic_compare(runs: list[CompareRun]) -> Comparison:
+    """Every numeric metric any of the runs stores, one row each (``None`` where a run lacks it); no figures."""
+    numbers = [_numbers(run.result) for run in runs]
+    keys: list[str] = []
+    for found in numbers:
+        keys += [key for key in found if key not in keys]
+    rows = [
+        MetricRow(
+            key=key,
+            label=_title(key),
+            values=[found.get(key) for found in numbers],
+            better="lower"
+            if any(part in key for part in _LOWER_IS_BETTER) or key.endswith(_LOWER_IS_BETTER_UNITS)
+            else None,
+        )
+        for key in keys
+    ]
+    return Comparison(metrics=rows, notes=["Every numeric metric the runs store, as stored."] if rows else [])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..base import JobKind
 from . import params, tables
+from .compare import evaluate_compare
 from .figures import evaluate_figures
 from .section import evaluate_section
 
@@ -21,4 +22,5 @@ KIND = JobKind(
     csv_rows=None,
     template="dashboards/kinds/evaluate.html",
     page_context=tables.page_context,
+    compare=evaluate_compare,
 )

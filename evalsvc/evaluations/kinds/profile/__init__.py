@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..base import JobKind
 from . import params, tables
+from .compare import profile_compare
 from .figures import profile_figures
 from .section import profile_section
 
@@ -22,4 +23,5 @@ KIND = JobKind(
     csv_rows=tables.profile_rows,
     template="dashboards/kinds/profile.html",
     page_context=tables.page_context,
+    compare=profile_compare,
 )
