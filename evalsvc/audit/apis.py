@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from evalsvc.core.apis import page_of, paginated
 from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.teams.models import Team
 
 from . import selectors
 from .models import AuditEntry
@@ -26,7 +27,7 @@ FILTERS = [
 
 
 class AuditEntryOut(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     actor = serializers.CharField(source="actor_label")
 
     class Meta:

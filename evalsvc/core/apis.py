@@ -15,7 +15,8 @@ TEAM_PARAM = OpenApiParameter("team", str, description="Only objects of this tea
 
 
 def paginated(view: APIView, request: Request, queryset: Any, serializer_class: Any) -> Response:
-    paginator = api_settings.DEFAULT_PAGINATION_CLASS()
+    # The setting is an import string that DRF's settings object resolves to the class; its stub says str.
+    paginator = api_settings.DEFAULT_PAGINATION_CLASS()  # type: ignore[operator,misc]
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 

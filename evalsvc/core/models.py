@@ -13,3 +13,7 @@ class UUIDModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+#: A row's key as services take it: a UUID, or its text (from a URL, a form or a task's arguments).
+Pk = uuid.UUID | str

@@ -7,7 +7,7 @@ and the bundled file always matches the plotly version that drew the figure.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import plotly
 from django.contrib.staticfiles.finders import BaseFinder
@@ -26,11 +26,15 @@ class PlotlyFinder(BaseFinder):
     def check(self, **kwargs: Any) -> list[Any]:
         return []
 
-    def find(self, path: str, find_all: bool = False, **kwargs: Any) -> str | list[str]:
-        if path == PLOTLY_JS:
-            found = str(_SOURCE_DIR / "plotly.min.js")
-            return [found] if (find_all or kwargs.get("all")) else found
-        return [] if (find_all or kwargs.get("all")) else ""
+    @overload
+    def find(self, path: str, find_all: Literal[False] = False, **kwargs: Any) -> str | None: ...
+    @overload
+    def find(self, path: str, find_all: Literal[True], **kwargs: Any) -> list[str]: ...
+    def find(self, path: str, find_all: bool = False, **kwargs: Any) -> str | list[str] | None:
+        found = str(_SOURCE_DIR / "plotly.min.js") if path == PLOTLY_JS else None
+        if find_all or kwargs.get("all"):  # ``all``: the keyword's name before Django 5.2
+            return [found] if found else []
+        return found
 
     def list(self, ignore_patterns: Any) -> Any:
         yield "plotly.min.js", self.storage

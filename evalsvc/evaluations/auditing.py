@@ -10,12 +10,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any, ParamSpec
 
 from django.db import transaction
 
 from evalsvc.audit.services import audit_record
+from evalsvc.core.models import Pk
 
 from .models import EvaluationRun
 
@@ -30,7 +32,7 @@ def result_sha256(result: Any) -> str | None:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def record_run(run: EvaluationRun | object, action: str, *, actor: Any = None) -> None:
+def record_run(run: EvaluationRun | Pk, action: str, *, actor: Any = None) -> None:
     if not isinstance(run, EvaluationRun):
         run = EvaluationRun.objects.get(pk=run)
     details: dict[str, Any] = {
@@ -58,7 +60,10 @@ def audited_transition(action: str) -> Callable[[Callable[P, bool]], Callable[P,
             with transaction.atomic():
                 changed = transition(*args, **kwargs)
                 if changed:
-                    record_run(kwargs["run_id"], action)
+                    run_id = kwargs["run_id"]
+                    if not isinstance(run_id, uuid.UUID | str):
+                        raise TypeError(f"{transition.__name__} takes run_id as a key, not {type(run_id).__name__}")
+                    record_run(run_id, action)
             return changed
 
         return wrapper

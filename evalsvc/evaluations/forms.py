@@ -4,7 +4,9 @@ from typing import Any
 
 from django import forms
 
+from evalsvc.core.forms import field_of
 from evalsvc.fleet.selectors import offers
+from evalsvc.registry.models import DatasetVersion, ModelVersion
 from evalsvc.registry.selectors import dataset_versions_for_user, model_versions_for_user
 
 from .kinds import all_kinds
@@ -17,9 +19,11 @@ def _kind_choices() -> list[tuple[str, str]]:
 class RunSubmitForm(forms.Form):
     # The registered kinds (settings.EVALSVC_JOB_KINDS), read when the form is built.
     kind = forms.ChoiceField(choices=_kind_choices, initial="evaluate", required=False)
-    model_version = forms.ModelChoiceField(queryset=None)
+    model_version = forms.ModelChoiceField(queryset=ModelVersion.objects.none())
     dataset_version = forms.ModelChoiceField(
-        queryset=None, required=False, help_text="A latency profile without one times synthetic inputs."
+        queryset=DatasetVersion.objects.none(),
+        required=False,
+        help_text="A latency profile without one times synthetic inputs.",
     )
     task = forms.ChoiceField(
         choices=[("", "infer from the model"), ("classification", "classification"), ("regression", "regression")],
@@ -52,7 +56,8 @@ class RunSubmitForm(forms.Form):
         return [part.strip() for part in (self.cleaned_data.get("slice_columns") or "").split(",") if part.strip()]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         data["kind"] = data.get("kind") or "evaluate"
         data["backend"] = data.get("backend") or "onnxruntime"
         data["device"] = data.get("device") or "cpu"
@@ -60,15 +65,16 @@ class RunSubmitForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["model_version"].queryset = model_versions_for_user(user=user)
-        self.fields["dataset_version"].queryset = dataset_versions_for_user(user=user)
+        field_of(self, "model_version", forms.ModelChoiceField).queryset = model_versions_for_user(user=user)
+        field_of(self, "dataset_version", forms.ModelChoiceField).queryset = dataset_versions_for_user(user=user)
         offered = offers()
         backends = sorted({o.backend for o in offered}) or ["onnxruntime"]
         devices = sorted({o.device for o in offered}) or ["cpu"]
-        self.fields["backend"].choices = [(b, b) for b in backends]
-        self.fields["backend"].initial = "onnxruntime" if "onnxruntime" in backends else backends[0]
-        self.fields["device"].choices = [(d, d) for d in devices]
-        self.fields["device"].initial = "cpu" if "cpu" in devices else devices[0]
+        backend, device = field_of(self, "backend", forms.ChoiceField), field_of(self, "device", forms.ChoiceField)
+        backend.choices = [(b, b) for b in backends]
+        backend.initial = "onnxruntime" if "onnxruntime" in backends else backends[0]
+        device.choices = [(d, d) for d in devices]
+        device.initial = "cpu" if "cpu" in devices else devices[0]
 
     def params(self) -> dict[str, Any]:
         """The form's fields as params; each kind's schema keeps the ones it has and drops the rest."""

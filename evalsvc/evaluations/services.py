@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from evalsvc.core.exceptions import Conflict, ValidationFailed
+from evalsvc.core.models import Pk
 from evalsvc.registry.selectors import dataset_version_get, model_version_get
 from evalsvc.teams.selectors import require_write
 
@@ -31,8 +32,8 @@ logger = logging.getLogger(__name__)
 def run_submit(
     *,
     user: Any,
-    model_version_id: object,
-    dataset_version_id: object | None,
+    model_version_id: Pk,
+    dataset_version_id: Pk | None,
     kind: str = "evaluate",
     params: dict[str, Any] | None = None,
 ) -> EvaluationRun:
@@ -67,7 +68,7 @@ def run_submit(
     return run
 
 
-def _enqueue(run_id: object) -> None:
+def _enqueue(run_id: Pk) -> None:
     run = EvaluationRun.objects.get(pk=run_id)
     job_kind = get_kind(run.kind)
     try:
@@ -79,7 +80,7 @@ def _enqueue(run_id: object) -> None:
     EvaluationRun.objects.filter(pk=run_id).update(celery_task_id=sent.id)
 
 
-def run_cancel(*, user: Any, run_id: object) -> EvaluationRun:
+def run_cancel(*, user: Any, run_id: Pk) -> EvaluationRun:
     run = run_get(user=user, pk=run_id)
     require_write(user=user, team=run.team)
     changed = EvaluationRun.objects.filter(pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
@@ -103,7 +104,7 @@ def run_cancel(*, user: Any, run_id: object) -> EvaluationRun:
 # --- transitions driven by the worker -----------------------------------------
 
 
-def run_start(*, run_id: object, worker: str, task_id: str | None = None, resume: bool = False) -> EvaluationRun | None:
+def run_start(*, run_id: Pk, worker: str, task_id: str | None = None, resume: bool = False) -> EvaluationRun | None:
     """Claim a run for execution; None when it was cancelled or already finished.
 
     A queued run is claimed by the first message that reaches it, which
@@ -133,7 +134,7 @@ def run_start(*, run_id: object, worker: str, task_id: str | None = None, resume
     return run
 
 
-def run_progress(*, run_id: object, fraction: float, message: str) -> str:
+def run_progress(*, run_id: Pk, fraction: float, message: str) -> str:
     """Record progress; returns the run's status so the worker notices a cancel."""
     EvaluationRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
         progress=max(0.0, min(1.0, fraction)), progress_message=message[:300], updated_at=timezone.now()
@@ -142,7 +143,7 @@ def run_progress(*, run_id: object, fraction: float, message: str) -> str:
 
 
 @audited_transition("run.succeeded")
-def run_succeed(*, run_id: object, result: dict[str, Any], environment: dict[str, Any]) -> bool:
+def run_succeed(*, run_id: Pk, result: dict[str, Any], environment: dict[str, Any]) -> bool:
     now = timezone.now()
     return bool(
         EvaluationRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
@@ -158,7 +159,7 @@ def run_succeed(*, run_id: object, result: dict[str, Any], environment: dict[str
 
 
 @audited_transition("run.failed")
-def run_fail(*, run_id: object, message: str, result: dict[str, Any] | None = None) -> bool:
+def run_fail(*, run_id: Pk, message: str, result: dict[str, Any] | None = None) -> bool:
     """End a run as failed; `result` keeps what a job found before it failed (e.g. each candidate's error)."""
     now = timezone.now()
     fields: dict[str, Any] = {
@@ -173,7 +174,7 @@ def run_fail(*, run_id: object, message: str, result: dict[str, Any] | None = No
     return bool(EvaluationRun.objects.filter(pk=run_id).exclude(status__in=FINISHED).update(**fields))
 
 
-def run_requeue(*, run_id: object, message: str) -> bool:
+def run_requeue(*, run_id: Pk, message: str) -> bool:
     """Put a running run back in the queue before a retry of a transient failure."""
     return bool(
         EvaluationRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(

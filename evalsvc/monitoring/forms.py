@@ -6,13 +6,17 @@ from typing import Any
 
 from django import forms
 
+from evalsvc.core.forms import field_of
+from evalsvc.registry.models import DatasetVersion, ModelVersion
 from evalsvc.registry.selectors import dataset_versions_for_user, model_versions_for_user
 
 
 class MonitorForm(forms.Form):
     name = forms.CharField(max_length=200)
-    model_version = forms.ModelChoiceField(queryset=None)
-    reference_dataset = forms.ModelChoiceField(queryset=None, help_text="Production rows are compared with it.")
+    model_version = forms.ModelChoiceField(queryset=ModelVersion.objects.none())
+    reference_dataset = forms.ModelChoiceField(
+        queryset=DatasetVersion.objects.none(), help_text="Production rows are compared with it."
+    )
     schedule = forms.CharField(initial="0 * * * *", help_text="Cron: minute hour day-of-month month day-of-week.")
     window_hours = forms.IntegerField(min_value=1, max_value=24 * 366, initial=24)
     alpha = forms.FloatField(min_value=1e-6, max_value=0.5, initial=0.05)
@@ -23,8 +27,8 @@ class MonitorForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["model_version"].queryset = model_versions_for_user(user=user)
-        self.fields["reference_dataset"].queryset = dataset_versions_for_user(user=user)
+        field_of(self, "model_version", forms.ModelChoiceField).queryset = model_versions_for_user(user=user)
+        field_of(self, "reference_dataset", forms.ModelChoiceField).queryset = dataset_versions_for_user(user=user)
 
     def clean_email_to(self) -> list[str]:
         addresses = [a.strip() for a in (self.cleaned_data.get("email_to") or "").split(",") if a.strip()]

@@ -28,6 +28,7 @@ _LISTED = 5
 
 
 def _artifact_details(version: ModelVersion | DatasetVersion) -> dict[str, Any]:
+    details: dict[str, Any]
     if isinstance(version, ModelVersion):
         details = {"name": version.registered_model.name, "format": version.format}
         parent = getattr(version, "parent_id", None)
@@ -186,7 +187,7 @@ def _delete(version: ModelVersion | DatasetVersion) -> None:
     try:
         version.delete()
     except ProtectedError as exc:  # referred to by a table this module does not know about
-        kinds = sorted({obj._meta.verbose_name_plural for obj in exc.protected_objects})
+        kinds = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
         raise Conflict(f"{version} is still referred to by {', '.join(kinds)}") from None
 
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 
+from evalsvc.core.forms import field_of
 from evalsvc.teams.models import WRITE_ROLES, Team
 
 
@@ -11,7 +12,9 @@ def writable_teams(user: Any):
     return Team.objects.filter(memberships__user=user, memberships__role__in=WRITE_ROLES).distinct()
 
 
-class _UploadForm(forms.Form):
+class UploadForm(forms.Form):
+    """What both upload forms ask: the team (one the user may write to), a name, the file, notes."""
+
     team = forms.ModelChoiceField(queryset=Team.objects.none(), to_field_name="slug")
     name = forms.CharField(max_length=200)
     file = forms.FileField(allow_empty_file=True)
@@ -20,11 +23,12 @@ class _UploadForm(forms.Form):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         teams = writable_teams(user)
-        self.fields["team"].queryset = teams
+        team = field_of(self, "team", forms.ModelChoiceField)
+        team.queryset = teams
         only = list(teams[:2])
         if len(only) == 1:  # nothing to choose: the one team is chosen already
-            self.fields["team"].initial = only[0].slug
-            self.fields["team"].empty_label = None
+            team.initial = only[0].slug
+            team.empty_label = None
 
 
 class OptionalJSONField(forms.JSONField):
@@ -34,7 +38,7 @@ class OptionalJSONField(forms.JSONField):
         return "" if value is None else super().prepare_value(value)
 
 
-class ModelUploadForm(_UploadForm):
+class ModelUploadForm(UploadForm):
     file = forms.FileField(
         allow_empty_file=True,
         help_text="ONNX (.onnx), TorchScript (.pt), torch.export (.pt2), OpenVINO IR (.xml) or TFLite (.tflite).",
@@ -48,7 +52,7 @@ class ModelUploadForm(_UploadForm):
     )
 
 
-class DatasetUploadForm(_UploadForm):
+class DatasetUploadForm(UploadForm):
     file = forms.FileField(
         allow_empty_file=True, help_text="CSV (UTF-8, header row), Parquet, or a .zip of class folders of images."
     )

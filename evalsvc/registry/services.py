@@ -8,13 +8,13 @@ transaction; if the rows fail, bytes this call wrote are removed again.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, TextChoices
 
 from evalsvc.core.exceptions import Conflict, ValidationFailed
 from evalsvc.teams.models import Team
@@ -44,7 +44,9 @@ _DATASET_EXTENSIONS = {
 }
 
 
-def _resolve_format(requested: str | None, filename: str, choices: type, extensions: dict[str, str], what: str) -> str:
+def _resolve_format(
+    requested: str | None, filename: str, choices: type[TextChoices], extensions: Mapping[str, str], what: str
+) -> str:
     if requested:
         value = requested.strip().lower()
         if value not in choices.values:
@@ -118,7 +120,7 @@ def _store_then_create(*, files: list[tuple[str, str]], create: Callable[[list[s
     return made
 
 
-def _duplicate(model: type, *, team: Team, sha256: str) -> Any | None:
+def _duplicate(model: type[DatasetVersion], *, team: Team, sha256: str) -> DatasetVersion | None:
     return model.objects.filter(team=team, sha256=sha256).first()
 
 

@@ -5,7 +5,6 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -16,7 +15,7 @@ from evalsvc.core.exceptions import ApplicationError, NotFound
 
 from . import services
 from .curation import registered_model_update
-from .forms import DatasetUploadForm, ModelUploadForm
+from .forms import DatasetUploadForm, ModelUploadForm, UploadForm
 from .processing import model_version_processing_set as processing_set
 from .selectors import model_version_get
 from .uploads import uploaded_file_path
@@ -24,7 +23,7 @@ from .uploads import uploaded_file_path
 
 def _upload_page(
     request: HttpRequest,
-    form_class: type[forms.Form],
+    form_class: type[UploadForm],
     template: str,
     register: Callable[[dict[str, Any], ExitStack], Any],
     done: Callable[[Any], tuple[str, str]],

@@ -148,11 +148,16 @@ def _environment(run: EvaluationRun) -> dict[str, Any]:
 # --- jobs ----------------------------------------------------------------------------
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """A stored result's part that should be an object; anything else reads as empty."""
+    return value if isinstance(value, dict) else {}
+
+
 def _figures(run: EvaluationRun) -> list[dict[str, Any]]:
     kind = _registered(run.kind)
     if kind is None or not run.result:
         return []
-    drawn = []
+    drawn: list[dict[str, Any]] = []
     for title, figure in kind.figures(run.result):
         try:
             drawn.append({"title": title, "svg": figure_svg(figure, show_title=False)})
@@ -229,7 +234,7 @@ def summarise(
     for run, job in zip(runs, jobs, strict=True):
         result = run.result or {}
         numbers = numeric_results(result)
-        metrics = result.get("metrics") if isinstance(result.get("metrics"), dict) else {}
+        metrics = _mapping(result.get("metrics"))
         for metric, bounds in sorted(thresholds.items()):
             if metric in metrics and metrics[metric] is None:
                 measured.add(metric)
@@ -241,7 +246,7 @@ def summarise(
                 continue
             measured.add(metric)
             value = numbers[metric]
-            intervals = metrics.get("intervals") if isinstance(metrics.get("intervals"), dict) else {}
+            intervals = _mapping(metrics.get("intervals"))
             for bound, limit in sorted(bounds.items()):
                 decided = threshold_verdict(value, bound, limit, intervals.get(metric))
                 verdicts.append(
@@ -274,8 +279,8 @@ def summarise(
         issues += empty
         nothing_compared += sum(1 for issue in empty if "compared or measured nothing" in issue)
     for metric in sorted(set(thresholds) - measured):
-        bounds = ", ".join(f"{BOUNDS[b]} {v:g}" for b, v in sorted(thresholds[metric].items()))
-        issues.append(f"no included job measured {metric} (threshold {bounds})")
+        wanted = ", ".join(f"{BOUNDS[b]} {v:g}" for b, v in sorted(thresholds[metric].items()))
+        issues.append(f"no included job measured {metric} (threshold {wanted})")
     failed = sum(1 for v in verdicts if v["verdict"] == "fail")
     inconclusive = sum(1 for v in verdicts if v["verdict"] == "inconclusive")
     overall = ("fail" if failed else "inconclusive" if inconclusive else "pass") if verdicts else "none"

@@ -4,8 +4,10 @@ from typing import Any
 
 from django import forms
 
-from evalsvc.evaluations.models import RunStatus
+from evalsvc.core.forms import field_of
+from evalsvc.evaluations.models import EvaluationRun, RunStatus
 from evalsvc.evaluations.selectors import runs_for_user
+from evalsvc.registry.models import ModelVersion
 from evalsvc.registry.selectors import model_versions_for_user
 
 
@@ -16,15 +18,22 @@ class RunChoiceField(forms.ModelMultipleChoiceField):
 
 
 class ReportBuilderForm(forms.Form):
-    model_version = forms.ModelChoiceField(queryset=None)
-    runs = RunChoiceField(queryset=None, widget=forms.CheckboxSelectMultiple, required=False, label="Jobs to include")
+    model_version = forms.ModelChoiceField(queryset=ModelVersion.objects.none())
+    runs = RunChoiceField(
+        queryset=EvaluationRun.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Jobs to include",
+    )
     title = forms.CharField(max_length=300, required=False, help_text="Default: “Model audit report: <model> v<n>”.")
 
     def __init__(self, *args: Any, user: Any, model_version: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["model_version"].queryset = model_versions_for_user(user=user)
+        field_of(self, "model_version", forms.ModelChoiceField).queryset = model_versions_for_user(user=user)
         runs = runs_for_user(user=user, status=RunStatus.SUCCEEDED)
-        self.fields["runs"].queryset = runs.filter(model_version=model_version) if model_version else runs.none()
+        field_of(self, "runs", RunChoiceField).queryset = (
+            runs.filter(model_version=model_version) if model_version else runs.none()
+        )
 
 
 class VerifyForm(forms.Form):

@@ -14,6 +14,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from evalsvc.audit.services import audit_record
+from evalsvc.core.users import signed_in_user
 
 from . import services
 from .models import Invitation, Membership, Role, Team
@@ -36,7 +37,7 @@ class TeamOut(serializers.ModelSerializer):
 class TeamListApi(APIView):
     @extend_schema(responses=TeamOut(many=True))
     def get(self, request: Request) -> Response:
-        teams = teams_for_user(user=request.user)
+        teams = teams_for_user(user=signed_in_user(request))
         return Response(TeamOut(teams, many=True, context={"request": request}).data)
 
 
@@ -94,17 +95,20 @@ class MemberListApi(APIView):
 
     @extend_schema(responses=MemberOut(many=True))
     def get(self, request: Request, team: str) -> Response:
-        found = team_get_for_user(user=request.user, team=team)
+        found = team_get_for_user(user=signed_in_user(request), team=team)
         members = Membership.objects.filter(team=found).select_related("user").order_by("user__username")
         return Response(MemberOut(members, many=True).data)
 
     @extend_schema(request=MemberIn, responses={200: MemberOut})
     def post(self, request: Request, team: str) -> Response:
-        found = team_get_for_user(user=request.user, team=team)
+        found = team_get_for_user(user=signed_in_user(request), team=team)
         body = MemberIn(data=request.data)
         body.is_valid(raise_exception=True)
         membership = services.member_add_or_change(
-            team=found, actor=request.user, username=body.validated_data["username"], role=body.validated_data["role"]
+            team=found,
+            actor=signed_in_user(request),
+            username=body.validated_data["username"],
+            role=body.validated_data["role"],
         )
         return Response(MemberOut(membership).data)
 
@@ -113,8 +117,8 @@ class MemberDetailApi(APIView):
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request, team: str, username: str) -> Response:
         """Remove a member, or withdraw a pending invitation (owners only)."""
-        found = team_get_for_user(user=request.user, team=team)
-        services.member_remove(team=found, actor=request.user, username=username)
+        found = team_get_for_user(user=signed_in_user(request), team=team)
+        services.member_remove(team=found, actor=signed_in_user(request), username=username)
         return Response(status=204)
 
 
@@ -123,8 +127,8 @@ class TeamInvitationListApi(APIView):
 
     @extend_schema(responses=MemberOut(many=True))
     def get(self, request: Request, team: str) -> Response:
-        found = team_get_for_user(user=request.user, team=team)
-        services.require_owner(team=found, actor=request.user)
+        found = team_get_for_user(user=signed_in_user(request), team=team)
+        services.require_owner(team=found, actor=signed_in_user(request))
         pending = Invitation.objects.filter(team=found).select_related("user").order_by("user__username")
         return Response(MemberOut(pending, many=True).data)
 
@@ -144,7 +148,7 @@ class InvitationListApi(APIView):
 
     @extend_schema(responses=InvitationOut(many=True))
     def get(self, request: Request) -> Response:
-        mine = Invitation.objects.filter(user=request.user).select_related("team", "invited_by")
+        mine = Invitation.objects.filter(user=signed_in_user(request)).select_related("team", "invited_by")
         return Response(InvitationOut(mine, many=True).data)
 
 
@@ -152,11 +156,11 @@ class InvitationAcceptApi(APIView):
     @extend_schema(request=None, responses={200: MemberOut})
     def post(self, request: Request, pk: str) -> Response:
         """Join the team with the role offered."""
-        return Response(MemberOut(services.invitation_accept(user=request.user, invitation_id=pk)).data)
+        return Response(MemberOut(services.invitation_accept(user=signed_in_user(request), invitation_id=pk)).data)
 
 
 class InvitationDeclineApi(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request, pk: str) -> Response:
-        services.invitation_decline(user=request.user, invitation_id=pk)
+        services.invitation_decline(user=signed_in_user(request), invitation_id=pk)
         return Response(status=204)

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
 
 from evalsvc.core.exceptions import Forbidden, NotFound
+from evalsvc.core.users import AnyUser
 
 from .models import WRITE_ROLES, Membership, Team
 
 M = TypeVar("M", bound=Model)
-AnyUser = AbstractBaseUser | AnonymousUser
 
 
 def teams_for_user(*, user: AnyUser) -> QuerySet[Team]:
@@ -36,7 +36,7 @@ def scope_to_user(queryset: QuerySet[M], *, user: AnyUser, team_field: str = "te
 def get_scoped(queryset: QuerySet[M], *, user: AnyUser, pk: object, what: str, team_field: str = "team") -> M:
     try:
         return scope_to_user(queryset, user=user, team_field=team_field).get(pk=pk)
-    except (queryset.model.DoesNotExist, ValueError, TypeError, DjangoValidationError):
+    except (ObjectDoesNotExist, ValueError, TypeError, DjangoValidationError):
         # A malformed id is as unknown as another team's id.
         raise NotFound(f"{what} not found") from None
 

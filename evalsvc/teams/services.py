@@ -1,22 +1,19 @@
 from __future__ import annotations
 
-from typing import Any
-
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
 from evalsvc.audit.services import audit_record
 from evalsvc.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from evalsvc.core.models import Pk
+from evalsvc.core.users import User
 
 from .models import Invitation, Membership, Role, Team
 
-User = get_user_model()
-
 
 @transaction.atomic
-def team_create(*, name: str, owner: User, slug: str | None = None) -> Team:  # type: ignore[valid-type]
+def team_create(*, name: str, owner: User, slug: str | None = None) -> Team:
     team = Team.objects.create(name=name, slug=slug or slugify(name)[:60])
     Membership.objects.create(team=team, user=owner, role=Role.OWNER)
     audit_record(actor=owner, team=team, action="team.created", obj=team, details={"slug": team.slug, "name": name})
@@ -24,7 +21,7 @@ def team_create(*, name: str, owner: User, slug: str | None = None) -> Team:  # 
 
 
 @transaction.atomic
-def membership_set(*, team: Team, user: User, role: str, actor: Any = None) -> Membership:  # type: ignore[valid-type]
+def membership_set(*, team: Team, user: User, role: str, actor: User | None = None) -> Membership:
     previous = Membership.objects.filter(team=team, user=user).values_list("role", flat=True).first()
     membership, _ = Membership.objects.update_or_create(team=team, user=user, defaults={"role": Role(role)})
     if previous != membership.role:
@@ -34,7 +31,7 @@ def membership_set(*, team: Team, user: User, role: str, actor: Any = None) -> M
     return membership
 
 
-def require_owner(*, team: Team, actor: Any) -> None:
+def require_owner(*, team: Team, actor: User) -> None:
     role = Membership.objects.filter(team=team, user=actor).values_list("role", flat=True).first()
     if role is None:
         raise NotFound("team not found")
@@ -42,14 +39,14 @@ def require_owner(*, team: Team, actor: Any) -> None:
         raise Forbidden(f"only owners of team {team.slug!r} manage its members; your role is {role}")
 
 
-def _keep_an_owner(*, team: Team, user: Any) -> None:
+def _keep_an_owner(*, team: Team, user: User) -> None:
     others = Membership.objects.filter(team=team, role=Role.OWNER).exclude(user=user).exists()
     if not others:
         raise Conflict(f"{user.get_username()} is the last owner of team {team.slug!r}; make someone else owner first")
 
 
 @transaction.atomic
-def member_add_or_change(*, team: Team, actor: Any, username: str, role: str) -> Membership | Invitation:
+def member_add_or_change(*, team: Team, actor: User, username: str, role: str) -> Membership | Invitation:
     """Invite a user to the team, or change a member's role (owners only), keeping at least one owner.
 
     Nobody joins a team without consenting: a user who is not a member yet
@@ -70,7 +67,7 @@ def member_add_or_change(*, team: Team, actor: Any, username: str, role: str) ->
     return membership_set(team=team, user=user, role=role, actor=actor)
 
 
-def invitation_send(*, team: Team, actor: Any, user: Any, role: str) -> Invitation:
+def invitation_send(*, team: Team, actor: User, user: User, role: str) -> Invitation:
     invitation, created = Invitation.objects.update_or_create(
         team=team, user=user, defaults={"role": Role(role), "invited_by": actor}
     )
@@ -79,7 +76,7 @@ def invitation_send(*, team: Team, actor: Any, user: Any, role: str) -> Invitati
     return invitation
 
 
-def _my_invitation(*, user: Any, invitation_id: object) -> Invitation:
+def _my_invitation(*, user: User, invitation_id: Pk) -> Invitation:
     try:
         return Invitation.objects.select_for_update().select_related("team").get(pk=invitation_id, user=user)
     except (Invitation.DoesNotExist, ValueError, DjangoValidationError):
@@ -87,7 +84,7 @@ def _my_invitation(*, user: Any, invitation_id: object) -> Invitation:
 
 
 @transaction.atomic
-def invitation_accept(*, user: Any, invitation_id: object) -> Membership:
+def invitation_accept(*, user: User, invitation_id: Pk) -> Membership:
     """The invited user joins the team with the role offered."""
     invitation = _my_invitation(user=user, invitation_id=invitation_id)
     team, role = invitation.team, invitation.role
@@ -100,7 +97,7 @@ def invitation_accept(*, user: Any, invitation_id: object) -> Membership:
 
 
 @transaction.atomic
-def invitation_decline(*, user: Any, invitation_id: object) -> None:
+def invitation_decline(*, user: User, invitation_id: Pk) -> None:
     invitation = _my_invitation(user=user, invitation_id=invitation_id)
     details = {"user": user.get_username(), "role": invitation.role}
     audit_record(actor=user, team=invitation.team, action="membership.declined", obj=invitation, details=details)
@@ -108,7 +105,7 @@ def invitation_decline(*, user: Any, invitation_id: object) -> None:
 
 
 @transaction.atomic
-def member_remove(*, team: Team, actor: Any, username: str) -> None:
+def member_remove(*, team: Team, actor: User, username: str) -> None:
     require_owner(team=team, actor=actor)
     membership = Membership.objects.select_for_update().filter(team=team, user__username=username).first()
     if membership is None:

@@ -47,7 +47,8 @@ def build_section(ctx: JobContext) -> Section:
 def numeric_results(result: dict[str, Any]) -> dict[str, float]:
     """The numbers a threshold can apply to: ``result["metrics"]`` and top-level scalars."""
     found: dict[str, float] = {}
-    for source in (result, result.get("metrics") if isinstance(result.get("metrics"), dict) else {}):
+    metrics = result.get("metrics")
+    for source in (result, metrics if isinstance(metrics, dict) else {}):
         for key, value in source.items():
             if isinstance(value, int | float) and not isinstance(value, bool):
                 found[key] = value

@@ -100,7 +100,8 @@ def _draw_heatmap(
     zmax = _num(trace.get("zmax"))
     lo = zmin if zmin is not None else (min(values) if values else 0.0)
     hi = zmax if zmax is not None else (max(values) if values else 1.0)
-    scale = trace.get("colorscale") if isinstance(trace.get("colorscale"), list) else _BLUES
+    given = trace.get("colorscale")
+    scale: list[list[Any]] = given if isinstance(given, list) else _BLUES
     if trace.get("reversescale"):
         scale = [[1 - float(p), c] for p, c in reversed(scale)]
     texts = trace.get("text")
@@ -229,7 +230,7 @@ def _draw_shape(
     b = place(shape.get("x1"), xref, xaxis, x0, x1)
     c = place(shape.get("y0"), yref, yaxis, y1, y0)
     d = place(shape.get("y1"), yref, yaxis, y1, y0)
-    if None in (a, b, c, d):
+    if a is None or b is None or c is None or d is None:
         return
     line = shape.get("line") or {}
     stroke = line.get("color") or "#374151"

@@ -84,8 +84,8 @@ def evaluate_section(ctx: JobContext) -> Section:
     if result.get("labels_source"):
         notes.append(f"Class order taken from the {result['labels_source']}.")
     if task == "regression" and result.get("residuals"):
-        shown = len((result.get("residuals") or {}).get("y_true", []))
-        notes.append(f"The residual plots show {shown} of {result.get('rows', '?')} rows, evenly spaced in the file.")
+        plotted = len((result.get("residuals") or {}).get("y_true", []))
+        notes.append(f"The residual plots show {plotted} of {result.get('rows', '?')} rows, evenly spaced in the file.")
     if features:
         notes.append("Feature columns, in model input order: " + ", ".join(str(f) for f in features) + ".")
     notes += [str(w) for w in result.get("warnings") or []]

@@ -323,4 +323,5 @@ def page_context(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _task(result: dict[str, Any]) -> str:
-    return result.get("task") if result.get("task") in METRIC_LABELS else "classification"
+    task = result.get("task")
+    return task if isinstance(task, str) and task in METRIC_LABELS else "classification"
