@@ -9,15 +9,24 @@ PORT   ?= 8000
 .PHONY: install run test test-fast lint fixtures lock clean
 EFFICIENTNET := var/cache/models/efficientnet_lite0.onnx
 
+INSTALL_LOG := var/log/install.log
+
+# pip's own output (resolver notes, index warnings, build logs) goes to $(INSTALL_LOG): one line says what
+# is happening, and a failure shows pip's errors.
 $(STAMP): pyproject.toml requirements/lock.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e ".[dev]"
+	@mkdir -p $(dir $(INSTALL_LOG))
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing evalsvc and its pinned dependencies into $(VENV) (log: $(INSTALL_LOG)) ..."
+	@{ $(BIN)/python -m pip install --quiet --progress-bar off --upgrade pip \
+	  && $(BIN)/python -m pip install --quiet --progress-bar off -c requirements/lock.txt -e ".[dev]"; \
+	} >$(INSTALL_LOG) 2>&1 \
+	  || { echo "pip failed (its warnings are in $(INSTALL_LOG)):"; grep -v '^WARNING' $(INSTALL_LOG) | tail -n 30; exit 1; }
 	@# onnx2torch declares torchvision; PyPI's torchvision wheel is built against CUDA torch and cannot
 	@# load its operators beside the CPU build, and a torchvision that half-imports breaks transformers
 	@# (and with it shap's text explainers and alibi-detect). Keep it only where it works.
-	$(BIN)/python -c "import torchvision.ops" >/dev/null 2>&1 || $(BIN)/python -m pip uninstall --quiet -y torchvision
-	touch $(STAMP)
+	@$(BIN)/python -c "import torchvision.ops" >/dev/null 2>&1 || $(BIN)/python -m pip uninstall --quiet -y torchvision >>$(INSTALL_LOG) 2>&1
+	@touch $(STAMP)
+	@echo "Installed."
 
 install: $(STAMP)
 

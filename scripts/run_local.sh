@@ -10,7 +10,8 @@ export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-evalsvc.settings.local}
 VAR=${EVALSVC_VAR_DIR:-var}
 mkdir -p "$VAR/log" "$VAR/tmp" "$VAR/broker/queue" "$VAR/broker/processed"
 
-$BIN/python manage.py migrate --noinput
+echo "Preparing the database ($VAR) ..."
+$BIN/python manage.py migrate --noinput --verbosity 0
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }

@@ -87,6 +87,9 @@ def test_run_script_starts_everything_and_finishes_the_demo_runs(tmp_path):
         assert status == 200 and len(body) > 1_000_000
         output = log_path.read_text()
         assert f"http://127.0.0.1:{port}/" in output and "demo / evalsvc-demo" in output
+        # The banner is not buried: what comes before it is a few lines of progress, not a migration log.
+        before_banner = output.split("evalsvc is starting at")[0].strip().splitlines()
+        assert len(before_banner) <= 15, before_banner
         # profiles have a worker of their own: the evaluations never wait behind the demo profile
         profile_log = (var / "log" / "profile-worker.log").read_text()
         assert "evalsvc.profile[" in profile_log and "evalsvc.evaluate[" not in profile_log
