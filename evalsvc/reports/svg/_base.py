@@ -18,7 +18,7 @@ COLORWAY = ["#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3", "#
 AXIS_COLOR = "#444"
 GRID_COLOR = "#e5e7eb"
 DASHES = {"dash": "6,4", "dot": "2,3", "dashdot": "6,3,2,3", "longdash": "10,4"}
-SUPPORTED = {"heatmap", "scatter", "scattergl", "bar"}
+SUPPORTED = {"heatmap", "scatter", "scattergl", "bar", "waterfall", "image"}
 
 
 class UnsupportedFigure(Exception):
@@ -61,3 +61,42 @@ def _text(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("text") or "")
     return "" if value is None else str(value)
+
+
+def text_width(text: str, size: float) -> float:
+    """About how wide ``text`` is set at ``size`` px in DejaVu Sans (wide glyphs, CJK, count double)."""
+    return sum(size * (1.0 if ord(ch) > 0x2E80 else 0.6) for ch in text)
+
+
+#: Where a long label may break, after the character.
+_BREAKS = "/_-., :|"
+
+
+def wrap(text: str, max_px: float, size: float, *, max_lines: int = 3) -> list[str]:
+    """Break ``text`` into lines no wider than ``max_px``, at separators where it can, whole otherwise.
+
+    Only past ``max_lines`` lines is anything cut (with an ellipsis): a label is read, not guessed.
+    """
+    text = str(text)
+    if text_width(text, size) <= max_px:
+        return [text]
+    lines: list[str] = []
+    rest = text
+    while rest and len(lines) < max_lines:
+        if text_width(rest, size) <= max_px:
+            lines.append(rest)
+            rest = ""
+            break
+        # the longest prefix that fits, cut after a separator when one is in its second half
+        fit = 1
+        while fit < len(rest) and text_width(rest[: fit + 1], size) <= max_px:
+            fit += 1
+        cut = max((i + 1 for i, ch in enumerate(rest[:fit]) if ch in _BREAKS and i + 1 > fit // 2), default=fit)
+        lines.append(rest[:cut])
+        rest = rest[cut:]
+    if rest:
+        last = lines[-1]
+        while last and text_width(last + "…", size) > max_px:
+            last = last[:-1]
+        lines[-1] = last + "…"
+    return lines

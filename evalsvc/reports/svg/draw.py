@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import COLORWAY, DASHES, FONT, GRID_COLOR, _array, _num, _t, _x
+from ._base import COLORWAY, DASHES, FONT, GRID_COLOR, _array, _num, _t, _x, wrap
 from .axes import Axis
 from .colour import _BLUES, _ink_on, colorscale_at
+from .images import _draw_heatmap_layer
+
+#: Line height, in font sizes.
+LINE = 1.2
 
 
 class _Canvas:
@@ -39,6 +43,20 @@ class _Canvas:
             f"{_t(content)}</text>"
         )
 
+    def lines(
+        self, x: float, y: float, lines: list[str], *, size: int = 11, anchor: str = "middle", **attrs: str
+    ) -> None:
+        """Several lines of one label, the first at ``y`` (a long label wraps; it is never cut short)."""
+        extra = "".join(f' {k.replace("_", "-")}="{v}"' for k, v in attrs.items())
+        spans = "".join(
+            f'<tspan x="{_x(x)}" dy="{0 if i == 0 else _x(size * LINE)}">{_t(line)}</tspan>'
+            for i, line in enumerate(lines)
+        )
+        self.add(
+            f'<text x="{_x(x)}" y="{_x(y)}" text-anchor="{anchor}" font-size="{size}" fill="#1d2433"{extra}>'
+            f"{spans}</text>"
+        )
+
     def svg(self) -> str:
         return "".join(self.parts) + "</svg>"
 
@@ -57,21 +75,37 @@ def _trace_color(trace: dict[str, Any], index: int) -> str:
 
 
 def _draw_grid(
-    canvas: _Canvas, xaxis: Axis, yaxis: Axis, box: tuple[float, float, float, float], *, slanted: bool = False
+    canvas: _Canvas,
+    xaxis: Axis,
+    yaxis: Axis,
+    box: tuple[float, float, float, float],
+    *,
+    slanted: bool = False,
+    labels: tuple[float, float] = (90.0, 60.0),
+    show: tuple[bool, bool] = (True, True),
 ) -> None:
+    """Grid lines and tick labels; ``labels`` is the room (px) for an x and a y tick label, which wrap to fit."""
     x0, x1, y0, y1 = box
+    x_room, y_room = labels
     for pos, label in xaxis.ticks():
         if xaxis.kind != "category":
             canvas.add(f'<line x1="{_x(pos)}" y1="{y0}" x2="{_x(pos)}" y2="{y1}" stroke="{GRID_COLOR}"/>')
+        if not show[0]:
+            continue
         if slanted:
             ty = y1 + 12
-            canvas.text(pos, ty, _clip(label, 22), anchor="end", size=10, transform=f"rotate(-30 {_x(pos)} {ty})")
+            canvas.lines(
+                pos, ty, wrap(label, x_room, 10), size=10, anchor="end", transform=f"rotate(-30 {_x(pos)} {ty})"
+            )
         else:
-            canvas.text(pos, y1 + 15, _clip(label, 14))
+            canvas.lines(pos, y1 + 15, wrap(label, x_room, 11))
     for pos, label in yaxis.ticks():
         if yaxis.kind != "category":
             canvas.add(f'<line x1="{x0}" y1="{_x(pos)}" x2="{x1}" y2="{_x(pos)}" stroke="{GRID_COLOR}"/>')
-        canvas.text(x0 - 6, pos + 4, _clip(label, 10), anchor="end")
+        if not show[1]:
+            continue
+        lines = wrap(label, y_room, 11)
+        canvas.lines(x0 - 6, pos + 4 - (len(lines) - 1) * 11 * LINE / 2, lines, anchor="end")
     for axis, horizontal in ((xaxis, True), (yaxis, False)):
         if axis.kind == "linear" and axis.lo < 0 < axis.hi:
             p = axis(0.0)
@@ -81,10 +115,6 @@ def _draw_grid(
                     f'<line x1="{_x(line[0])}" y1="{_x(line[1])}" x2="{_x(line[2])}" y2="{_x(line[3])}" '
                     'stroke="#9ca3af" stroke-width="1"/>'
                 )
-
-
-def _clip(label: str, length: int) -> str:
-    return label if len(label) <= length else label[: length - 1] + "…"
 
 
 def _draw_heatmap(
@@ -107,6 +137,12 @@ def _draw_heatmap(
     texts = trace.get("text")
     template = str(trace.get("texttemplate") or "")
     w, h = xaxis.band(), yaxis.band()
+    opacity = _num(trace.get("opacity"))
+    translucent = opacity is not None and opacity < 1
+    indexed = trace.get("x") is None and trace.get("y") is None
+    if indexed and (translucent or len(z) * len(z[0]) > 2500):  # over an image, or cell for pixel: one picture
+        _draw_heatmap_layer(canvas, z, scale, lo, hi, 1.0 if opacity is None else opacity, xaxis, yaxis)
+        z = []
     for i, row in enumerate(z):
         for j, value in enumerate(row):
             cx, cy = xaxis(xcats[j]) if j < len(xcats) else None, yaxis(ycats[i]) if i < len(ycats) else None
@@ -153,15 +189,17 @@ def _draw_scatter(canvas: _Canvas, trace: dict[str, Any], xaxis: Axis, yaxis: Ax
     if not xs and ys:
         xs = list(range(len(ys)))
     box_x, box_y = sorted((xaxis.start, xaxis.end)), sorted((yaxis.start, yaxis.end))
-    points = [
-        (px, py)
-        for x, y in zip(xs, ys, strict=False)
+    fills = _marker_fills(trace.get("marker") or {}, len(xs))
+    kept = [
+        (px, py, fills[i] if fills else "")
+        for i, (x, y) in enumerate(zip(xs, ys, strict=False))
         if (px := xaxis(x)) is not None
         and (py := yaxis(y)) is not None
         # Outside an explicit axis range: not drawn, as plotly clips it.
         and box_x[0] - 0.5 <= px <= box_x[1] + 0.5
         and box_y[0] - 0.5 <= py <= box_y[1] + 0.5
     ]
+    points = [(px, py) for px, py, _ in kept]
     mode = str(trace.get("mode") or ("lines+markers" if len(points) <= 20 else "lines"))
     line = trace.get("line") or {}
     marker = trace.get("marker") or {}
@@ -177,8 +215,27 @@ def _draw_scatter(canvas: _Canvas, trace: dict[str, Any], xaxis: Axis, yaxis: Ax
         if opacity is None:
             opacity = _num(trace.get("opacity")) or 1.0
         canvas.add(f'<g fill="{_t(color)}" fill-opacity="{_x(opacity)}">')
-        canvas.add("".join(f'<circle cx="{_x(px)}" cy="{_x(py)}" r="{_x(radius)}"/>' for px, py in points))
+        canvas.add("".join(f'<circle cx="{_x(px)}" cy="{_x(py)}" r="{_x(radius)}"{fill}/>' for px, py, fill in kept))
         canvas.add("</g>")
+
+
+def _marker_fills(marker: dict[str, Any], count: int) -> list[str]:
+    """Per-point fill attributes (a number per point on the marker's colorscale); empty for one colour."""
+    values = _array(marker.get("color")) if not isinstance(marker.get("color"), str) else []
+    scale = marker.get("colorscale")
+    if not values or not isinstance(scale, list | tuple):
+        return []
+    numbers = [_num(v) for v in values]
+    known = [n for n in numbers if n is not None]
+    lo = _num(marker.get("cmin"))
+    hi = _num(marker.get("cmax"))
+    lo = (min(known) if known else 0.0) if lo is None else lo
+    hi = (max(known) if known else 1.0) if hi is None else hi
+    fills = [
+        "" if n is None else f' fill="{colorscale_at(list(scale), 0 if hi == lo else (n - lo) / (hi - lo))}"'
+        for n in numbers[:count]
+    ]
+    return fills + [""] * (count - len(fills))
 
 
 def _draw_bars(
@@ -248,17 +305,26 @@ def _draw_shape(
         )
 
 
+#: Widest a legend entry's name is set before it wraps, in px.
+LEGEND_TEXT = 170
+
+
+def legend_rows(names: list[str]) -> list[list[str]]:
+    return [wrap(name, LEGEND_TEXT, 11) for name in names]
+
+
 def _draw_legend(
     canvas: _Canvas, named: list[dict[str, Any]], traces: list[dict[str, Any]], x: float, y: float
 ) -> None:
-    for row, trace in enumerate(named):
+    ty = y + 10
+    for trace, lines in zip(named, legend_rows([str(t.get("name")) for t in named]), strict=True):
         color = _trace_color(trace, traces.index(trace))
-        ty = y + 10 + row * 18
-        if "markers" in str(trace.get("mode") or "") or trace.get("type") == "bar":
+        if "markers" in str(trace.get("mode") or "") or trace.get("type") in ("bar", "waterfall"):
             canvas.add(f'<circle cx="{_x(x + 6)}" cy="{_x(ty - 4)}" r="4" fill="{_t(color)}"/>')
         else:
             canvas.add(
                 f'<line x1="{_x(x)}" y1="{_x(ty - 4)}" x2="{_x(x + 14)}" y2="{_x(ty - 4)}" stroke="{_t(color)}" '
                 f'stroke-width="2"{_dash(trace.get("line") or {})}/>'
             )
-        canvas.text(x + 20, ty, _clip(str(trace.get("name")), 16), anchor="start")
+        canvas.lines(x + 20, ty, lines, anchor="start")
+        ty += 18 + (len(lines) - 1) * 11 * LINE

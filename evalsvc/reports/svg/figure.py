@@ -5,9 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._base import AXIS_COLOR, SUPPORTED, UnsupportedFigure, _array, _num, _text, _x
+from ._base import AXIS_COLOR, SUPPORTED, UnsupportedFigure, _array, _num, _text, _x, text_width
 from .axes import Axis, _build_axis
-from .draw import _Canvas, _draw_bars, _draw_grid, _draw_heatmap, _draw_legend, _draw_scatter, _draw_shape, _trace_color
+from .draw import (
+    LEGEND_TEXT,
+    _Canvas,
+    _draw_bars,
+    _draw_grid,
+    _draw_heatmap,
+    _draw_legend,
+    _draw_scatter,
+    _draw_shape,
+    _trace_color,
+    legend_rows,
+)
+from .images import _draw_image
+from .waterfall import _draw_waterfall, waterfall_steps
 
 Box = tuple[float, float, float, float]
 
@@ -32,18 +45,44 @@ def figure_svg(figure: Any, *, width: int = 640, height: int = 400, show_title: 
     category_x, category_y, zero_x, zero_y = ext.category_x, ext.category_y, ext.zero_x, ext.zero_y
     xaxis_layout = dict(layout.get("xaxis") or {})
     yaxis_layout = dict(layout.get("yaxis") or {})
+    image = any(t.get("type") == "image" for t in traces)
+    if image and "autorange" not in yaxis_layout:
+        yaxis_layout["autorange"] = "reversed"  # plotly draws an image's first row on top, in square pixels
+    show = (xaxis_layout.get("showticklabels") is not False, yaxis_layout.get("showticklabels") is not False)
     category_names = [str(v) for v in xs if v is not None and (category_x or _num(v) is None)]
-    # Long category names (backend/device/precision) are set at an angle below the axis.
-    slanted = bool(category_names) and max(len(n) for n in category_names) > 10
-    left, top, bottom = 72, 40 if shown_title else 16, 110 if slanted else 56
-    right = 16 + (120 if legend else 0) + (70 if heatmap and heatmap.get("showscale") is not False else 0)
+    y_names = [str(v) for v in ys if v is not None and (category_y or _num(v) is None)]
+    # Long category names (backend/device/precision) are set at an angle below the axis, in full: the room
+    # below the plot and left of it grows with the longest label (up to a share of the figure, then they wrap).
+    longest_x = max((text_width(n, 10) for n in category_names), default=0.0)
+    slanted = show[0] and bool(category_names) and longest_x > 60
+    x_room = (
+        min(longest_x, height * 0.4 / 0.5) if slanted else max(40.0, (width - 150) / max(1, len(set(category_names))))
+    )
+    longest_y = max((text_width(n, 11) for n in y_names), default=0.0) if show[1] else 0.0
+    y_room = min(max(longest_y, 48.0), width * 0.3)
+    legend_width = 0.0
+    if legend:
+        legend_width = 30 + max(max(text_width(line, 11) for line in lines) for lines in legend_rows(
+            [str(t.get("name")) for t in named]))  # fmt: skip
+        legend_width = min(legend_width, 30 + LEGEND_TEXT)
+    left = 24 + y_room if show[1] else 40
+    top = 40 if shown_title else 16
+    bottom = (30 + 0.5 * x_room + 12 if slanted else 56) if show[0] else 40
+    right = 16 + legend_width + (70 if heatmap and heatmap.get("showscale") is not False else 0)
     x0, x1, y0, y1 = left, width - right, top, height - bottom
+    if (image or yaxis_layout.get("scaleanchor") == "x") and xs and ys:  # square cells: the longer side gives way
+        per_x = (x1 - x0) / max(1, len({str(v) for v in xs}))
+        per_y = (y1 - y0) / max(1, len({str(v) for v in ys}))
+        if per_x > per_y:
+            x1 = x0 + per_y * len({str(v) for v in xs})
+        else:
+            y1 = y0 + per_x * len({str(v) for v in ys})
     canvas = _Canvas(width, height, title or "figure")
     xaxis = _build_axis(xs, layout_axis=xaxis_layout, start=x0, end=x1, force_category=category_x, zero=zero_x)
     # SVG y grows downwards: the low end of the y axis is the bottom edge.
     yaxis = _build_axis(ys, layout_axis=yaxis_layout, start=y1, end=y0, force_category=category_y, zero=zero_y)
 
-    _draw_grid(canvas, xaxis, yaxis, (x0, x1, y0, y1), slanted=slanted)
+    _draw_grid(canvas, xaxis, yaxis, (x0, x1, y0, y1), slanted=slanted, labels=(x_room, y_room), show=show)
     _draw_traces(canvas, traces, xaxis, yaxis, (x0, x1, y0, y1))
     for shape in layout.get("shapes") or []:
         _draw_shape(canvas, shape, xaxis, yaxis, (x0, x1, y0, y1))
@@ -54,7 +93,7 @@ def figure_svg(figure: Any, *, width: int = 640, height: int = 400, show_title: 
 
     _draw_titles(canvas, shown_title, xaxis_layout, yaxis_layout, (x0, x1, y0, y1), height)
     if legend:
-        _draw_legend(canvas, named, traces, width - right + (70 if heatmap else 0) + 10, y0)
+        _draw_legend(canvas, named, traces, x1 + (70 if heatmap else 0) + 10, y0)
     return canvas.svg()
 
 
@@ -89,6 +128,18 @@ def _extent(traces: list[dict[str, Any]], shapes: list[dict[str, Any]]) -> _Exte
             ext.ys += _array(trace.get("y")) or list(range(len(z)))
             ext.category_x = ext.category_y = True
             continue
+        if kind == "image":
+            pixels = _array(trace.get("z"))
+            ext.xs += list(range(len(pixels[0]) if pixels else 0))
+            ext.ys += list(range(len(pixels)))
+            ext.category_x = ext.category_y = True
+            continue
+        if kind == "waterfall":
+            steps = waterfall_steps(trace)
+            ext.xs += [cat for cat, *_ in steps]
+            ext.ys += [v for _, start, end, _ in steps for v in (start, end)]
+            ext.category_x, ext.zero_y = True, True
+            continue
         ext.xs += _array(trace.get("x"))
         ext.ys += _array(trace.get("y"))
         if kind == "bar" and trace.get("orientation") == "h":
@@ -110,6 +161,10 @@ def _draw_traces(canvas: _Canvas, traces: list[dict[str, Any]], xaxis: Axis, yax
         kind = trace.get("type", "scatter")
         if kind == "heatmap":
             _draw_heatmap(canvas, trace, xaxis, yaxis, box)
+        elif kind == "image":
+            _draw_image(canvas, trace, xaxis, yaxis)
+        elif kind == "waterfall":
+            _draw_waterfall(canvas, trace, xaxis, yaxis)
         elif kind == "bar":
             _draw_bars(canvas, trace, xaxis, yaxis, color, len(bars), bars.index(trace))
         else:

@@ -153,6 +153,12 @@ def test_html_and_json_carry_the_same_content_as_the_pdf(api, bc_model, bc_run, 
     assert job["figures"][0]["svg"] in page
     env = document["environment"][0]
     assert env["backend"] == "onnxruntime" and env["packages"]["onnxruntime"]
+    # Where the class order came from, said in words a reader can check (not "taken from the model").
+    from evalsvc.evaluations.kinds.evaluate.section import CLASS_ORDER
+
+    said = CLASS_ORDER[bc_run.result["labels_source"]]
+    assert any(note.endswith(said) for note in job["notes"]), job["notes"]
+    assert "Class order taken from" not in text and said[:40] in " ".join(text.split())
 
 
 def test_regression_figures_are_vector_and_the_pdf_has_no_raster_images(

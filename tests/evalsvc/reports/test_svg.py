@@ -22,7 +22,7 @@ def parse(svg: str) -> ET.Element:
 
 
 def texts(root: ET.Element) -> list[str]:
-    return [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    return ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
 
 
 def test_confusion_matrix_draws_one_cell_per_count_with_its_number():
@@ -72,3 +72,52 @@ def test_scales():
     scale = [[0, "rgb(0,0,0)"], [1, "rgb(255,255,255)"]]
     assert colorscale_at(scale, 0.5) == "rgb(128,128,128)"
     assert colorscale_at(scale, 2) == "rgb(255,255,255)"
+
+
+def test_long_legend_entries_and_category_labels_are_set_in_full():
+    names = ["onnxruntime/cpu/fp32 batch 32 threads 4", "openvino/cpu/int8 batch 32 threads 4"]
+    configs = ["onnxruntime/cpu/fp32 b1 t1", "openvino/cpu/fp32 b8 t2", "tensorrt/cuda:0/fp16 b32 t1"]
+    fig = go.Figure([go.Bar(name=n, x=configs, y=[1, 2, 3]) for n in names])
+    features = ["worst concave points of the cell nuclei", "mean_radius"]
+    bars = go.Figure(go.Bar(x=[0.3, 0.1], y=features, orientation="h"))
+    for figure, wanted in ((fig, names + configs), (bars, features)):
+        root = parse(figure_svg(figure))
+        labels = texts(root)
+        assert not any("…" in label for label in labels), labels
+        for text in wanted:  # each on its own text element, wrapped onto lines at separators when long
+            assert text in labels, (text, labels)
+        width = float(root.get("width"))
+        for node in root.iter("{http://www.w3.org/2000/svg}text"):  # nothing starts off the figure
+            assert 0 <= float(node.get("x")) <= width
+
+
+def test_a_waterfall_stacks_as_plotly_does():
+    fig = go.Figure(
+        go.Waterfall(
+            measure=["absolute", "relative", "relative", "total"], x=["base", "a", "b", "out"], y=[2, 3, -1, 99]
+        )
+    )
+    root = parse(figure_svg(fig, show_title=False))
+    bars = [
+        r for r in root.iter("{http://www.w3.org/2000/svg}rect") if r.get("fill") in ("#3D9970", "#FF4136", "#4499FF")
+    ]
+    assert [b.get("fill") for b in bars] == ["#4499FF", "#3D9970", "#FF4136", "#4499FF"]
+    heights = [float(b.get("height")) for b in bars]
+    # base 2, +3, -1, total 4 (the total's own y is not used): heights in proportion
+    assert heights[1] / heights[0] == pytest.approx(1.5, rel=0.02)
+    assert heights[2] / heights[0] == pytest.approx(0.5, rel=0.02)
+    assert heights[3] / heights[0] == pytest.approx(2.0, rel=0.02)
+
+
+def test_an_image_is_embedded_at_its_own_pixels_with_the_first_row_on_top():
+    import base64
+    import io
+
+    from PIL import Image
+
+    pixels = [[[255, 0, 0], [0, 255, 0]], [[0, 0, 255], [255, 255, 255]], [[0, 0, 0], [9, 9, 9]]]
+    root = parse(figure_svg(go.Figure(go.Image(z=pixels))))
+    (picture,) = root.iter("{http://www.w3.org/2000/svg}image")
+    png = Image.open(io.BytesIO(base64.b64decode(picture.get("href").split(",", 1)[1])))
+    assert png.size == (2, 3) and png.getpixel((0, 0)) == (255, 0, 0) and png.getpixel((1, 2)) == (9, 9, 9)
+    assert float(picture.get("width")) / float(picture.get("height")) == pytest.approx(2 / 3, rel=0.02)

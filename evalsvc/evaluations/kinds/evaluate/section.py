@@ -5,6 +5,15 @@ from __future__ import annotations
 from ..base import JobContext, Section, Table
 from .tables import breakdown_tables, method_notes, metric_rows, per_class_rows
 
+#: Where the run read which score column is which class, in words for the report.
+CLASS_ORDER = {
+    "parameter": "as listed in the job's class_labels parameter, which names the class of each score column.",
+    "model": "as the model file declares them (its ONNX-ML class labels), each score column read as its class.",
+    "processing": "as the model version's processing spec names them (its label map).",
+    "data": "the labels found in the label column and the predictions, sorted; the model declares no class "
+    "names, so score column k is read as the k-th of them.",
+}
+
 
 def evaluate_section(ctx: JobContext) -> Section:
     result, params = ctx.result, ctx.params
@@ -81,8 +90,12 @@ def evaluate_section(ctx: JobContext) -> Section:
             }
         )
     tables += breakdown_tables(result)
-    if result.get("labels_source"):
-        notes.append(f"Class order taken from the {result['labels_source']}.")
+    source = result.get("labels_source")
+    if source:
+        notes.append(
+            "Classes (the order of the confusion matrix and of the per-class tables): "
+            + CLASS_ORDER.get(str(source), f"as recorded by the job ({source}).")
+        )
     if task == "regression" and result.get("residuals"):
         plotted = len((result.get("residuals") or {}).get("y_true", []))
         notes.append(f"The residual plots show {plotted} of {result.get('rows', '?')} rows, evenly spaced in the file.")

@@ -55,9 +55,9 @@ def explain_section(ctx: JobContext) -> Section:
     if result.get("modality") == "image":
         notes.append(
             "Features are square patches of the original images (patch_size pixels a side), replaced by the "
-            f"{result.get('baseline')} baseline. The heatmap over each explained image is drawn on the run page; "
-            "the table below lists each image's three strongest patches, and every patch's attribution is in the "
-            "CSV and JSON downloads."
+            f"{result.get('baseline')} baseline. Each explained image is drawn with its attribution heatmap over it "
+            "(red raised the output, blue lowered it) in the figures; the table below lists each image's three "
+            "strongest patches, and every patch's attribution is in the CSV and JSON downloads."
         )
         tables.insert(1, _top_patches(result))
     details = (result.get("trust") or {}).get("details") or {}
