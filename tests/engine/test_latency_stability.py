@@ -101,6 +101,17 @@ def test_time_cap_stops_a_slow_sequence():
     assert m.total_calls == 13  # 13 * 20 ms >= 250 ms
 
 
+def test_a_minimum_sample_count_outlasts_the_time_cap():
+    rng = np.random.default_rng(6)
+    rule = StabilityRule(min_calls=100, min_window_s=0.01, max_windows=10, max_seconds=0.25, min_samples=30)
+    seq = noisy(rng, 20_000, 100)  # 20 ms calls: the cap alone stops after 13 calls
+    m = evaluate_sequence(seq, rule)
+    assert m.report.reason == "max_seconds" and not m.report.stable
+    assert m.total_calls == m.samples_ns.size == 30
+    # a sample count already reached changes nothing
+    assert evaluate_sequence(seq, StabilityRule(**{**rule.to_dict(), "min_samples": 5})).total_calls == 13
+
+
 def test_sequence_that_ends_early_says_so():
     m = evaluate_sequence(np.full(150, 100 * US), RULE)
     assert m.report.reason == "sequence_ended" and not m.report.stable
@@ -141,17 +152,20 @@ class FakeTimer:
         self.calls += 1
 
 
-@pytest.mark.parametrize("kind", ["stable", "drifting", "slow"])
+@pytest.mark.parametrize("kind", ["stable", "drifting", "slow", "slow, 40 samples", "slow, 150 samples"])
 def test_driver_with_fake_clock_agrees_with_the_pure_rule(kind):
     rng = np.random.default_rng(7)
-    rule = StabilityRule(min_calls=100, min_window_s=0.01, max_windows=6, max_seconds=0.2)
+    needed = int(kind.split(", ")[1].split()[0]) if "samples" in kind else 0
+    rule = StabilityRule(min_calls=100, min_window_s=0.01, max_windows=6, max_seconds=0.2, min_samples=needed)
     if kind == "stable":
         seq = noisy(rng, 100, 10_000)
     elif kind == "drifting":
         seq = (100 * US * 1.08 ** (np.arange(10_000) / 100)).astype(np.int64)
     else:
-        seq = noisy(rng, 20_000, 100)
+        seq = noisy(rng, 20_000, 400)
     pure = evaluate_sequence(seq, rule)
+    if needed:
+        assert pure.total_calls == needed and pure.samples_ns.size == needed
     timer = FakeTimer(seq)
     driven = measure_until_stable(timer.call, [0, 1, 2], rule, clock=timer.clock)
     assert driven.report.reason == pure.report.reason

@@ -105,7 +105,9 @@ def test_planted_slowdown_is_flagged_and_same_model_is_not(alice, alpha, tmp_pat
     build_matmul_chain(slow_path, repeats=40, width=256)
     fast = model_version_register(user=alice, team=alpha, name="chain", path=str(fast_path), filename="fast.onnx")
     slow = model_version_register(user=alice, team=alpha, name="chain", path=str(slow_path), filename="slow.onnx")
-    params = {**FAST, "batch_sizes": [32], "threads": [1]}
+    # A count of samples, not a time window, decides when a cell has enough to compare: on a loaded machine
+    # the slow model's calls take longer, and a time cap alone could leave fewer than the 20 the test needs.
+    params = {**FAST, "batch_sizes": [32], "threads": [1], "min_samples_per_cell": 40}
 
     def profile(model, **extra):
         run = execute(run_submit(user=alice, model_version_id=model.pk, dataset_version_id=None, kind="profile",

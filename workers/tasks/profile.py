@@ -34,7 +34,7 @@ def _grid(params: dict[str, Any]) -> ProfileGrid:
         threads=tuple(params["threads"]),
         preprocessing=params.get("preprocessing", "out"),
         concurrency=tuple(concurrency_levels(params["concurrency"])) if params.get("concurrency") else (),
-        rule=StabilityRule(max_seconds=budget),
+        rule=StabilityRule(max_seconds=budget, min_samples=params.get("min_samples_per_cell", 0)),
     )
 
 

@@ -73,6 +73,11 @@ class StabilityRule:
     max_seconds:
         Cap on measurement time; the window in progress closes when it is
         reached.
+    min_samples:
+        Calls timed before the time cap may end the measurement (0: none),
+        so a slow model still yields enough samples to compare (a
+        regression test needs 20). Windows still close as usual, so the
+        reported windows hold at least ``min(min_samples, 2·min_calls)``.
     """
 
     min_calls: int = 50
@@ -81,6 +86,7 @@ class StabilityRule:
     tolerance: float = 0.10
     max_windows: int = 10
     max_seconds: float = 60.0
+    min_samples: int = 0
 
     def __post_init__(self) -> None:
         if self.min_calls < 1:
@@ -95,6 +101,8 @@ class StabilityRule:
             raise EngineError(f"max_windows ({self.max_windows}) cannot be below windows ({self.windows})")
         if self.max_seconds <= 0:
             raise EngineError(f"max_seconds must be positive, got {self.max_seconds}")
+        if self.min_samples < 0:
+            raise EngineError(f"min_samples cannot be negative, got {self.min_samples}")
 
     def to_dict(self) -> dict[str, Any]:
         return json_dict(self)
@@ -257,7 +265,7 @@ def evaluate_sequence(durations_ns: Sequence[int] | np.ndarray, rule: StabilityR
         elapsed += duration
         calls = index - start + 1
         done = w_elapsed >= window_ns and calls >= rule.min_calls
-        capped = elapsed >= cap_ns
+        capped = elapsed >= cap_ns and index + 1 >= rule.min_samples
         if done or capped:
             chunk = values[start : index + 1]
             windows.append(Window.of(chunk, w_elapsed, complete=done))
@@ -327,6 +335,8 @@ def measure_until_stable(
     deadline = begin + int(rule.max_seconds * 1e9)
     j = 0
     reason = "max_windows"
+    taken = 0  # calls in the windows closed so far
+    still_needed = rule.min_samples
     while True:
         durations: list[int] = []
         append = durations.append
@@ -348,7 +358,7 @@ def measure_until_stable(
                 calls += 1
                 if t1 >= w_end and calls >= min_calls:
                     break
-                if t1 >= deadline:
+                if t1 >= deadline and calls >= still_needed:
                     capped = True
                     break
         else:
@@ -367,7 +377,7 @@ def measure_until_stable(
                 calls += 1
                 if t1 >= w_end and calls >= min_calls:
                     break
-                if t1 >= deadline:
+                if t1 >= deadline and calls >= still_needed:
                     capped = True
                     break
             side_chunks.append(np.asarray(side, dtype=np.int64))
@@ -379,7 +389,9 @@ def measure_until_stable(
         if is_stable(windows, rule):
             reason = "stable"
             break
-        if capped or t1 >= deadline:
+        taken += calls
+        still_needed = rule.min_samples - taken
+        if capped or (t1 >= deadline and still_needed <= 0):
             reason = "max_seconds"
             break
         if len(windows) >= rule.max_windows:

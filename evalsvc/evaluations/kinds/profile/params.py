@@ -59,6 +59,13 @@ class ProfileParams(serializers.Serializer):
         min_value=0, max_value=64, default=0, help_text="Sweep 1, 2, 4, … concurrent requests up to this; 0 for none."
     )
     max_seconds_per_cell = serializers.FloatField(min_value=1, max_value=600, default=20)
+    min_samples_per_cell = serializers.IntegerField(
+        min_value=0,
+        max_value=100,
+        default=0,
+        help_text="Keep timing a cell past max_seconds_per_cell until it has this many calls (a regression "
+        "check needs 20 per cell).",
+    )
     objectives = ObjectivesParams(required=False)
     regression = RegressionParams(required=False)
     feature_columns = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
