@@ -11,7 +11,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsvc.settings.local")
 app = Celery("evalsvc")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Tasks that belong to no job kind.
-app.conf.imports = ("workers.tasks.fleet", "workers.tasks.monitoring")
+app.conf.imports = ("workers.tasks.fleet", "workers.tasks.monitoring", "workers.tasks.registry")
 
 
 def job_task_modules() -> list[str]:

@@ -44,6 +44,12 @@ class Conflict(ApplicationError):
     status_code = 409
 
 
+class TooLarge(ApplicationError):
+    """The request body passes a size limit; 413."""
+
+    status_code = 413
+
+
 class Unavailable(ApplicationError):
     """The service cannot do this safely now (an operator must act); 503."""
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from evalsvc.core.exceptions import Conflict, ValidationFailed
 from evalsvc.core.models import Pk
+from evalsvc.registry.deferred import require_ready
 from evalsvc.registry.selectors import dataset_version_get, model_version_get
 from evalsvc.teams.selectors import require_write
 
@@ -48,6 +49,9 @@ def run_submit(
     if dataset_version is not None and dataset_version.team_id != model_version.team_id:
         raise ValidationFailed("the model version and the data set version belong to different teams")
     require_write(user=user, team=model_version.team)
+    require_ready(model_version)
+    if dataset_version is not None:
+        require_ready(dataset_version)
     if not isinstance(params or {}, dict):
         raise ValidationFailed("params must be a JSON object")
     cleaned = job_kind.clean_params(dict(params or {}), model_version, dataset_version)

@@ -13,6 +13,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from evalsvc.audit.services import audit_record
 from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.registry.deferred import require_ready
 from evalsvc.registry.selectors import dataset_version_get, model_version_get
 from evalsvc.teams.selectors import require_write
 from workers.queues import CPU
@@ -65,6 +66,8 @@ def monitor_create(*, user: Any, data: dict[str, Any], service_host: str | None 
     if reference.team_id != model_version.team_id:
         raise ValidationFailed("the model version and the reference data set belong to different teams")
     require_write(user=user, team=model_version.team)
+    require_ready(model_version)
+    require_ready(reference)
     if reference.format == "imagefolder":
         raise ValidationFailed("a monitor compares tables; the reference must be a CSV or Parquet data set")
     columns = list(data.get("columns") or reference.column_names)

@@ -16,10 +16,11 @@ from evalsvc.core.apis import TEAM_PARAM, page_of, paginated, validated
 from evalsvc.teams.selectors import team_get_for_user
 
 from . import curation, selectors, services
-from .models import DatasetVersion, ModelVersion, RegisteredModel
+from .deferred import require_ready
+from .models import ArtifactStatus, DatasetVersion, ModelVersion, RegisteredModel
 from .same_model import model_version_same_model_update, same_model_target
 from .storage import blob_open
-from .uploads import uploaded_file_path
+from .uploads import upload_digest, uploaded_file_path
 
 
 class ModelVersionOut(serializers.ModelSerializer):
@@ -34,7 +35,7 @@ class ModelVersionOut(serializers.ModelSerializer):
             "id", "team", "model", "name", "version", "format", "sha256", "size_bytes", "original_filename",
             "inputs", "outputs", "opset", "ir_version", "producer_name", "producer_version",
             "class_labels", "feature_names", "feature_names_source", "weights_sha256", "weights_size_bytes", "tokenizer_sha256", "processing",
-            "parent", "variant", "same_model_as", "notes", "created_by", "created_at",
+            "parent", "variant", "same_model_as", "notes", "created_by", "created_at", "status", "status_message",
         ]  # fmt: skip
 
 
@@ -108,7 +109,7 @@ class DatasetVersionOut(serializers.ModelSerializer):
         model = DatasetVersion
         fields = [
             "id", "team", "name", "version", "format", "sha256", "size_bytes", "original_filename",
-            "rows", "columns", "label_column", "notes", "created_by", "created_at",
+            "rows", "columns", "label_column", "notes", "created_by", "created_at", "status", "status_message",
         ]  # fmt: skip
 
 
@@ -119,7 +120,22 @@ class DatasetVersionIn(_UploadIn):
     label_column = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-def _download(key: str, filename: str, sha256: str) -> FileResponse:
+_UPLOAD_DOC = (
+    "Files up to EVALSVC_INLINE_VALIDATION_MB are validated in the request (201, status ready). A larger one "
+    "is stored and answered 202 with status validating; a worker then makes it ready or failed "
+    "(status_message says why). All files of one request together may be at most EVALSVC_MAX_UPLOAD_MB: "
+    "past it the upload is cut off while it arrives and answered 413."
+)
+
+
+def _created(out: serializers.Serializer, version: ModelVersion | DatasetVersion) -> Response:
+    accepted = version.status == ArtifactStatus.VALIDATING
+    return Response(out.data, status=status.HTTP_202_ACCEPTED if accepted else status.HTTP_201_CREATED)
+
+
+def _download(version: ModelVersion | DatasetVersion) -> FileResponse:
+    require_ready(version)
+    key, filename, sha256 = version.storage_key, version.original_filename, version.sha256
     response = FileResponse(blob_open(key), as_attachment=True, filename=filename or sha256)
     response["X-Content-SHA256"] = sha256
     return response
@@ -133,7 +149,9 @@ class ModelVersionListApi(APIView):
         qs = selectors.model_versions_for_user(user=request.user, team=request.query_params.get("team"))
         return paginated(self, request, qs, ModelVersionOut)
 
-    @extend_schema(request=ModelVersionIn, responses={201: ModelVersionOut})
+    @extend_schema(
+        request=ModelVersionIn, responses={201: ModelVersionOut, 202: ModelVersionOut}, description=_UPLOAD_DOC
+    )
     def post(self, request: Request) -> Response:
         data = validated(ModelVersionIn, request.data)
         team = team_get_for_user(user=request.user, team=data["team"])
@@ -158,8 +176,10 @@ class ModelVersionListApi(APIView):
                 processing=data.get("processing"),
                 feature_names=data.get("feature_names"),
                 same_model_as=same_model,
+                sha256=upload_digest(upload),
+                defer_large=True,
             )
-        return Response(ModelVersionOut(version).data, status=status.HTTP_201_CREATED)
+        return _created(ModelVersionOut(version), version)
 
 
 class ModelVersionDetailApi(APIView):
@@ -194,7 +214,7 @@ class ModelVersionDownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, pk: str) -> FileResponse:
         version = selectors.model_version_get(user=request.user, pk=pk)
-        return _download(version.storage_key, version.original_filename, version.sha256)
+        return _download(version)
 
 
 class DatasetVersionListApi(APIView):
@@ -205,7 +225,9 @@ class DatasetVersionListApi(APIView):
         qs = selectors.dataset_versions_for_user(user=request.user, team=request.query_params.get("team"))
         return paginated(self, request, qs, DatasetVersionOut)
 
-    @extend_schema(request=DatasetVersionIn, responses={201: DatasetVersionOut})
+    @extend_schema(
+        request=DatasetVersionIn, responses={201: DatasetVersionOut, 202: DatasetVersionOut}, description=_UPLOAD_DOC
+    )
     def post(self, request: Request) -> Response:
         data = validated(DatasetVersionIn, request.data)
         team = team_get_for_user(user=request.user, team=data["team"])
@@ -220,8 +242,10 @@ class DatasetVersionListApi(APIView):
                 format=data.get("format"),
                 label_column=data.get("label_column", ""),
                 notes=data.get("notes", ""),
+                sha256=upload_digest(upload),
+                defer_large=True,
             )
-        return Response(DatasetVersionOut(version).data, status=status.HTTP_201_CREATED)
+        return _created(DatasetVersionOut(version), version)
 
 
 class DatasetVersionDetailApi(APIView):
@@ -239,7 +263,7 @@ class DatasetVersionDownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, pk: str) -> FileResponse:
         version = selectors.dataset_version_get(user=request.user, pk=pk)
-        return _download(version.storage_key, version.original_filename, version.sha256)
+        return _download(version)
 
 
 class RegisteredModelOut(serializers.ModelSerializer):

@@ -18,7 +18,7 @@ from evalsvc.core.exceptions import Conflict, Forbidden, NotFound, ValidationFai
 from evalsvc.teams.models import Role, Team
 from evalsvc.teams.selectors import get_scoped, role_for
 
-from .models import DatasetVersion, ModelVersion, RegisteredModel
+from .models import ArtifactStatus, DatasetVersion, ModelVersion, RegisteredModel
 from .selectors import dataset_version_get, model_version_get
 from .storage import blob_delete
 
@@ -35,7 +35,11 @@ def _artifact_details(version: ModelVersion | DatasetVersion) -> dict[str, Any]:
         if parent:
             details.update({"parent": str(parent), "variant": getattr(version, "variant", "")})
     else:
-        details = {"name": version.dataset.name, "format": version.format, "rows": version.rows}
+        details = {"name": version.dataset.name, "format": version.format}
+        if version.status != ArtifactStatus.VALIDATING:  # not counted yet
+            details["rows"] = version.rows
+    if version.status != ArtifactStatus.READY:
+        details["status"] = version.status
     return {**details, "version": version.version, "sha256": version.sha256, "size_bytes": version.size_bytes}
 
 

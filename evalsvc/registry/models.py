@@ -20,6 +20,14 @@ class DatasetFormat(models.TextChoices):
     IMAGEFOLDER = "imagefolder", "Image folders (zip)"
 
 
+class ArtifactStatus(models.TextChoices):
+    #: Stored; a worker is checking the file (large uploads). Jobs wait for "ready".
+    VALIDATING = "validating", "Validating"
+    READY = "ready", "Ready"
+    #: The file was refused after upload; ``status_message`` says why, its bytes are gone.
+    FAILED = "failed", "Failed"
+
+
 class Artifact(TeamOwned):
     """Bytes stored content-addressed under the storage root, identified by SHA-256."""
 
@@ -30,9 +38,16 @@ class Artifact(TeamOwned):
     original_filename = models.CharField(max_length=255, blank=True)
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=ArtifactStatus.choices, default=ArtifactStatus.READY)
+    #: Why validation failed (status "failed").
+    status_message = models.TextField(blank=True, default="")
 
     class Meta:
         abstract = True
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == ArtifactStatus.READY
 
 
 class RegisteredModel(TeamOwned):
@@ -89,7 +104,12 @@ class ModelVersion(Artifact):
         ordering = ["registered_model__name", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["registered_model", "version"], name="unique_model_version"),
-            models.UniqueConstraint(fields=["team", "sha256", "weights_sha256"], name="unique_model_bytes_per_team"),
+            # A failed upload keeps its row (and message) but not its claim on the bytes.
+            models.UniqueConstraint(
+                fields=["team", "sha256", "weights_sha256"],
+                condition=~models.Q(status="failed"),
+                name="unique_model_bytes_per_team",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -122,7 +142,9 @@ class DatasetVersion(Artifact):
         ordering = ["dataset__name", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["dataset", "version"], name="unique_dataset_version"),
-            models.UniqueConstraint(fields=["team", "sha256"], name="unique_dataset_bytes_per_team"),
+            models.UniqueConstraint(
+                fields=["team", "sha256"], condition=~models.Q(status="failed"), name="unique_dataset_bytes_per_team"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,7 +2,9 @@
 
 Order matters for "nothing half-written": validate from the temporary file,
 then store the bytes under their content address, then create the rows in one
-transaction; if the rows fail, bytes this call wrote are removed again.
+transaction; if the rows fail, bytes this call wrote are removed again. A
+large upload is stored first and validated by a worker (``deferred``), which
+removes the bytes again if the file is refused.
 """
 
 from __future__ import annotations
@@ -13,20 +15,45 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max, TextChoices
 
 from evalsvc.core.exceptions import Conflict, ValidationFailed
 from evalsvc.teams.models import Team
 from evalsvc.teams.selectors import require_write
-from workers.engine.datasets import inspect_dataset, validate_label_column
 from workers.engine.errors import EngineError
-from workers.engine.formats import inspect_model
 
 from .curation import record_registration
-from .models import Dataset, DatasetFormat, DatasetVersion, ModelFormat, ModelVersion, RegisteredModel
+from .deferred import validation_enqueue
+from .inspection import (
+    clean_feature_names,
+    dataset_facts,
+    model_facts,
+    resolve_feature_names,
+    validate_processing,
+)
+from .models import (
+    ArtifactStatus,
+    Dataset,
+    DatasetFormat,
+    DatasetVersion,
+    ModelFormat,
+    ModelVersion,
+    RegisteredModel,
+)
 from .storage import blob_delete, blob_store, hash_file
 from .uploads import clean_filename
+
+__all__ = [
+    "clean_feature_names",
+    "dataset_version_register",
+    "model_variant_register",
+    "model_version_register",
+    "registrations_all_or_nothing",
+    "resolve_feature_names",
+    "validate_processing",
+]
 
 _MODEL_EXTENSIONS = {
     ".onnx": ModelFormat.ONNX,
@@ -95,16 +122,17 @@ def registrations_all_or_nothing() -> Iterator[None]:
         _batch_written.reset(token)
 
 
-def _store_then_create(*, files: list[tuple[str, str]], create: Callable[[list[str]], Any]) -> Any:
+def _store_then_create(*, files: list[tuple[str, str]], create: Callable[[list[str]], Any], move: bool = False) -> Any:
     """Store each (path, sha256) under its content address, then create the rows.
 
     If creating the rows fails, the blobs this call wrote are removed again.
+    `move`: the files are the request's temporary files, moved into storage.
     """
     keys: list[str] = []
     written: list[str] = []
     try:
         for path, sha256 in files:
-            key, created = blob_store(path=path, sha256=sha256)
+            key, created = blob_store(path=path, sha256=sha256, move=move)
             keys.append(key)
             if created:
                 written.append(key)
@@ -121,7 +149,7 @@ def _store_then_create(*, files: list[tuple[str, str]], create: Callable[[list[s
 
 
 def _duplicate(model: type[DatasetVersion], *, team: Team, sha256: str) -> DatasetVersion | None:
-    return model.objects.filter(team=team, sha256=sha256).first()
+    return model.objects.filter(team=team, sha256=sha256).exclude(status=ArtifactStatus.FAILED).first()
 
 
 def model_version_register(
@@ -141,6 +169,8 @@ def model_version_register(
     variant: str = "",
     feature_names: list[str] | None = None,
     same_model_as: ModelVersion | None = None,
+    sha256: str | None = None,
+    defer_large: bool = False,
 ) -> ModelVersion:
     """Validate a model file (and its companions) and register it as the next version of model `name`.
 
@@ -152,6 +182,12 @@ def model_version_register(
     OpenVINO IR needs its weights (.bin) as `weights_path`; a text model's
     tokenizer.json comes as `tokenizer_path`; `processing` is the declared
     pre/post-processing spec, validated here so every later job can trust it.
+
+    `sha256`: the file's digest if the caller already has it (the upload
+    handler computes it while the body arrives). With `defer_large`, files
+    above ``EVALSVC_INLINE_VALIDATION_BYTES`` are stored and registered as
+    "validating", and a worker checks them (``deferred``); `path` is then
+    moved into storage, not copied.
     """
     require_write(user=user, team=team)
     if same_model_as is not None and same_model_as.team_id != team.pk:
@@ -159,7 +195,7 @@ def model_version_register(
     name = _validate_name(name, "model")
     filename = clean_filename(filename)
     fmt = _resolve_format(format, filename, ModelFormat, _MODEL_EXTENSIONS, "model")
-    sha256, size = hash_file(path)
+    sha256, size = (sha256, os.path.getsize(path)) if sha256 else hash_file(path)
     if size == 0:
         raise ValidationFailed("the file is empty")
     if fmt == ModelFormat.OPENVINO and not weights_path:
@@ -170,21 +206,38 @@ def model_version_register(
     if weights_path and not weights_size:
         raise ValidationFailed("the weights file is empty")
     tokenizer_sha256 = hash_file(tokenizer_path)[0] if tokenizer_path else ""
-    existing = ModelVersion.objects.filter(team=team, sha256=sha256, weights_sha256=weights_sha256).first()
+    existing = (
+        ModelVersion.objects.filter(team=team, sha256=sha256, weights_sha256=weights_sha256)
+        .exclude(status=ArtifactStatus.FAILED)
+        .first()
+    )
     if existing is not None:
         raise Conflict(
             f"identical bytes are already registered as {existing} (sha256 {sha256[:12]}…)",
             extra={"existing_id": str(existing.id), "sha256": sha256},
         )
-    try:
-        info = inspect_model(path, fmt, weights_path=weights_path)
-        spec = validate_processing(processing, tokenizer_path=tokenizer_path)
-    except EngineError as exc:
-        raise ValidationFailed(exc.message) from None
-    _refuse_two_label_maps(info.class_labels, spec)
-    features, features_source = resolve_feature_names(
-        declared=feature_names, processing=spec, from_model=info.feature_names, inputs=info.inputs
-    )
+    deferred = defer_large and size + (weights_size or 0) > settings.EVALSVC_INLINE_VALIDATION_BYTES
+    if deferred:
+        # What needs no look at the big file is checked now; the file itself by a worker.
+        try:
+            spec = validate_processing(processing, tokenizer_path=tokenizer_path)
+        except EngineError as exc:
+            raise ValidationFailed(exc.message) from None
+        facts: dict[str, Any] = {
+            "processing": spec,
+            "feature_names": clean_feature_names(feature_names) if feature_names is not None else None,
+            "feature_names_source": "declared" if feature_names is not None else "",
+            "status": ArtifactStatus.VALIDATING,
+        }
+    else:
+        facts = model_facts(
+            path=path,
+            fmt=fmt,
+            weights_path=weights_path,
+            processing=processing,
+            tokenizer_path=tokenizer_path,
+            feature_names=feature_names,
+        )
 
     files = [(path, sha256)]
     if weights_path:
@@ -199,7 +252,7 @@ def model_version_register(
         registered = RegisteredModel.objects.select_for_update().get(pk=registered.pk)
         latest = registered.versions.aggregate(v=Max("version"))["v"] or 0
         companions = iter(keys[1:])
-        return ModelVersion.objects.create(
+        version = ModelVersion.objects.create(
             team=team,
             registered_model=registered,
             version=latest + 1,
@@ -210,112 +263,24 @@ def model_version_register(
             original_filename=filename,
             notes=notes,
             created_by=user,
-            inputs=[_tensor(t) for t in info.inputs],
-            outputs=[_tensor(t) for t in info.outputs],
-            opset=info.opset,
-            ir_version=info.ir_version,
-            producer_name=info.producer_name,
-            producer_version=info.producer_version,
-            class_labels=list(info.class_labels) if info.class_labels is not None else None,
-            feature_names=features,
-            feature_names_source=features_source,
             weights_sha256=weights_sha256,
             weights_storage_key=next(companions) if weights_path else "",
             weights_size_bytes=weights_size,
             tokenizer_sha256=tokenizer_sha256,
             tokenizer_storage_key=next(companions) if tokenizer_path else "",
-            processing=spec,
             parent=parent,
             variant=variant,
             same_model_as=same_model_as,
+            **facts,
         )
+        if deferred:
+            validation_enqueue(version)
+        return version
 
     try:
-        return _store_then_create(files=files, create=record_registration(create, user=user))
+        return _store_then_create(files=files, create=record_registration(create, user=user), move=deferred)
     except IntegrityError:  # a concurrent upload of the same bytes
         raise Conflict("identical bytes were registered at the same moment; reload to see them") from None
-
-
-def _refuse_two_label_maps(class_labels: Any, spec: dict[str, Any] | None) -> None:
-    """A model that names its classes and a spec that names them again: which would a report believe?"""
-    declared = ((spec or {}).get("output") or {}).get("labels")
-    if class_labels is None or declared is None:
-        return
-    shown = ", ".join(repr(label) for label in list(class_labels)[:5]) + (", …" if len(class_labels) > 5 else "")
-    raise ValidationFailed(
-        f"the model names its classes itself (ONNX-ML class labels: {shown}) and the processing spec's "
-        "output.labels gives a second label map; keep one: remove output.labels (the model's own labels "
-        "are used), or export the model without class labels"
-    )
-
-
-def clean_feature_names(value: Any) -> list[str]:
-    """A list of distinct, non-empty column names, or a 400 saying what is wrong."""
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-        raise ValidationFailed("feature_names must be a non-empty list of column names")
-    names = [v.strip() for v in value]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ValidationFailed(f"feature_names repeats {', '.join(repeated)}")
-    return names
-
-
-def resolve_feature_names(
-    *, declared: list[str] | None, processing: dict[str, Any] | None, from_model: Any, inputs: Any
-) -> tuple[list[str] | None, str]:
-    """The model's feature columns and their source: declared, its tabular processing spec, or its file."""
-    spec_columns = ((processing or {}).get("input") or {}).get("feature_columns")
-    if declared is not None:
-        names = clean_feature_names(declared)
-        if spec_columns and list(spec_columns) != names:
-            raise ValidationFailed(
-                f"feature_names ({', '.join(names)}) differ from the columns the processing spec reads "
-                f"({', '.join(spec_columns)}); leave feature_names out"
-            )
-        width = _input_width(inputs)
-        if not spec_columns and width is not None and width != len(names):
-            raise ValidationFailed(
-                f"the model's input takes {width} features but {len(names)} feature_names were given"
-            )
-        return names, "declared"
-    if spec_columns:
-        return list(spec_columns), "processing"
-    if from_model:
-        return list(from_model), "model"
-    return None, ""
-
-
-def _input_width(inputs: Any) -> int | None:
-    """Features of a single rank-2 input (a TensorSpec, or its stored dict), if fixed."""
-    if len(inputs) != 1:
-        return None
-    shape = inputs[0].get("shape") if isinstance(inputs[0], dict) else inputs[0].shape
-    if shape is None or len(shape) != 2:
-        return None
-    return shape[1] if isinstance(shape[1], int) else None
-
-
-def validate_processing(processing: dict[str, Any] | None, *, tokenizer_path: str | None) -> dict[str, Any] | None:
-    """Check a declared processing spec (and the tokenizer it needs); return its normalised form."""
-    if processing is None:
-        if tokenizer_path:
-            raise ValidationFailed("a tokenizer was uploaded but no text processing spec says how to use it")
-        return None
-    from workers.engine.processing import load_tokenizer, parse_processing_spec
-
-    spec = parse_processing_spec(processing)
-    wants_text = getattr(spec.input, "kind", None) == "text"
-    if wants_text and not tokenizer_path:
-        raise ValidationFailed("a text processing spec needs the model's tokenizer.json uploaded as 'tokenizer'")
-    if tokenizer_path:
-        if not wants_text:
-            raise ValidationFailed("a tokenizer was uploaded but the processing spec's input is not text")
-        load_tokenizer(tokenizer_path)
-    return spec.to_dict()
-
-
-def _tensor(spec: Any) -> dict[str, Any]:
-    return {"name": spec.name, "dtype": spec.dtype, "shape": list(spec.shape) if spec.shape is not None else None}
 
 
 def dataset_version_register(
@@ -329,15 +294,20 @@ def dataset_version_register(
     label_column: str = "",
     notes: str = "",
     description: str = "",
+    sha256: str | None = None,
+    defer_large: bool = False,
 ) -> DatasetVersion:
-    """Validate a data set file (streamed), infer its schema and register the next version."""
+    """Validate a data set file (streamed), infer its schema and register the next version.
+
+    `sha256` and `defer_large` as for :func:`model_version_register`.
+    """
     require_write(user=user, team=team)
     name = _validate_name(name, "data set")
     filename = clean_filename(filename)
     fmt = _resolve_format(format, filename, DatasetFormat, _DATASET_EXTENSIONS, "data set")
     if fmt == DatasetFormat.IMAGEFOLDER and not label_column:
         label_column = "label"  # the class folder each image sits in
-    sha256, size = hash_file(path)
+    sha256, size = (sha256, os.path.getsize(path)) if sha256 else hash_file(path)
     if size == 0:
         raise ValidationFailed("the file is empty")
     existing = _duplicate(DatasetVersion, team=team, sha256=sha256)
@@ -346,18 +316,18 @@ def dataset_version_register(
             f"identical bytes are already registered as {existing} (sha256 {sha256[:12]}…)",
             extra={"existing_id": str(existing.id), "sha256": sha256},
         )
-    try:
-        info = inspect_dataset(path, fmt)
-        if label_column:
-            validate_label_column(info, label_column)
-    except EngineError as exc:
-        raise ValidationFailed(exc.message) from None
+    deferred = defer_large and size > settings.EVALSVC_INLINE_VALIDATION_BYTES
+    facts: dict[str, Any] = (
+        {"rows": 0, "status": ArtifactStatus.VALIDATING}
+        if deferred
+        else dataset_facts(path=path, fmt=fmt, label_column=label_column)
+    )
 
     def create(keys: list[str]) -> DatasetVersion:
         dataset, _ = Dataset.objects.get_or_create(team=team, name=name, defaults={"description": description})
         dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
         latest = dataset.versions.aggregate(v=Max("version"))["v"] or 0
-        return DatasetVersion.objects.create(
+        version = DatasetVersion.objects.create(
             team=team,
             dataset=dataset,
             version=latest + 1,
@@ -368,14 +338,15 @@ def dataset_version_register(
             original_filename=filename,
             notes=notes,
             created_by=user,
-            rows=info.rows,
-            columns=[{"name": c.name, "dtype": c.dtype, "missing": c.missing} for c in info.columns],
             label_column=label_column,
-            extra=dict(info.extra or {}),
+            **facts,
         )
+        if deferred:
+            validation_enqueue(version)
+        return version
 
     try:
-        return _store_then_create(files=[(path, sha256)], create=record_registration(create, user=user))
+        return _store_then_create(files=[(path, sha256)], create=record_registration(create, user=user), move=deferred)
     except IntegrityError:
         raise Conflict("identical bytes were registered at the same moment; reload to see them") from None
 
@@ -389,7 +360,11 @@ def model_variant_register(
     the first time is returned instead of a duplicate.
     """
     sha256, _ = hash_file(path)
-    existing = ModelVersion.objects.filter(team=parent.team, sha256=sha256, weights_sha256="").first()
+    existing = (
+        ModelVersion.objects.filter(team=parent.team, sha256=sha256, weights_sha256="")
+        .exclude(status=ArtifactStatus.FAILED)
+        .first()
+    )
     if existing is not None:
         return existing
     return model_version_register(

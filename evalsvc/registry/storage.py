@@ -33,13 +33,24 @@ def blob_key(sha256: str) -> str:
     return f"blobs/sha256/{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
 
-def blob_store(*, path: str, sha256: str) -> tuple[str, bool]:
-    """Store the file at `path` under its content address; return (key, created)."""
+class _SpooledFile(File):
+    """A temporary file that storage may move into place instead of copying (local disk)."""
+
+    def temporary_file_path(self) -> str:
+        return str(self.name)
+
+
+def blob_store(*, path: str, sha256: str, move: bool = False) -> tuple[str, bool]:
+    """Store the file at `path` under its content address; return (key, created).
+
+    `move`: `path` is a temporary file the caller gives up; on local storage
+    it is renamed into place rather than copied (a large upload takes no time).
+    """
     key = blob_key(sha256)
     if default_storage.exists(key):
         return key, False
     with open(path, "rb") as handle:
-        saved = default_storage.save(key, File(handle))
+        saved = default_storage.save(key, _SpooledFile(handle, name=path) if move else File(handle))
     if saved != key:  # a concurrent upload of the same bytes won the race
         default_storage.delete(saved)
         return key, False

@@ -16,9 +16,10 @@ from evalsvc.core.exceptions import ApplicationError, NotFound
 from . import services
 from .curation import registered_model_update
 from .forms import DatasetUploadForm, ModelUploadForm, UploadForm
+from .models import ArtifactStatus
 from .processing import model_version_processing_set as processing_set
 from .selectors import model_version_get
-from .uploads import uploaded_file_path
+from .uploads import upload_digest, uploaded_file_path
 
 
 def _upload_page(
@@ -47,6 +48,12 @@ def _upload_page(
     return render(request, template, {"form": form}, status=status)
 
 
+def _validating(version: Any) -> str:
+    if version.status != ArtifactStatus.VALIDATING:
+        return ""
+    return f"Stored {version} (sha256 {version.sha256[:12]}…); a worker is validating the file: this page shows the result."
+
+
 def _optional_file(stack: ExitStack, upload: Any) -> str | None:
     return stack.enter_context(uploaded_file_path(upload)) if upload else None
 
@@ -64,6 +71,8 @@ def model_upload(request: HttpRequest) -> HttpResponse:
             weights_path=_optional_file(stack, data.get("weights")),
             tokenizer_path=_optional_file(stack, data.get("tokenizer")),
             processing=data.get("processing"),
+            sha256=upload_digest(data["file"]),
+            defer_large=True,
         )
 
     return _upload_page(
@@ -71,7 +80,7 @@ def model_upload(request: HttpRequest) -> HttpResponse:
         ModelUploadForm,
         "registry/model_upload.html",
         register,
-        lambda v: (f"Registered {v} (sha256 {v.sha256[:12]}…)", "model-version-detail"),
+        lambda v: (_validating(v) or f"Registered {v} (sha256 {v.sha256[:12]}…)", "model-version-detail"),
     )
 
 
@@ -86,6 +95,8 @@ def dataset_upload(request: HttpRequest) -> HttpResponse:
             filename=data["file"].name,
             label_column=data["label_column"],
             notes=data["notes"],
+            sha256=upload_digest(data["file"]),
+            defer_large=True,
         )
 
     return _upload_page(
@@ -93,7 +104,7 @@ def dataset_upload(request: HttpRequest) -> HttpResponse:
         DatasetUploadForm,
         "registry/dataset_upload.html",
         register,
-        lambda v: (f"Registered {v} ({v.rows:,} rows)", "dataset-version-detail"),
+        lambda v: (_validating(v) or f"Registered {v} ({v.rows:,} rows)", "dataset-version-detail"),
     )
 
 

@@ -59,6 +59,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before any view or check reads a form: the upload limit holds while the body arrives.
+    "evalsvc.registry.uploads.UploadLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "evalsvc.core.middleware.PrivateResponsesMiddleware",
@@ -207,7 +209,11 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+#: All files of one upload request together; refused (413) while the body arrives, past this.
 EVALSVC_MAX_UPLOAD_BYTES = env_int("EVALSVC_MAX_UPLOAD_MB", 2048) * 1024 * 1024
+#: Files up to this size are validated inside the request; larger ones by a worker (the
+#: version is "validating" until then), so no request holds a web process for long.
+EVALSVC_INLINE_VALIDATION_BYTES = env_int("EVALSVC_INLINE_VALIDATION_MB", 8) * 1024 * 1024
 
 # --- Cache (API throttling counters) -----------------------------------------
 # Shared by every web process when EVALSVC_CACHE_URL names a Redis database;
@@ -285,7 +291,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["evalsvc.core.apidocs.SchemaAccess"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Memberships, invitations and their inputs share one role enum.
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "evalsvc.teams.models.Role"},
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "evalsvc.teams.models.Role",
+        "ArtifactStatusEnum": "evalsvc.registry.models.ArtifactStatus",
+    },
     # Swagger UI and ReDoc assets come from the sidecar package: no CDN (air-gapped users).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

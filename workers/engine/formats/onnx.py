@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError
 from onnx import TensorProto, shape_inference
 
 from workers.engine.errors import InvalidArtifact
+from workers.engine.formats.onnx_skeleton import SkeletonError, read_skeleton
 from workers.engine.types import Dim, ModelInfo, TensorSpec
 
 __all__ = ["inspect_onnx", "onnx_dtype_name"]
@@ -111,8 +112,10 @@ def inspect_onnx(path: str) -> ModelInfo:
     """
     if os.path.getsize(path) == 0:
         raise InvalidArtifact("the file is empty")
-    model = _load(path)
+    model, skipped = _load(path)
     _check_structure(model)
+    graph_initializers = {t.name for t in model.graph.initializer}
+    _weights_as_inputs(model, skipped)
     try:
         # The checker takes the in-memory proto: external data is refused above,
         # so nothing but this file is ever opened.
@@ -130,7 +133,7 @@ def inspect_onnx(path: str) -> ModelInfo:
     _check_fixed_sizes(inferred)
 
     graph = model.graph
-    initializers = {t.name for t in graph.initializer} | {t.values.name for t in graph.sparse_initializer}
+    initializers = graph_initializers | {t.values.name for t in graph.sparse_initializer}
     inputs = tuple(_value_spec(v) for v in graph.input if v.name not in initializers)
     if not inputs:
         raise InvalidArtifact("the model has no inputs: every graph input is a constant initializer")
@@ -270,12 +273,16 @@ def _feature_names(model: onnx.ModelProto) -> tuple[str, ...] | None:
     return tuple(names)
 
 
-def _load(path: str) -> onnx.ModelProto:
+def _load(path: str) -> tuple[onnx.ModelProto, dict[int, int]]:
+    """The model without its large initializers' data, and their data sizes by initializer index.
+
+    External data is never followed either (that would open paths named
+    inside the file); _check_structure refuses such models.
+    """
     try:
-        # External data would make the loader open paths named inside the
-        # file, so it is never followed; _check_structure refuses such models.
-        return onnx.load(path, load_external_data=False)
-    except (DecodeError, RuntimeError, ValueError, UnicodeDecodeError) as exc:
+        skeleton = read_skeleton(path)
+        return onnx.load_model_from_string(skeleton.data), skeleton.skipped
+    except (SkeletonError, DecodeError, RuntimeError, ValueError, UnicodeDecodeError) as exc:
         with open(path, "rb") as fh:
             head = fh.read(64)
         raise InvalidArtifact(_decode_failure(head, exc)) from exc
@@ -324,6 +331,47 @@ def _check_structure(model: onnx.ModelProto) -> None:
                 "the model stores weights in external data files, which cannot be uploaded; "
                 "save it as a single .onnx file"
             )
+
+
+# Element types stored two to a byte.
+_PACKED_4BIT = {getattr(TensorProto, n) for n in ("INT4", "UINT4", "FLOAT4E2M1") if hasattr(TensorProto, n)}
+
+
+def _weights_as_inputs(model: onnx.ModelProto, skipped: dict[int, int]) -> None:
+    """Check that each initializer left on disk holds as many bytes as its shape and type need,
+    then declare it a graph input of that type and shape, which is all the checker and shape
+    inference need from it."""
+    from onnx import helper
+
+    graph = model.graph
+    listed = {v.name for v in graph.input}
+    for index in sorted(skipped, reverse=True):
+        tensor = graph.initializer[index]
+        if tensor.data_type == TensorProto.STRING:
+            raise InvalidArtifact(
+                f"initializer {tensor.name!r} is a string tensor stored as raw bytes, which ONNX forbids"
+            )
+        elements = 1
+        for dim in tensor.dims:
+            elements *= dim
+        try:
+            if tensor.data_type in _PACKED_4BIT:
+                needed = (elements + 1) // 2
+            else:
+                needed = elements * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+        except (KeyError, ValueError, TypeError):
+            raise InvalidArtifact(
+                f"initializer {tensor.name!r} has the unknown element type {tensor.data_type}"
+            ) from None
+        if needed != skipped[index]:
+            raise InvalidArtifact(
+                f"initializer {tensor.name!r} holds {skipped[index]:,} bytes but its shape "
+                f"{'×'.join(map(str, tensor.dims)) or 'scalar'} of {onnx_dtype_name(tensor.data_type)} needs "
+                f"{needed:,}: the file is damaged"
+            )
+        if tensor.name not in listed:
+            graph.input.append(helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims)))
+        del graph.initializer[index]
 
 
 def _declared(value: onnx.ValueInfoProto) -> bool:

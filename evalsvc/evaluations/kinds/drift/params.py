@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from evalsvc.core.exceptions import ValidationFailed
 from evalsvc.fleet.selectors import require_offer
+from evalsvc.registry.deferred import require_ready
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 
 KINDS = ("numeric", "categorical", "binary")
@@ -52,6 +53,7 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
     reference = DatasetVersion.objects.filter(pk=data["reference_dataset"], team_id=dataset.team_id).first()
     if reference is None:
         raise ValidationFailed("reference_dataset: no data set version with that id in this team")
+    require_ready(reference)
     if reference.format == "imagefolder" or dataset.format == "imagefolder":
         raise ValidationFailed("drift compares tables (CSV or Parquet); image data sets are not supported")
     columns = data.get("columns") or reference.column_names

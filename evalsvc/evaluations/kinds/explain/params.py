@@ -17,6 +17,7 @@ from rest_framework import serializers
 
 from evalsvc.core.exceptions import ValidationFailed
 from evalsvc.fleet.selectors import require_offer
+from evalsvc.registry.deferred import require_ready
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 from workers.catalog import BACKEND_NAMES
 from workers.engine.errors import EngineError
@@ -148,6 +149,7 @@ def _check_reference(ref_id: str, dataset: DatasetVersion, features: list[str]) 
     if ref is None:
         _fail(f"reference data set {ref_id} does not exist")
         return
+    require_ready(ref)
     missing = [c for c in features if c not in ref.column_names]
     if missing:
         _fail(f"the reference data set lacks the feature columns {', '.join(missing)}")

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from evalsvc.core.exceptions import ValidationFailed
 from evalsvc.evaluations.kinds.common import map_columns
 from evalsvc.fleet.selectors import offers, require_worker_for
+from evalsvc.registry.deferred import require_ready
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 from evalsvc.registry.same_model import declared_same_model
 
@@ -56,6 +57,7 @@ def _candidate_model(model: ModelVersion, candidate: dict[str, Any]) -> dict[str
     other = ModelVersion.objects.select_related("registered_model").filter(pk=version_id, team=model.team_id).first()
     if other is None:
         raise ValidationFailed(f"candidate model_version {version_id} not found")
+    require_ready(other)
     if not declared_same_model(model, other):
         raise ValidationFailed(
             f"candidate model_version {other} is not declared the same model as {model}: "

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from evalsvc.core.exceptions import ValidationFailed
 from evalsvc.evaluations.kinds.common import map_columns
 from evalsvc.fleet.selectors import require_offer
+from evalsvc.registry.deferred import require_ready
 from evalsvc.registry.models import DatasetFormat, DatasetVersion, ModelFormat, ModelVersion
 from workers.catalog import QUANTIZE_VARIANTS
 
@@ -92,6 +93,7 @@ def _calibration(data: dict[str, Any], model: ModelVersion, dataset: DatasetVers
     other = DatasetVersion.objects.filter(pk=data["calibration_dataset"], team_id=dataset.team_id).first()
     if other is None:
         raise ValidationFailed("calibration_dataset: no data set version with that id in this team")
+    require_ready(other)
     if (other.format == DatasetFormat.IMAGEFOLDER) != (dataset.format == DatasetFormat.IMAGEFOLDER):
         raise ValidationFailed(
             f"calibration_dataset {other} is {other.get_format_display()} but {dataset} is "
