@@ -11,7 +11,8 @@ is assigned to the reference side), and with ``KA = K @ A``
 * ``sum K_xx = a·Ka``, ``sum K_xy = a·K1 - a·Ka``,
   ``sum K_yy = 1·K1 - 2 a·K1 + a·Ka``,
 
-so all permuted statistics cost one (n + m) × (n + m) × P product. The
+so all permuted statistics cost one (n + m) × (n + m) × P product (float32,
+in PyTorch, whose MKL runs it at the CPU's full vector width). The
 p-value is ``(k + 1) / (P + 1)`` where ``k`` permuted statistics are at least
 the observed one; alibi-detect reports ``k / P``, which can be 0 (alibi-detect
 issue 960). Both sides are sampled to at most ``max_per_side`` rows first
@@ -21,6 +22,7 @@ issue 960). Both sides are sampled to at most ``max_per_side`` rows first
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -36,18 +38,25 @@ def cap_rows(x: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
     return x[np.sort(rng.choice(x.shape[0], cap, replace=False))]
 
 
-def _squared_distances(z: np.ndarray) -> np.ndarray:
-    """All pairwise squared distances of the rows of ``z``, in place on one (n + m)² buffer."""
+def _squared_distances(z: Any) -> Any:
+    """All pairwise squared distances of the rows of ``z`` (a torch tensor), on one (n + m)² buffer.
+
+    One ``addmm`` writes ``|z_j|² - 2 z_i·z_j`` and one in-place add and clamp
+    finish it: three passes over the matrix, where numpy needs six. torch's
+    BLAS (MKL) also runs the products at the CPU's full vector width, which the
+    numpy wheel's OpenBLAS does not detect on every virtual machine.
+    """
+    import torch
+
     sq = (z * z).sum(1)
-    d = z @ z.T  # numpy hands z @ z.T to BLAS as a symmetric rank-k update
-    d *= -2.0
+    d = torch.addmm(sq[None, :], z, z.T, alpha=-2.0)
     d += sq[:, None]
-    d += sq[None, :]
-    return np.maximum(d, 1e-30, out=d)
+    return d.clamp_(min=1e-30)
 
 
 def sigma_median(d_ref: np.ndarray) -> float:
     """alibi-detect's median heuristic on the reference's own squared distances."""
+    d_ref = np.asarray(d_ref)
     n = d_ref.shape[0]
     k = n + (d_ref.size - n) // 2 - 1
     return float(np.sqrt(0.5 * float(np.partition(d_ref, k, axis=None)[k])))
@@ -95,24 +104,30 @@ def mmd_test(
     n, m = x.shape[0], y.shape[0]
     if n < 2 or m < 2:
         raise EngineError("MMD needs at least two rows on each side")
+    import torch
+
     # The kernel matrix in float32, as alibi-detect computes it: half the memory
-    # and twice the speed of float64; the sums over it are taken in float64.
-    z = np.concatenate([x, y]).astype(np.float32)
+    # and twice the speed of float64; the product's sums are combined in float64.
+    z = torch.from_numpy(np.concatenate([x, y]).astype(np.float32))
     d = _squared_distances(z)
     if sigma is None:
-        sigma = sigma_median(d[:n, :n])
-    d *= np.float32(-1.0 / (2.0 * sigma**2))
-    k = np.exp(d, out=d)
-    np.fill_diagonal(k, 0.0)
+        sigma = sigma_median(d[:n, :n].numpy())
+    k = d.mul_(-1.0 / (2.0 * sigma**2)).exp_()
+    k.fill_diagonal_(0.0)
     if permutations is None:
         permutations = np.stack([rng.permutation(n + m) for _ in range(n_permutations)]) if n_permutations else None
-    observed = np.zeros((n + m, 1), dtype=np.float32)
-    observed[:n] = 1.0
+    # Column 0 is all ones (the kernel's row sums), column 1 the observed split,
+    # then one column per permutation: every within-reference sum in one
+    # (n + m)² × (P + 2) product.
+    observed = np.zeros((n + m, 2), dtype=np.float32)
+    observed[:, 0] = 1.0
+    observed[:n, 1] = 1.0
     a = observed if permutations is None else np.hstack([observed, permutation_indicators(permutations, n)])
-    ka = (k @ a).astype(np.float64)
-    col = k.sum(0, dtype=np.float64)
+    ka = (k @ torch.from_numpy(a)).numpy().astype(np.float64)
+    del d, k
+    col, ka, a = ka[:, 0], ka[:, 1:], a[:, 1:].astype(np.float64)
     total = col.sum()
-    s_xx = np.einsum("ij,ij->j", a.astype(np.float64), ka)
+    s_xx = np.einsum("ij,ij->j", a, ka)
     a_k1 = col @ a
     s_xy = a_k1 - s_xx
     s_yy = total - 2.0 * a_k1 + s_xx
