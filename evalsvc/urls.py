@@ -58,6 +58,7 @@ api = [
     path("monitors/", monitor_apis.MonitorListApi.as_view(), name="api-monitors"),
     path("monitors/<str:pk>/", monitor_apis.MonitorDetailApi.as_view(), name="api-monitor"),
     path("monitors/<str:pk>/batches/", monitor_apis.BatchListApi.as_view(), name="api-monitor-batches"),
+    path("monitors/<str:pk>/labels/", monitor_apis.LabelListApi.as_view(), name="api-monitor-labels"),
     path("monitors/<str:pk>/checks/", monitor_apis.CheckListApi.as_view(), name="api-monitor-checks"),
     path("monitors/<str:pk>/alerts/", monitor_apis.AlertListApi.as_view(), name="api-monitor-alerts"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -13,7 +13,7 @@ from evalsvc.core.apis import TEAM_PARAM, paginated, validated
 from evalsvc.core.exceptions import ValidationFailed
 
 from . import selectors, services
-from .models import Alert, Monitor, MonitorCheck, ProductionBatch
+from .models import Alert, Monitor, MonitorCheck, ProductionBatch, ProductionLabels
 
 
 class MonitorOut(serializers.ModelSerializer):
@@ -26,7 +26,7 @@ class MonitorOut(serializers.ModelSerializer):
         model = Monitor
         fields = [
             "id", "team", "name", "model_version", "reference_dataset", "columns", "detectors", "window_hours",
-            "schedule", "webhook_url", "email_to", "enabled", "created_by", "created_at",
+            "schedule", "webhook_url", "email_to", "row_id_column", "task", "enabled", "created_by", "created_at",
         ]  # fmt: skip
 
 
@@ -45,6 +45,13 @@ class MonitorIn(serializers.Serializer):
     schedule = serializers.CharField(help_text="Cron: minute hour day-of-month month day-of-week, e.g. '0 * * * *'.")
     webhook_url = serializers.CharField(required=False, allow_blank=True, max_length=500)
     email_to = serializers.ListField(child=serializers.EmailField(), required=False)
+    row_id_column = serializers.CharField(
+        required=False, allow_blank=True, max_length=200,
+        help_text="A column every batch carries that names its rows, so labels can be sent later by row id.",
+    )  # fmt: skip
+    task = serializers.ChoiceField(
+        choices=["classification", "regression"], required=False, help_text="Default: inferred from the model."
+    )
     enabled = serializers.BooleanField(default=True)
 
 
@@ -63,6 +70,21 @@ class BatchOut(serializers.ModelSerializer):
     class Meta:
         model = ProductionBatch
         fields = ["id", "rows", "size_bytes", "sha256", "received_by", "created_at"]
+
+
+class LabelsOut(serializers.ModelSerializer):
+    batch = serializers.UUIDField(source="batch_id", allow_null=True)
+    received_by = serializers.CharField(source="received_by.username")
+
+    class Meta:
+        model = ProductionLabels
+        fields = ["id", "batch", "rows", "received_by", "created_at"]
+
+
+class LabelsIn(serializers.Serializer):
+    labels = serializers.ListField(help_text="The true labels (classes, or numbers for a regressor).")
+    batch = serializers.CharField(required=False, help_text="A batch's id: one label per row, in its row order.")
+    row_ids = serializers.ListField(required=False, help_text="Or: the rows' ids (the monitor's row_id_column).")
 
 
 class CheckOut(serializers.ModelSerializer):
@@ -134,6 +156,21 @@ class BatchListApi(APIView):
         else:
             raise ValidationFailed("send {'rows': [...]} as JSON, or a CSV or Parquet file as multipart 'file'")
         return Response(BatchOut(batch).data, status=status.HTTP_201_CREATED)
+
+
+class LabelListApi(APIView):
+    @extend_schema(responses=LabelsOut(many=True))
+    def get(self, request: Request, pk: str) -> Response:
+        monitor = selectors.monitor_get(user=request.user, pk=pk)
+        return paginated(self, request, selectors.labels_for(monitor), LabelsOut)
+
+    @extend_schema(request=LabelsIn, responses={201: LabelsOut})
+    def post(self, request: Request, pk: str) -> Response:
+        data = validated(LabelsIn, request.data)
+        labels = services.labels_ingest(
+            user=request.user, pk=pk, labels=data["labels"], batch=data.get("batch"), row_ids=data.get("row_ids")
+        )
+        return Response(LabelsOut(labels).data, status=status.HTTP_201_CREATED)
 
 
 class CheckListApi(APIView):

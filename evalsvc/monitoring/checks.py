@@ -26,8 +26,13 @@ def check_start(*, monitor: Monitor, check_id: str | None, trigger: str) -> Moni
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
     features = result.get("features") or []
+    performance = (result.get("performance") or {}).get("metrics") or {}
     return {
+        "drift_sources": result.get("drift_sources") or (["features"] if result.get("drift") else []),
         "drifted_features": result.get("drifted_features") or [],
+        "prediction_p_value": (result.get("prediction") or {}).get("p_value"),
+        "attribution_ndcg": (result.get("attribution") or {}).get("ndcg"),
+        "metrics": {k: performance[k] for k in ("accuracy", "f1", "roc_auc", "mae", "rmse") if k in performance},
         "min_p_adjusted": min((f["p_adjusted"] for f in features if f.get("p_adjusted") is not None), default=None),
         "max_psi": max((f["psi"] for f in features if f.get("psi") is not None), default=None),
     }

@@ -43,11 +43,14 @@ def frame_from_file(name: str, data: bytes) -> pd.DataFrame:
         raise ValidationFailed(f"the batch file could not be read as CSV or Parquet: {exc}") from None
 
 
-def checked_frame(frame: pd.DataFrame, *, columns: list[str], dtypes: dict[str, str]) -> pd.DataFrame:
-    """The batch with the monitor's columns in order; 400 naming what does not match."""
+def checked_frame(
+    frame: pd.DataFrame, *, columns: list[str], dtypes: dict[str, str], row_id_column: str = ""
+) -> pd.DataFrame:
+    """The batch with the monitor's columns in order (and its row ids); 400 naming what does not match."""
     got = [str(c) for c in frame.columns]
-    missing = [c for c in columns if c not in got]
-    extra = [c for c in got if c not in columns]
+    expected = columns + ([row_id_column] if row_id_column and row_id_column not in columns else [])
+    missing = [c for c in expected if c not in got]
+    extra = [c for c in got if c not in expected]
     if missing or extra:
         parts = []
         if missing:
@@ -59,7 +62,9 @@ def checked_frame(frame: pd.DataFrame, *, columns: list[str], dtypes: dict[str, 
         raise ValidationFailed("the batch has no rows")
     if frame.shape[0] > max_batch_rows():
         raise ValidationFailed(f"the batch has {frame.shape[0]} rows; at most {max_batch_rows()} per request")
-    frame = frame.rename(columns=str)[columns]
+    frame = frame.rename(columns=str)[expected]
+    if row_id_column:
+        frame[row_id_column] = _row_ids(frame[row_id_column], row_id_column)
     for name in columns:
         dtype = dtypes.get(name, "string")
         if dtype in ("int64", "float64"):
@@ -79,6 +84,17 @@ def checked_frame(frame: pd.DataFrame, *, columns: list[str], dtypes: dict[str, 
     return frame
 
 
+def _row_ids(ids: pd.Series, column: str) -> pd.Series:
+    """A batch's row ids as text: every row has one, and no two rows share it."""
+    if ids.isna().any():
+        raise ValidationFailed(f"row {int(ids.isna().to_numpy().argmax())} has no {column!r} (its row id)")
+    as_text = ids.astype("string")
+    duplicated = as_text[as_text.duplicated()]
+    if len(duplicated):
+        raise ValidationFailed(f"row id {duplicated.iloc[0]!r} appears more than once in the batch")
+    return as_text
+
+
 def to_parquet(frame: pd.DataFrame) -> tuple[bytes, str]:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
@@ -88,3 +104,35 @@ def to_parquet(frame: pd.DataFrame) -> tuple[bytes, str]:
 
 def read_batch(data: bytes | memoryview) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(bytes(data)))
+
+
+def row_ids(data: bytes | memoryview, column: str) -> pd.Series:
+    """One stored batch's row ids, as text (the form labels name them by)."""
+    return pd.read_parquet(io.BytesIO(bytes(data)), columns=[column])[column].astype("string")
+
+
+def label_values(labels: Any, *, task: str) -> pd.Series:
+    """Labels as sent (a list of scalars), typed: numbers for regression, integers or text for classes."""
+    if not isinstance(labels, list) or not labels:
+        raise ValidationFailed("labels must be a non-empty list of values")
+    bad = next((i for i, v in enumerate(labels) if v is None or isinstance(v, (dict, list))), None)
+    if bad is not None:
+        raise ValidationFailed(f"labels[{bad}] is not a single value")
+    if len(labels) > max_batch_rows():
+        raise ValidationFailed(f"{len(labels)} labels; at most {max_batch_rows()} per request")
+    values = pd.Series(labels)
+    numeric = pd.to_numeric(values, errors="coerce")
+    if task == "regression":
+        if numeric.isna().any():
+            i = int(numeric.isna().to_numpy().argmax())
+            raise ValidationFailed(f"labels[{i}] must be a number: the monitor's model is a regressor")
+        return numeric.astype("float64")
+    if not numeric.isna().any() and (numeric % 1 == 0).all() and not values.map(type).eq(str).any():
+        return numeric.astype("int64")
+    return values.astype(str).astype("string")
+
+
+def labels_parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()

@@ -28,6 +28,11 @@ class Monitor(TeamOwned):
     #: Key of the HMAC-SHA256 signature on webhook alerts; shown once, at creation.
     webhook_secret = models.CharField(max_length=128, blank=True)
     email_to = models.JSONField(default=list, blank=True)
+    #: A column every batch carries that names its rows, so labels can be sent later by row id
+    #: (blank: labels name a batch and come in its row order).
+    row_id_column = models.CharField(max_length=200, blank=True, default="")
+    #: "classification" or "regression": the metrics a check adds once labels arrive (inferred from the model).
+    task = models.CharField(max_length=16, blank=True, default="")
     enabled = models.BooleanField(default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 
@@ -51,6 +56,25 @@ class ProductionBatch(UUIDModel):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class ProductionLabels(UUIDModel):
+    """True labels for rows already received, sent later: by row id, or for one batch in its row order.
+
+    ``data`` is Parquet with a ``row_id`` or a ``position`` column and a
+    ``label`` column, stored whole in one row; a later label for the same row wins.
+    """
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="labels")
+    #: The batch the labels are for, in its row order; empty when they name rows by id.
+    batch = models.ForeignKey(ProductionBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="labels")
+    rows = models.PositiveIntegerField()
+    data = models.BinaryField()
+    received_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "production labels"
 
 
 class CheckStatus(models.TextChoices):

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from evalsvc.teams.selectors import get_scoped, scope_to_user
 
-from .models import Alert, Monitor, MonitorCheck, ProductionBatch
+from .models import Alert, Monitor, MonitorCheck, ProductionBatch, ProductionLabels
 
 
 def monitors_for_user(*, user: Any, team: str | None = None) -> QuerySet[Monitor]:
@@ -32,3 +32,7 @@ def alerts_for(monitor: Monitor) -> QuerySet[Alert]:
 
 def batches_for(monitor: Monitor) -> QuerySet[ProductionBatch]:
     return ProductionBatch.objects.filter(monitor=monitor).defer("data")
+
+
+def labels_for(monitor: Monitor) -> QuerySet[ProductionLabels]:
+    return ProductionLabels.objects.filter(monitor=monitor).select_related("received_by").defer("data")

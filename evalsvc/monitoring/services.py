@@ -7,19 +7,21 @@ import secrets
 from typing import Any
 
 from celery import current_app
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from evalsvc.audit.services import audit_record
 from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.evaluations.kinds.evaluate.params import infer_task
 from evalsvc.registry.deferred import require_ready
 from evalsvc.registry.selectors import dataset_version_get, model_version_get
 from evalsvc.teams.selectors import require_write
 from workers.queues import CPU
 
 from . import ingest
-from .models import Monitor, MonitorCheck, ProductionBatch
+from .models import Monitor, MonitorCheck, ProductionBatch, ProductionLabels
 from .selectors import monitor_get
 from .validation import check_webhook_url, clean_detectors, parse_cron
 
@@ -55,6 +57,8 @@ def _snapshot(monitor: Monitor) -> dict[str, Any]:
         "schedule": monitor.schedule,
         "webhook_url": monitor.webhook_url,
         "email_to": monitor.email_to,
+        "row_id_column": monitor.row_id_column,
+        "task": monitor.task,
         "enabled": monitor.enabled,
     }
 
@@ -75,6 +79,12 @@ def monitor_create(*, user: Any, data: dict[str, Any], service_host: str | None 
     if missing:
         raise ValidationFailed(f"columns not in the reference {reference}: {', '.join(missing)}")
     parse_cron(data["schedule"])
+    row_id_column = (data.get("row_id_column") or "").strip()
+    if row_id_column in columns:
+        raise ValidationFailed(f"row_id_column {row_id_column!r} is a compared column; row ids are not compared")
+    task = data.get("task") or infer_task(model_version)
+    if task not in ("classification", "regression"):
+        raise ValidationFailed(f"task must be 'classification' or 'regression', not {task!r}")
     if Monitor.objects.filter(team=model_version.team, name=data["name"]).exists():
         raise ValidationFailed(f"team {model_version.team.slug!r} already has a monitor named {data['name']!r}")
     monitor = Monitor.objects.create(
@@ -89,6 +99,8 @@ def monitor_create(*, user: Any, data: dict[str, Any], service_host: str | None 
         webhook_url=check_webhook_url(data.get("webhook_url") or "", service_host=service_host),
         webhook_secret=secrets.token_hex(32),
         email_to=list(data.get("email_to") or []),
+        row_id_column=row_id_column,
+        task=task,
         enabled=data.get("enabled", True),
         created_by=user,
     )
@@ -149,13 +161,55 @@ def batch_ingest(
     else:
         frame = ingest.frame_from_rows(rows)
     dtypes = {c["name"]: c.get("dtype", "string") for c in monitor.reference_dataset.columns}
-    frame = ingest.checked_frame(frame, columns=monitor.columns, dtypes=dtypes)
+    frame = ingest.checked_frame(frame, columns=monitor.columns, dtypes=dtypes, row_id_column=monitor.row_id_column)
     data, sha = ingest.to_parquet(frame)
     if len(data) > ingest.max_batch_bytes():
         raise ValidationFailed(f"the batch is {len(data)} bytes stored; at most {ingest.max_batch_bytes()}")
     # One INSERT: the batch is stored whole or not at all.
     return ProductionBatch.objects.create(
         monitor=monitor, rows=int(frame.shape[0]), size_bytes=len(data), sha256=sha, data=data, received_by=user
+    )
+
+
+def labels_ingest(
+    *, user: Any, pk: object, labels: Any, batch: str | None = None, row_ids: Any = None
+) -> ProductionLabels:
+    """True labels for rows already received: for one batch in its row order, or by row id. Whole or not at all."""
+    import pandas as pd
+
+    monitor = monitor_get(user=user, pk=pk)
+    require_write(user=user, team=monitor.team)
+    values = ingest.label_values(labels, task=monitor.task or "classification")
+    if (batch is None) == (row_ids is None):
+        raise ValidationFailed("send labels with either 'batch' (one label per row, in its order) or 'row_ids'")
+    target = None
+    if batch is not None:
+        try:
+            target = ProductionBatch.objects.defer("data").get(monitor=monitor, pk=batch)
+        except (ProductionBatch.DoesNotExist, ValueError, DjangoValidationError):
+            raise ValidationFailed(f"batch: this monitor received no batch {batch!r}") from None
+        if len(values) != target.rows:
+            raise ValidationFailed(f"the batch has {target.rows} rows but {len(values)} labels were sent")
+        frame = pd.DataFrame({"position": range(len(values)), "label": values})
+    else:
+        if not monitor.row_id_column:
+            raise ValidationFailed("this monitor has no row_id_column; send labels for a batch instead")
+        if not isinstance(row_ids, list) or len(row_ids) != len(values):
+            raise ValidationFailed(f"row_ids must be a list with one id per label ({len(values)})")
+        ids = pd.Series([str(v) for v in row_ids], dtype="string")
+        if ids.duplicated().any():
+            raise ValidationFailed(f"row id {ids[ids.duplicated()].iloc[0]!r} is labelled more than once")
+        known: set[str] = set()
+        for data in ProductionBatch.objects.filter(monitor=monitor).values_list("data", flat=True).iterator():
+            known.update(ingest.row_ids(data, monitor.row_id_column).tolist())
+        unknown = [i for i in ids.tolist() if i not in known]
+        if unknown:
+            shown = ", ".join(repr(i) for i in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+            raise ValidationFailed(f"{len(unknown)} row ids were never received by this monitor: {shown}")
+        frame = pd.DataFrame({"row_id": ids, "label": values})
+    # One INSERT: the labels are stored whole or not at all.
+    return ProductionLabels.objects.create(
+        monitor=monitor, batch=target, rows=len(values), data=ingest.labels_parquet(frame), received_by=user
     )
 
 

@@ -8,14 +8,45 @@ from urllib.parse import urlsplit
 
 from celery.schedules import crontab
 from django.conf import settings
+from rest_framework import serializers
 
 from evalsvc.core.exceptions import ValidationFailed
 from evalsvc.evaluations.kinds.drift.params import DriftParams
 
 DETECTOR_FIELDS = (
     "alpha", "correction", "numeric_test", "binary_test", "multivariate", "max_per_side", "n_permutations",
-    "sample_rows", "max_int_categories", "seed", "column_kinds",
+    "sample_rows", "max_int_categories", "seed", "column_kinds", "feature_columns", "prediction_drift",
+    "prediction_rows", "attribution_drift", "attribution_rows", "attribution_nsamples", "attribution_threshold",
+    "metrics_rows",
 )  # fmt: skip
+#: What a check does with the model, unless the monitor's detectors say otherwise.
+MONITOR_DEFAULTS = {
+    "prediction_drift": True, "prediction_rows": 10_000, "attribution_drift": True, "attribution_rows": 50,
+    "attribution_nsamples": 512, "attribution_threshold": 0.9, "metrics_rows": 100_000,
+}  # fmt: skip
+
+
+class MonitorDetectors(DriftParams):
+    """The drift job's settings, and what a check does with the model (prediction and attribution drift,
+    metrics once labels arrive)."""
+
+    prediction_drift = serializers.BooleanField(
+        default=True, help_text="Compare the model's predicted classes on the window and the reference."
+    )
+    prediction_rows = serializers.IntegerField(min_value=10, max_value=1_000_000, default=10_000)
+    attribution_drift = serializers.BooleanField(
+        default=True, help_text="Compare global KernelSHAP importance on the window and the reference (nDCG)."
+    )
+    attribution_rows = serializers.IntegerField(
+        min_value=5, max_value=2000, default=50, help_text="Rows explained on each side (the cost's bound)."
+    )
+    attribution_nsamples = serializers.IntegerField(min_value=16, max_value=100_000, default=512)
+    attribution_threshold = serializers.FloatField(
+        min_value=0.0, max_value=1.0, default=0.9, help_text="Attribution drift when nDCG falls below it."
+    )
+    metrics_rows = serializers.IntegerField(
+        min_value=10, max_value=2_000_000, default=100_000, help_text="Labelled rows scored at most."
+    )
 
 
 def parse_cron(expression: str) -> dict[str, str]:
@@ -68,11 +99,14 @@ def clean_detectors(detectors: dict[str, Any], *, reference_id: str, columns: li
     unknown = set(detectors) - set(DETECTOR_FIELDS)
     if unknown:
         raise ValidationFailed(f"detectors: unknown settings {', '.join(sorted(unknown))}")
-    serializer = DriftParams(data={**detectors, "reference_dataset": reference_id})
+    serializer = MonitorDetectors(data={**detectors, "reference_dataset": reference_id})
     if not serializer.is_valid():
         raise ValidationFailed("invalid detectors", extra={"errors": {"detectors": serializer.errors}})
     data = dict(serializer.validated_data)
     bad = [c for c in data.get("column_kinds", {}) if c not in columns]
     if bad:
         raise ValidationFailed(f"detectors.column_kinds names columns the monitor does not compare: {', '.join(bad)}")
+    outside = [c for c in data.get("feature_columns") or [] if c not in columns]
+    if outside:
+        raise ValidationFailed(f"detectors.feature_columns: not compared by the monitor: {', '.join(outside)}")
     return {k: v for k, v in data.items() if k in DETECTOR_FIELDS}

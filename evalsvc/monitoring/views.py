@@ -15,8 +15,9 @@ from evalsvc.evaluations.kinds.drift.figures import drift_figures
 from evalsvc.evaluations.kinds.drift.section import drift_tables
 
 from . import selectors, services
-from .figures import timeline
+from .figures import model_timeline, timeline
 from .forms import MonitorForm
+from .tables import model_tables
 
 
 @login_required
@@ -53,7 +54,14 @@ def monitor_detail(request: HttpRequest, pk: str) -> HttpResponse:
     checks = list(selectors.checks_for(monitor)[:200])
     alerts = list(selectors.alerts_for(monitor)[:200])
     alpha = float((monitor.detectors or {}).get("alpha", 0.05))
-    figure = timeline(checks, alpha=alpha, alerted={str(a.check_run_id) for a in alerts})
+    alerted = {str(a.check_run_id) for a in alerts}
+    for c in checks:  # the model's columns of the checks table
+        metrics = ((c.result or {}).get("performance") or {}).get("metrics") or {}
+        c.ndcg = ((c.result or {}).get("attribution") or {}).get("ndcg")  # type: ignore[attr-defined]
+        c.headline = metrics.get("accuracy", metrics.get("mae"))  # type: ignore[attr-defined]
+    figure = timeline(checks, alpha=alpha, alerted=alerted)
+    threshold = float((monitor.detectors or {}).get("attribution_threshold", 0.9))
+    model_figure = model_timeline(checks, threshold=threshold, alerted=alerted)
     return render(
         request,
         "monitoring/detail.html",
@@ -66,6 +74,12 @@ def monitor_detail(request: HttpRequest, pk: str) -> HttpResponse:
                 "id": "timeline",
                 "data_id": "timeline-data",
                 "data": figure_for_browser(json.loads(figure.to_json())),
+            },
+            "model_figure": model_figure
+            and {
+                "id": "model-timeline",
+                "data_id": "model-timeline-data",
+                "data": figure_for_browser(json.loads(model_figure.to_json())),
             },
             "detectors_json": json.dumps(monitor.detectors, indent=2, sort_keys=True),
         },
@@ -90,7 +104,7 @@ def check_detail(request: HttpRequest, pk: str, check_pk: str) -> HttpResponse:
             "monitor": monitor,
             "check": check,
             "figures": figures,
-            "tables": drift_tables(result) if result else [],
+            "tables": [*(drift_tables(result) if result else []), *model_tables(result)],
             "params_json": json.dumps(result.get("params") or {}, indent=2, sort_keys=True),
         },
     )

@@ -9,34 +9,81 @@ import urllib.request
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from celery import shared_task
 from django.core.mail import send_mail
+from django.db.models import Q
 from django.utils import timezone
 
 from evalsvc.monitoring import checks, ingest
-from evalsvc.monitoring.models import Alert, AlertStatus, Monitor, ProductionBatch
+from evalsvc.monitoring.models import Alert, AlertStatus, Monitor, ProductionBatch, ProductionLabels
 from evalsvc.monitoring.signing import sign_webhook
+from evalsvc.monitoring.validation import MONITOR_DEFAULTS
 from workers.engine.drift import detect_drift
 from workers.engine.errors import EngineError
 from workers.queues import CPU
 
 from .drift import config_from_params, reference_profile
+from .monitoring_model import model_checks
 
 logger = logging.getLogger(__name__)
 
 DEFAULTS = {
     "alpha": 0.05, "correction": "bonferroni", "numeric_test": "ks", "binary_test": "fisher", "multivariate": [],
     "max_per_side": 2000, "n_permutations": 100, "sample_rows": 100_000, "max_int_categories": 10, "seed": 0,
+    **MONITOR_DEFAULTS,
 }  # fmt: skip
+#: Where each window row came from: its batch and its position in it (how labels sent for a batch find it).
+BATCH, POSITION = "__batch", "__position"
 
 
 def _window_frame(monitor: Monitor, start, end) -> pd.DataFrame:
     batches = ProductionBatch.objects.filter(monitor=monitor, created_at__gt=start, created_at__lte=end)
-    frames = [ingest.read_batch(b.data) for b in batches.order_by("created_at").iterator()]
+    frames = []
+    for batch in batches.order_by("created_at").iterator():
+        frame = ingest.read_batch(batch.data)
+        frame[BATCH] = str(batch.pk)
+        frame[POSITION] = np.arange(len(frame), dtype=np.int64)
+        frames.append(frame)
     if not frames:
-        return pd.DataFrame(columns=monitor.columns)
+        return pd.DataFrame(columns=[*monitor.columns, BATCH, POSITION])
     return pd.concat(frames, ignore_index=True)
+
+
+def _labels(monitor: Monitor, frame: pd.DataFrame) -> tuple[pd.Series, dict[str, int]]:
+    """Each window row's true label, where one is known: sent later by row id or for its batch (the latest
+    wins), else the reference's label column when the batches carry it."""
+    label = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    sources = {"in_batches": 0, "by_batch": 0, "by_row_id": 0}
+    column = monitor.reference_dataset.label_column
+    if column and column in frame.columns:
+        known = frame[column].notna().to_numpy()
+        label[known] = frame.loc[known, column].astype(object)
+        sources["in_batches"] = int(known.sum())
+    batch_ids = frame[BATCH].unique().tolist() if len(frame) else []
+    records = ProductionLabels.objects.filter(monitor=monitor).filter(Q(batch_id__in=batch_ids) | Q(batch__isnull=True))
+    by_batch, by_id = [], []
+    for record in records.order_by("created_at").iterator():
+        part = ingest.read_batch(record.data)
+        if record.batch_id is not None:
+            by_batch.append(part.assign(**{BATCH: str(record.batch_id)}).rename(columns={"position": POSITION}))
+        else:
+            by_id.append(part)
+    if by_batch:
+        table = pd.concat(by_batch, ignore_index=True).drop_duplicates([BATCH, POSITION], keep="last")
+        merged = frame[[BATCH, POSITION]].merge(table, how="left", on=[BATCH, POSITION])
+        hit = merged["label"].notna().to_numpy()
+        label[hit] = merged.loc[hit, "label"].astype(object).to_numpy()
+        sources["by_batch"] = int(hit.sum())
+    if by_id and monitor.row_id_column in frame.columns:
+        table = pd.concat(by_id, ignore_index=True).drop_duplicates("row_id", keep="last")
+        ids = frame[[monitor.row_id_column]].astype(str).rename(columns={monitor.row_id_column: "row_id"})
+        merged = ids.merge(table.astype({"row_id": str}), how="left", on="row_id")
+        hit = merged["label"].notna().to_numpy()
+        label[hit] = merged.loc[hit, "label"].astype(object).to_numpy()
+        sources["by_row_id"] = int(hit.sum())
+    return label, sources
 
 
 def _as_profiled(frame: pd.DataFrame, profile) -> pd.DataFrame:
@@ -51,7 +98,7 @@ def _as_profiled(frame: pd.DataFrame, profile) -> pd.DataFrame:
 
 @shared_task(bind=True, name="evalsvc.monitor_check", queue=CPU, acks_late=True, soft_time_limit=3600, time_limit=3660)
 def monitor_check(self: Any, monitor_id: str, check_id: str | None = None) -> str:
-    monitor = Monitor.objects.select_related("team", "reference_dataset").filter(pk=monitor_id).first()
+    monitor = Monitor.objects.select_related("team", "reference_dataset", "model_version").filter(pk=monitor_id).first()
     if monitor is None or (check_id is None and not monitor.enabled):
         return "skipped"
     check = checks.check_start(monitor=monitor, check_id=check_id, trigger="on_demand" if check_id else "schedule")
@@ -60,10 +107,11 @@ def monitor_check(self: Any, monitor_id: str, check_id: str | None = None) -> st
     params = {**DEFAULTS, **monitor.detectors}
     rows = 0
     try:
-        frame = _window_frame(monitor, start, end)
-        rows = int(frame.shape[0])
+        window = _window_frame(monitor, start, end)
+        rows = int(window.shape[0])
         if rows == 0:
             raise EngineError(f"no production rows arrived in the last {monitor.window_hours} h")
+        frame = window[monitor.columns].copy()
         profile = reference_profile(
             monitor.reference_dataset,
             monitor.columns,
@@ -73,6 +121,9 @@ def monitor_check(self: Any, monitor_id: str, check_id: str | None = None) -> st
             seed=params["seed"],
         )
         report = detect_drift(profile, _as_profiled(frame, profile), config_from_params(params))
+        result = report.to_dict()
+        labels, sources = _labels(monitor, window)
+        model = model_checks(monitor, window, labels, params)
     except EngineError as exc:
         checks.check_finish(check=check, window=(start, end), rows=rows, error=exc.message)
         return "failed"
@@ -80,8 +131,21 @@ def monitor_check(self: Any, monitor_id: str, check_id: str | None = None) -> st
         logger.exception("monitor check %s failed", check.pk)
         checks.check_finish(check=check, window=(start, end), rows=rows, error=f"internal error: {exc}")
         return "failed"
-    checks.check_finish(check=check, window=(start, end), rows=rows, result=report.to_dict())
-    return "drift" if report.drift else "no drift"
+    if model.get("performance"):
+        model["performance"]["label_sources"] = sources
+    result.update(model)
+    result["drift_sources"] = [
+        name
+        for name, found in (
+            ("features", report.drift),
+            ("prediction", bool(model.get("prediction", {}).get("drift"))),
+            ("attribution", bool(model.get("attribution", {}).get("drifted"))),
+        )
+        if found
+    ]
+    result["drift"] = bool(result["drift_sources"])
+    checks.check_finish(check=check, window=(start, end), rows=rows, result=result)
+    return "drift" if result["drift"] else "no drift"
 
 
 class DeliveryFailed(Exception):
@@ -108,7 +172,13 @@ def _send_email(alert: Alert) -> None:
     lines = [f"Monitor {payload['monitor']['name']} (team {payload['monitor']['team']})."]
     check = payload["check"]
     if payload["event"] == "drift":
-        lines.append(f"Drift in: {', '.join(check.get('drifted_features') or []) or 'the multivariate detectors'}.")
+        sources = check.get("drift_sources") or ["features"]
+        if "features" in sources:
+            lines.append(f"Drift in: {', '.join(check.get('drifted_features') or []) or 'the multivariate detectors'}.")
+        if "prediction" in sources:
+            lines.append(f"The predicted classes drifted (p = {check.get('prediction_p_value')}).")
+        if "attribution" in sources:
+            lines.append(f"What drives the model changed: attribution nDCG {check.get('attribution_ndcg')}.")
     else:
         lines.append(f"The check failed: {check.get('error')}")
     lines.append(f"Window {check['window_start']} – {check['window_end']}, {check['rows']} rows.")
