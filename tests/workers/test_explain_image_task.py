@@ -101,7 +101,7 @@ def test_text_and_image_models_on_tabular_data_are_refused(api, alice, alpha, bc
         },
     )  # fmt: skip
     code, message = submit(client, text, bc_data, method="kernel_shap")
-    assert code == 400 and "text models are not supported yet" in message
+    assert code == 400 and "this model reads the text column 'mean radius'" in message
     image = register(alice, alpha, "digits_cnn.onnx")
     code, message = submit(client, image, bc_data, method="kernel_shap")
     assert code == 400 and "need an image data set" in message

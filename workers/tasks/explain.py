@@ -56,7 +56,7 @@ def _reference(run: EvaluationRun) -> Any:
 
 def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
     params = run.params
-    model, data, _ = load_artifacts(run, label_column=params.get("label_column"))
+    model, data, tokenizer = load_artifacts(run, label_column=params.get("label_column"))
     result = run_explanation(
         model,
         data,
@@ -65,6 +65,7 @@ def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
         reference=_reference(run),
         class_labels=run.model_version.class_labels,
         progress=progress,
+        tokenizer_path=tokenizer,
     )
     result["estimated_model_rows"] = params.get("estimated_model_rows")
     return result

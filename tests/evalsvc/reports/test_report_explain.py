@@ -94,3 +94,23 @@ def test_image_explanation_section_in_the_pdf(alice, alpha, api, digit_images, m
     images = pdf_tool("pdfimages", content, tmp_path, "-list").strip().splitlines()[2:]
     assert len(images) >= 2, images  # drawn in the PDF, not only stored
     assert "not drawn in reports" not in text
+
+
+def test_text_explanation_section_in_the_pdf(alice, alpha, api, make_report, tmp_path):
+    from tests.workers.test_explain_text_task import build_text_model, register_text
+
+    model, data = register_text(alice, alpha, build_text_model(tmp_path / "model"))
+    run = run_submit(
+        user=alice, model_version_id=model.pk, dataset_version_id=data.pk, kind="explain",
+        params={"method": "kernel_shap", "method_params": {"nsamples": 64}, "rows": {"indices": [3]}, "global_rows": 5},
+    )  # fmt: skip
+    run_explain.apply(args=[str(run.pk)])
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    report = make_report(model, [run])
+    content = b"".join(api["alice"].get(f"/api/reports/{report['id']}/pdf/").streaming_content)
+    text = pdf_text(content, tmp_path)
+    assert "Explained texts" in text and "three strongest tokens" in text
+    row = run.result["explained"][0]
+    strongest = max(zip(map(abs, row["values"]), row["features"], strict=True))[1]
+    assert strongest in text

@@ -16,7 +16,10 @@ from typing import Any, Literal
 
 from workers.engine.errors import EngineError
 
-__all__ = ["METHODS", "MethodInfo", "parse_method"]
+__all__ = ["METHODS", "TEXT_METHODS", "MethodInfo", "parse_method"]
+
+#: Methods that explain a text model's tokens (each row against its padding baseline).
+TEXT_METHODS = ("kernel_shap",)
 
 
 def _f(default: Any, *, lo: float | None = None, hi: float | None = None, choices: tuple[Any, ...] = ()) -> Any:

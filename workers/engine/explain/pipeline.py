@@ -88,8 +88,19 @@ def run_explanation(
     reference: DatasetRef | None = None,
     class_labels: list[Any] | None = None,
     progress: ProgressCallback | None = None,
+    tokenizer_path: str | None = None,
 ) -> dict[str, Any]:
-    """The explanation: over patches of the images for a model with an image input spec, else over the columns."""
+    """The explanation: over patches of the images for a model with an image input spec, over the tokens for one
+    with a text input spec, else over the columns."""
+    if processing and (processing.get("input") or {}).get("kind") == "text":
+        from workers.engine.explain.text_pipeline import run_text_explanation
+        from workers.engine.processing import parse_processing_spec
+
+        return run_text_explanation(
+            model, data, request, spec=parse_processing_spec(processing).input, tokenizer_path=tokenizer_path,
+            # The spec's label map names the classes of a model that does not name them itself.
+            class_labels=class_labels or (processing.get("output") or {}).get("labels"), progress=progress,
+        )  # fmt: skip
     image_spec = _image_input(processing)
     if image_spec is not None:
         from workers.engine.explain.image_pipeline import run_image_explanation

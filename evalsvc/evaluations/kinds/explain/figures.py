@@ -42,6 +42,41 @@ def image_overlays(result: dict[str, Any]) -> list[Figure]:
     return figures
 
 
+#: Tokens per line of a highlighted text.
+LINE_TOKENS = 10
+
+
+def text_highlights(result: dict[str, Any]) -> list[Figure]:
+    """Per explained text: its tokens in reading order, each shaded by its attribution (red raises the output)."""
+    figures: list[Figure] = []
+    for row in (result.get("explained") or [])[:OVERLAYS]:
+        tokens, values = list(row.get("features") or []), [float(v) for v in row.get("values") or []]
+        if not tokens:
+            continue
+        lines = -(-len(tokens) // LINE_TOKENS)
+        pad = lines * LINE_TOKENS - len(tokens)
+        z = np.array(values + [np.nan] * pad).reshape(lines, LINE_TOKENS)
+        text = np.array(tokens + [""] * pad, dtype=object).reshape(lines, LINE_TOKENS)
+        hover = np.array(
+            [f"{t}: {v:+.4g}" for t, v in zip(tokens, values, strict=True)] + [""] * pad, dtype=object
+        ).reshape(lines, LINE_TOKENS)
+        scale = float(np.nanmax(np.abs(z))) or 1.0
+        fig = go.Figure(
+            go.Heatmap(
+                z=z, text=text, texttemplate="%{text}", hovertext=hover, hoverinfo="text", zmin=-scale, zmax=scale,
+                colorscale="RdBu_r", xgap=2, ygap=2, colorbar={"title": "attribution"}, name="tokens",
+            )
+        )  # fmt: skip
+        fig.update_yaxes(autorange="reversed", showticklabels=False)
+        fig.update_xaxes(showticklabels=False)
+        fig.update_layout(
+            title=f"Row {row['row']}: {row.get('target')} explained, label {row.get('label')}",
+            **{**LAYOUT, "height": min(420, 120 + 40 * lines)},
+        )
+        figures.append((f"Text {row['row']}", fig))
+    return figures
+
+
 def explain_figures(result: dict[str, Any]) -> list[Figure]:
     figures: list[Figure] = []
     features = result.get("features") or []
@@ -80,6 +115,8 @@ def explain_figures(result: dict[str, Any]) -> list[Figure]:
     rows = result.get("explained") or []
     if result.get("modality") == "image":
         return figures[:1] + image_overlays(result)
+    if result.get("modality") == "text":
+        return figures[:1] + text_highlights(result)
     if rows:
         first = rows[0]
         order = np.argsort(-np.abs(first["values"]))[:TOP]

@@ -26,6 +26,7 @@ from workers.engine.explain.params import METHODS, parse_method
 
 from ..common import DEVICES
 from .image_params import clean_image_params
+from .text_params import clean_text_params
 
 DIFFERENTIABLE_FORMATS = ("onnx", "torchscript", "torch_export")
 FILTERS = ("misclassified", "predicted_class", "column_value")
@@ -85,15 +86,12 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
     if dataset.format == "imagefolder":
         return clean_image_params(data, info, method_params, model, dataset)
     kind = ((model.processing or {}).get("input") or {}).get("kind")
-    if kind in ("text", "image"):
+    if kind == "image":
         _fail(
-            f"this model declares a {kind} input; explain jobs on {kind} models need "
-            + (
-                "an image data set (a zip of class folders)"
-                if kind == "image"
-                else "a tabular model (text models are not supported yet)"
-            )
+            f"this model declares a {kind} input; explain jobs on {kind} models need an image data set (a zip of class folders)"
         )
+    if kind == "text":
+        return clean_text_params(data, info, method_params, model, dataset)
     if data.get("patch_size") is not None:
         _fail("patch_size applies to image data sets; this data set is tabular")
     columns = dataset.column_names

@@ -9,12 +9,15 @@ from .tables import budget_rows, importance_rows, trust_rows
 def explain_section(ctx: JobContext) -> Section:
     result = ctx.result
     params = result.get("params") or {}
+    drawn = result.get("background") or {}
+    background = f" and a k-means background of {drawn.get('rows')} rows" if drawn.get("kind") == "kmeans" else ""
     method = (
         f"{result.get('method_title', result.get('method'))} ({result.get('library')}) explained "
         f"{len(result.get('explained') or [])} chosen rows and a global sample of {(result.get('global') or {}).get('rows', 0)} "
         f"rows of {ctx.dataset or 'the data set'}, output {result.get('output')!r}, against a {result.get('baseline')} "
-        f"baseline and a k-means background of {(result.get('background') or {}).get('rows')} rows; seed "
-        f"{result.get('seed')}. Parameters: " + ", ".join(f"{k}={v}" for k, v in params.items()) + "."
+        f"baseline{background}; seed {result.get('seed')}. Parameters: "
+        + ", ".join(f"{k}={v}" for k, v in params.items())
+        + "."
     )
     tables: list[Table] = [
         {
@@ -60,6 +63,14 @@ def explain_section(ctx: JobContext) -> Section:
             "strongest patches, and every patch's attribution is in the CSV and JSON downloads."
         )
         tables.insert(1, _top_patches(result))
+    if result.get("modality") == "text":
+        notes.append(
+            "Features are the tokens of each text (special tokens and padding excluded), each replaced by the "
+            "padding token when left out; global importance is per distinct token. Each explained text is drawn "
+            "highlighted on the run page; the table below lists each text's three strongest tokens, and every "
+            "token's attribution is in the CSV and JSON downloads."
+        )
+        tables.insert(1, _top_tokens(result))
     details = (result.get("trust") or {}).get("details") or {}
     notes += [f"{k.replace('_', ' ')}: {v}" for k, v in details.items() if k.endswith(("_error", "_note"))]
     return Section(method=method, tables=tables, notes=notes)
@@ -76,5 +87,21 @@ def _top_patches(result: dict) -> Table:
     return {
         "title": "Explained images: the three patches that moved the output most",
         "columns": ["Row", "Image", "Label", "Explained", "1st", "2nd", "3rd"],
+        "rows": rows,
+    }
+
+
+def _top_tokens(result: dict) -> Table:
+    rows = []
+    for row in (result.get("explained") or [])[:30]:
+        pairs = sorted(zip(row.get("features") or [], row.get("values") or [], strict=False), key=lambda p: -abs(p[1]))
+        rows.append(
+            [row["row"], row.get("text"), row.get("label"), row.get("target")]
+            + [f"{f} ({v:+.3g})" for f, v in pairs[:3]]
+            + [""] * (3 - min(3, len(pairs)))
+        )
+    return {
+        "title": "Explained texts: the three tokens that moved the output most",
+        "columns": ["Row", "Text", "Label", "Explained", "1st", "2nd", "3rd"],
         "rows": rows,
     }
