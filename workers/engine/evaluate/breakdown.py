@@ -15,7 +15,7 @@ import numpy as np
 
 from workers.engine.feed.reader import read_blocks
 from workers.engine.metrics._common import indices
-from workers.engine.metrics.curves import binary_curves, calibration, threshold_sweep
+from workers.engine.metrics.curves import binary_curves, calibration, threshold_counts, threshold_sweep
 from workers.engine.metrics.slices import classification_slices, regression_slices
 from workers.engine.types import DatasetRef
 
@@ -113,10 +113,12 @@ def classification_breakdown(
     if proba is not None:
         proba = np.asarray(proba, dtype=np.float64)
         if pi is not None:
-            curves = binary_curves(t == pi, proba[:, pi])
+            positive, scores = t == pi, proba[:, pi]
+            counts = threshold_counts(positive, scores) if np.isfinite(scores).all() else None
+            curves = binary_curves(positive, scores, counts=counts)
             classes = [{"label": labels[pi], **curves}] if curves else []
             out["curves"] = {"average": "binary", "classes": classes, "omitted": []}
-            sweep = threshold_sweep(t == pi, proba[:, pi])
+            sweep = threshold_sweep(positive, scores, counts=counts)
             if sweep is not None:
                 sweep["positive_label"] = labels[pi]
                 sweep["operating"] = _operating_point(t, p, proba[:, pi], pi, threshold)

@@ -41,7 +41,7 @@ def threshold_counts(is_positive: np.ndarray, scores: np.ndarray) -> tuple[np.nd
     """Distinct thresholds (descending) and the true and false positives at each (``score >= threshold``)."""
     positive = np.asarray(is_positive, dtype=bool).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
-    order = np.argsort(s, kind="mergesort")[::-1]
+    order = np.argsort(s)[::-1]  # rows of equal score are grouped below, so their order does not matter
     s, positive = s[order], positive[order]
     # The last row of each run of equal scores: every row with that score is on the same side.
     ends = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
@@ -62,7 +62,11 @@ def _rounded(values: np.ndarray) -> list[float | None]:
 
 
 def binary_curves(
-    is_positive: np.ndarray, scores: np.ndarray, *, max_points: int = MAX_CURVE_POINTS
+    is_positive: np.ndarray,
+    scores: np.ndarray,
+    *,
+    max_points: int = MAX_CURVE_POINTS,
+    counts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any] | None:
     """ROC and precision-recall curves of one class's scores, with their exact areas.
 
@@ -71,7 +75,8 @@ def binary_curves(
     "auc"}, "pr": {"precision", "recall", "thresholds", "average_precision"},
     "positives", "negatives", "points"}`` where ``points`` is how many points
     the full ROC curve has; the lists hold at most ``max_points`` of them.
-    A threshold of ``inf`` is stored as ``None``.
+    A threshold of ``inf`` is stored as ``None``. ``counts``:
+    :func:`threshold_counts` of the same arrays, when the caller has them.
     """
     positive = np.asarray(is_positive, dtype=bool).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
@@ -79,7 +84,7 @@ def binary_curves(
     n_neg = positive.size - n_pos
     if n_pos == 0 or n_neg == 0 or not np.isfinite(s).all():
         return None
-    thresholds, tps, fps = threshold_counts(positive, s)
+    thresholds, tps, fps = counts if counts is not None else threshold_counts(positive, s)
     tpr = np.r_[0.0, tps / n_pos]
     fpr = np.r_[0.0, fps / n_neg]
     roc_thresholds = np.r_[np.inf, thresholds]
@@ -115,7 +120,11 @@ def binary_curves(
 
 
 def threshold_sweep(
-    is_positive: np.ndarray, scores: np.ndarray, *, max_points: int = MAX_CURVE_POINTS
+    is_positive: np.ndarray,
+    scores: np.ndarray,
+    *,
+    max_points: int = MAX_CURVE_POINTS,
+    counts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any] | None:
     """Precision, recall, F1 and false positive rate at each distinct score used as the threshold.
 
@@ -130,7 +139,7 @@ def threshold_sweep(
     n_neg = positive.size - n_pos
     if n_pos == 0 or n_neg == 0 or not np.isfinite(s).all():
         return None
-    thresholds, tps, fps = threshold_counts(positive, s)
+    thresholds, tps, fps = counts if counts is not None else threshold_counts(positive, s)
     precision = tps / (tps + fps)
     recall = tps / n_pos
     f1 = 2.0 * tps / (tps + fps + n_pos)
