@@ -57,6 +57,7 @@ class RunListApi(APIView):
             kind=data["kind"],
             params=data.get("params") or {},
         )
+        run.refresh_from_db()  # sent to the job queue by now, or saying that it waits for it
         return Response(RunOut(run).data, status=status.HTTP_201_CREATED)
 
 

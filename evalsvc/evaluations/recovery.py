@@ -8,6 +8,11 @@ time. Workers report in every ``HEARTBEAT_S``; a running run whose worker
 has not reported for ``STALE_AFTER_S`` is requeued under a new task id (the
 old message, if redelivered later, no longer matches and is skipped), up to
 ``MAX_ATTEMPTS`` starts, and failed with a clear message after that.
+
+A run whose message the broker could not take (the broker was down when it
+was submitted, or when it was requeued) stays queued without a task id;
+:func:`runs_unsent_enqueue` sends it once the broker is back. Every worker's
+heartbeat thread calls it, as does the beat task that recovers lost workers.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from .auditing import record_run
 from .models import EvaluationRun, RunStatus
 from .services import _enqueue, run_fail
 
+#: A run younger than this may still be on its way to the broker from the request that created it.
+UNSENT_AFTER_S = 10
+
 logger = logging.getLogger(__name__)
 
 #: Starts a run may have before a lost worker fails it instead of requeueing it.
@@ -38,6 +46,22 @@ class Recovered:
     run_id: str
     worker: str
     action: str  # "requeued" or "failed"
+
+
+def runs_unsent_enqueue() -> int:
+    """Send every queued run that has no task id (its broker was down); returns how many the broker took."""
+    cutoff = timezone.now() - timedelta(seconds=UNSENT_AFTER_S)
+    unsent = EvaluationRun.objects.filter(status=RunStatus.QUEUED, celery_task_id="", updated_at__lt=cutoff)
+    sent = 0
+    for run_id in unsent.order_by("created_at").values_list("pk", flat=True):
+        if _enqueue(run_id):
+            sent += 1
+        elif EvaluationRun.objects.filter(pk=run_id, status=RunStatus.QUEUED, celery_task_id="").exists():
+            break  # the broker is still down: the next round tries again
+        else:
+            continue  # another sender took it, or it was cancelled
+        logger.info("run %s sent to the job queue after it came back", run_id)
+    return sent
 
 
 def runs_of_lost_workers_recover() -> list[Recovered]:

@@ -8,6 +8,7 @@ or overwrite a finished result.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from celery import current_app
@@ -72,16 +73,39 @@ def run_submit(
     return run
 
 
-def _enqueue(run_id: Pk) -> None:
+#: What a queued run says while the broker cannot take its message.
+UNSENT_MESSAGE = "waiting for the job queue, which could not be reached; the job is sent as soon as it is back"
+
+
+def _enqueue(run_id: Pk) -> bool:
+    """Send a queued run's message; True when the broker took it.
+
+    The run is claimed for this send first (its task id written where there
+    was none), so two senders never both send it. When the broker cannot be
+    reached the claim is undone and the run stays queued with no task id,
+    saying so: :func:`evalsvc.evaluations.recovery.runs_unsent_enqueue` sends
+    it once the broker is back. Nothing is lost and nothing runs twice.
+    """
     run = EvaluationRun.objects.get(pk=run_id)
     job_kind = get_kind(run.kind)
+    task_id = str(uuid.uuid4())
+    claimed = EvaluationRun.objects.filter(pk=run_id, status=RunStatus.QUEUED, celery_task_id="").update(
+        celery_task_id=task_id
+    )
+    if not claimed:
+        return False  # sent already, or no longer queued
     try:
-        sent = current_app.send_task(job_kind.task_name, args=[str(run.pk)], queue=run.queue)
-    except Exception as exc:  # the broker is down: say so instead of leaving the run queued forever
-        logger.exception("could not enqueue run %s", run_id)
-        run_fail(run_id=run_id, message=f"the job queue could not be reached ({exc.__class__.__name__}); submit again")
-        return
-    EvaluationRun.objects.filter(pk=run_id).update(celery_task_id=sent.id)
+        current_app.send_task(job_kind.task_name, args=[str(run.pk)], queue=run.queue, task_id=task_id)
+    except Exception as exc:  # the broker is down: keep the run queued, unsent, and say so
+        logger.warning("could not enqueue run %s: %s: %s", run_id, exc.__class__.__name__, exc)
+        EvaluationRun.objects.filter(pk=run_id, status=RunStatus.QUEUED, celery_task_id=task_id).update(
+            celery_task_id="", progress_message=UNSENT_MESSAGE, updated_at=timezone.now()
+        )
+        return False
+    EvaluationRun.objects.filter(pk=run_id, status=RunStatus.QUEUED, progress_message=UNSENT_MESSAGE).update(
+        progress_message="waiting for a worker", updated_at=timezone.now()
+    )
+    return True
 
 
 def run_cancel(*, user: Any, run_id: Pk) -> EvaluationRun:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -14,7 +15,7 @@ from evalsvc.core.exceptions import ValidationFailed
 
 from .models import WorkerStatus
 
-HEARTBEAT_S = 30
+HEARTBEAT_S = int(getattr(settings, "EVALSVC_HEARTBEAT_S", 30))
 STALE_AFTER_S = 3 * HEARTBEAT_S
 
 

@@ -240,6 +240,9 @@ EVALSVC_CHUNK_ROWS = max(1, env_int("EVALSVC_CHUNK_ROWS", 10_000_000))
 # Above this many rows an evaluation's F1, macro averages, ROC AUC and regression metrics get analytic
 # intervals (DeLong, delta method, normal theory) instead of bootstrap ones, which would cost more than the
 # evaluation itself.
+# Seconds between a worker's status reports (and its sending of runs the broker could not take); a worker
+# silent for three of them is taken for lost.
+EVALSVC_HEARTBEAT_S = max(1, env_int("EVALSVC_HEARTBEAT_S", 30))
 EVALSVC_ANALYTIC_INTERVAL_ROWS = max(0, env_int("EVALSVC_ANALYTIC_INTERVAL_ROWS", 100_000))
 # A tabular explanation of more rows than this is split into chunks of at most this many explained rows
 # (rounded up to whole blocks of 16), run across workers.

@@ -3,10 +3,18 @@
 Tasks are the only code that touches both worlds: they load by id, call one
 engine function with plain values, and save through the evaluation services.
 No database transaction is open while the model runs.
+
+A database that goes away mid-job (a restart, a failover, a network cut)
+costs progress writes only: the job keeps computing, skipping them. Saving
+the result waits up to ``DATABASE_WAIT_S`` for the database to come back.
+Any other query that fails for that reason ends the attempt: once the
+database answers again the run is put back in the queue and the task
+retried (``max_retries`` times, then the run fails with the reason).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
 import socket
@@ -18,7 +26,7 @@ from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from evalsvc.core.exceptions import ApplicationError
 from evalsvc.evaluations import services
@@ -32,6 +40,27 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between progress writes; the last batch is always written.
 PROGRESS_INTERVAL_S = 0.5
+#: How long a job waits for a database that went away to answer again before it gives up.
+DATABASE_WAIT_S = 120.0
+#: The errors of a connection lost or refused (a restart, a failover, a network cut), not of a bad query.
+DATABASE_LOST = (OperationalError, InterfaceError)
+
+
+def database_back(timeout: float = DATABASE_WAIT_S) -> bool:
+    """Drop the broken connection and wait, backing off, until a new one opens; False after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    delay = 0.25
+    while True:
+        with contextlib.suppress(*DATABASE_LOST):  # the old connection is gone either way
+            connection.close()
+        try:
+            connection.ensure_connection()
+            return True
+        except DATABASE_LOST:
+            if time.monotonic() + delay > deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 @dataclass
@@ -102,7 +131,13 @@ def progress_reporter(run_id: str, unit: str = "rows") -> ProgressCallback:
             return
         last[0] = now
         fraction = done / total if total else 0.0
-        status = services.run_progress(run_id=run_id, fraction=fraction, message=f"{done:,} of {total:,} {unit}")
+        try:
+            status = services.run_progress(run_id=run_id, fraction=fraction, message=f"{done:,} of {total:,} {unit}")
+        except DATABASE_LOST as exc:  # progress can wait; the job goes on and the next write tries again
+            logger.warning("run %s: progress not recorded, the database is unreachable: %s", run_id, exc)
+            with contextlib.suppress(*DATABASE_LOST):
+                connection.close()
+            return
         if status == RunStatus.CANCELLED:
             raise Cancelled()
 
@@ -114,9 +149,14 @@ def execute_run(task: Task, run_id: str, compute: Compute, *, resume: bool = Fal
 
     ``resume``: a later step of a run already started (see ``services.run_start``).
     """
-    run = services.run_start(
-        run_id=run_id, worker=task.request.hostname or socket.gethostname(), task_id=task.request.id, resume=resume
-    )
+    try:
+        run = services.run_start(
+            run_id=run_id, worker=task.request.hostname or socket.gethostname(), task_id=task.request.id, resume=resume
+        )
+    except DATABASE_LOST as exc:  # the run cannot even be claimed: try again once the database is back
+        logger.warning("run %s: the database is unreachable at start: %s", run_id, exc)
+        database_back()
+        raise task.retry(exc=exc, countdown=1, max_retries=(task.max_retries or 0) + 3) from exc
     if run is None:
         return "skipped"
     started = time.monotonic()
@@ -124,7 +164,9 @@ def execute_run(task: Task, run_id: str, compute: Compute, *, resume: bool = Fal
     try:
         computed = compute(run, progress_reporter(run_id))
         outcome = computed if isinstance(computed, Outcome) else Outcome(computed)
-        return _succeed(run_id, outcome, started)
+        return _succeed_when_saved(run_id, outcome, started)
+    except DATABASE_LOST as exc:
+        return _database_lost(task, run_id, exc)
     except (Cancelled, _NotRunning):
         return RunStatus.CANCELLED
     except SoftTimeLimitExceeded:
@@ -149,6 +191,32 @@ def execute_run(task: Task, run_id: str, compute: Compute, *, resume: bool = Fal
     finally:
         if outcome is not None and outcome.cleanup is not None:
             outcome.cleanup()
+
+
+def _database_lost(task: Task, run_id: str, exc: Exception) -> str:
+    """A query failed because the database went away: rerun the job once it is back, or fail it with the reason."""
+    logger.warning("run %s: the database went away mid-job: %s", run_id, exc)
+    what = f"the database connection was lost mid-job ({exc.__class__.__name__})"
+    if not database_back():
+        raise task.retry(exc=exc, countdown=5) from exc  # nothing can be recorded yet; a later attempt will
+    if task.request.retries < (task.max_retries or 0):
+        services.run_requeue(run_id=run_id, message=f"{what}; running it again")
+        raise task.retry(exc=exc, countdown=1) from exc
+    services.run_fail(run_id=run_id, message=f"{what} on each of {task.request.retries + 1} attempts; submit it again")
+    return RunStatus.FAILED
+
+
+def _succeed_when_saved(run_id: str, outcome: Outcome, started: float) -> str:
+    """:func:`_succeed`, waiting for the database if it went away just then (the transaction makes it safe to redo)."""
+    try:
+        return _succeed(run_id, outcome, started)
+    except DATABASE_LOST as exc:
+        logger.warning("run %s: could not save the result, waiting for the database: %s", run_id, exc)
+        if not database_back():
+            raise
+        if EvaluationRun.objects.filter(pk=run_id, status=RunStatus.SUCCEEDED).exists():
+            return RunStatus.SUCCEEDED  # the commit went through before the connection broke
+        return _succeed(run_id, outcome, started)
 
 
 def _succeed(run_id: str, outcome: Outcome, started: float) -> str:

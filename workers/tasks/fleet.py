@@ -14,7 +14,7 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 from django.db import close_old_connections, connection
 
-from evalsvc.evaluations.recovery import runs_of_lost_workers_recover
+from evalsvc.evaluations.recovery import runs_of_lost_workers_recover, runs_unsent_enqueue
 from evalsvc.fleet.selectors import HEARTBEAT_S
 from evalsvc.fleet.services import worker_status_offline, worker_status_publish
 from workers.engine.inference.registry import probe_backends
@@ -48,6 +48,19 @@ def _heartbeat(hostname: str, queues: list[str]) -> None:
             publish(hostname, queues)
         except Exception:  # a database blip must not kill the thread
             logger.exception("could not publish worker status")
+        send_unsent()
+
+
+def send_unsent() -> int:
+    """Send the runs the broker could not take when they were submitted (it is back if this worker hears it)."""
+    close_old_connections()
+    try:
+        return runs_unsent_enqueue()
+    except Exception:
+        logger.exception("could not send the runs waiting for the job queue")
+        return 0
+    finally:
+        connection.close()
 
 
 @worker_ready.connect
@@ -75,5 +88,9 @@ def on_worker_shutdown(sender: Any = None, **kwargs: Any) -> None:
 
 @shared_task(name="workers.fleet.recover_runs_of_lost_workers", ignore_result=True)
 def recover_runs_of_lost_workers() -> int:
-    """Beat runs this every HEARTBEAT_S: a run whose worker stopped reporting is requeued or failed."""
+    """Beat runs this every HEARTBEAT_S: a run whose worker stopped reporting is requeued or failed.
+
+    Runs the broker could not take at submission are sent too.
+    """
+    runs_unsent_enqueue()
     return len(runs_of_lost_workers_recover())

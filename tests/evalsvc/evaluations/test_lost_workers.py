@@ -76,3 +76,41 @@ def test_a_queued_run_is_claimed_by_whichever_message_reaches_it(running):
     assert run_start(run_id=run.pk, worker="w@host", task_id="eager-id") is not None  # e.g. task.apply()
     run.refresh_from_db()
     assert run.celery_task_id == "eager-id"
+
+
+def test_runs_the_broker_could_not_take_are_sent_once_it_answers(running, monkeypatch):
+    from evalsvc.celery import app
+    from evalsvc.evaluations import services
+    from evalsvc.evaluations.recovery import UNSENT_AFTER_S, runs_unsent_enqueue
+
+    old = running("w@host")
+    EvaluationRun.objects.filter(pk=old.pk).update(
+        status="queued", celery_task_id="", progress_message=services.UNSENT_MESSAGE,
+        updated_at=timezone.now() - timedelta(seconds=UNSENT_AFTER_S + 1),
+    )  # fmt: skip
+    fresh = running("w@host")  # its own request may still be sending it
+    EvaluationRun.objects.filter(pk=fresh.pk).update(status="queued", celery_task_id="")
+    sent = running("w@host")
+    EvaluationRun.objects.filter(pk=sent.pk).update(
+        status="queued", celery_task_id="taken", updated_at=timezone.now() - timedelta(minutes=5)
+    )
+
+    def refused(*args, **kwargs):
+        raise ConnectionRefusedError("the broker is down")
+
+    with monkeypatch.context() as patch:  # the broker refusing: the run stays queued, unsent, saying why
+        patch.setattr(app, "send_task", refused)
+        assert runs_unsent_enqueue() == 0
+    old.refresh_from_db()
+    assert (old.status, old.celery_task_id, old.progress_message) == ("queued", "", services.UNSENT_MESSAGE)
+
+    EvaluationRun.objects.filter(pk=old.pk).update(updated_at=timezone.now() - timedelta(seconds=UNSENT_AFTER_S + 1))
+    assert runs_unsent_enqueue() == 1  # the real broker answers
+    assert runs_unsent_enqueue() == 0  # and nothing is sent twice
+    old.refresh_from_db()
+    assert old.status == "queued" and old.celery_task_id not in ("", "taken")
+    assert old.progress_message == "waiting for a worker"
+    fresh.refresh_from_db()
+    sent.refresh_from_db()
+    assert fresh.celery_task_id == "" and sent.celery_task_id == "taken"
+    app.control.purge()
