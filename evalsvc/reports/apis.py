@@ -38,7 +38,7 @@ class ReportOut(serializers.ModelSerializer):
         fields = [
             "id", "team", "title", "version", "status", "model_version", "model_name", "model_version_number",
             "runs", "sha256", "size_bytes", "created_by", "authors", "created_at", "approved_by", "approved_at",
-            "supersedes", "superseded_by", "links",
+            "approval_comment", "supersedes", "superseded_by", "links",
         ]  # fmt: skip
 
     def get_runs(self, report: Report) -> list[str]:
@@ -151,12 +151,22 @@ class ReportJsonApi(APIView):
         return Response(selectors.report_get(user=request.user, pk=pk).document)
 
 
-class ReportApproveApi(APIView):
-    """Approve a report (team owners and auditors): from then on it cannot change."""
+class ReportApproveIn(serializers.Serializer):
+    comment = serializers.CharField(
+        required=False, allow_blank=True, max_length=services.MAX_APPROVAL_COMMENT,
+        help_text="Printed in the approved PDF with the approver's name and the date.",
+    )  # fmt: skip
 
-    @extend_schema(request=None, responses=ReportOut)
+
+class ReportApproveApi(APIView):
+    """Approve a report (team owners and auditors): the PDF is issued again with the approver, date and comment
+    in it (its new SHA-256 is in the answer), and from then on it cannot change."""
+
+    @extend_schema(request=ReportApproveIn, responses=ReportOut)
     def post(self, request: Request, pk: str) -> Response:
-        return Response(ReportOut(services.report_approve(user=request.user, report_id=pk)).data)
+        data = validated(ReportApproveIn, request.data)
+        report = services.report_approve(user=request.user, report_id=pk, comment=data.get("comment"))
+        return Response(ReportOut(report).data)
 
 
 class ReportRegenerateApi(APIView):

@@ -65,6 +65,8 @@ class Report(TeamOwned):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     approved_at = models.DateTimeField(null=True, blank=True)
+    #: What the approver wrote when approving; printed in the approved PDF with their name and the date.
+    approval_comment = models.TextField(blank=True, default="")
     supersedes = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
     )

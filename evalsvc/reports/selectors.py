@@ -129,6 +129,12 @@ def _not_issued(*, user: Any, path: str, sha256: str) -> dict[str, Any]:
     named = scope_to_user(Report.objects.all(), user=user).filter(pk=claimed).first()
     if named is None:
         body["detail"] += "; the file names a report id you cannot see"
+    elif named.is_approved and sha256 == ((named.document or {}).get("approval") or {}).get("draft_sha256"):
+        body["claims_report"] = str(named.pk)
+        body["detail"] = (
+            f"the draft of report {named.pk} (version {named.version}) as it stood when it was approved; the "
+            f"approved report, with its approval recorded in it, is the PDF with SHA-256 {named.sha256}"
+        )
     elif sha256 in (named.replaced_sha256 or []):
         body["claims_report"] = str(named.pk)
         body["detail"] = (

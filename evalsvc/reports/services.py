@@ -284,9 +284,57 @@ def report_update(*, user: Any, report_id: object, title: str | None = None, run
     return report
 
 
-def report_approve(*, user: Any, report_id: object) -> Report:
+#: The longest approval comment kept (it is printed in the report).
+MAX_APPROVAL_COMMENT = 2000
+
+
+def _clean_comment(comment: Any) -> str:
+    if comment is None:
+        return ""
+    if not isinstance(comment, str):
+        raise ValidationFailed("the approval comment must be text")
+    comment = comment.strip()
+    if len(comment) > MAX_APPROVAL_COMMENT:
+        raise ValidationFailed(
+            f"the approval comment is {len(comment)} characters long; at most {MAX_APPROVAL_COMMENT} are kept"
+        )
+    return comment
+
+
+def _issue_approved(report: Report) -> tuple[str, bool]:
+    """Render the approved report with its approval recorded in it: the draft's SHA-256, and whether the
+    new PDF blob was newly stored (to remove it again if the approval rolls back).
+
+    The content is the document the approver saw (not rebuilt from today's data), plus the approval block.
+    """
+    draft_sha, draft_key = report.sha256, report.pdf_key
+    document = dict(report.document)
+    document["approval"] = {
+        "approved_by": report.approved_by.get_username() if report.approved_by else None,
+        "approved_at": report.approved_at.isoformat() if report.approved_at else None,
+        "comment": report.approval_comment,
+        "draft_sha256": draft_sha,
+    }
+    html = render_html(document)
+    pdf = render_pdf(html, report_id=report.pk)
+    report.document, report.html = document, html
+    report.sha256 = hashlib.sha256(pdf).hexdigest()
+    report.size_bytes = len(pdf)
+    report.pdf_key, created = _store_pdf(pdf, report.sha256)
+    report.replaced_sha256 = [*(report.replaced_sha256 or []), draft_sha]
+    if draft_key != report.pdf_key:
+        _drop_blob_later(draft_key)
+    return draft_sha, created
+
+
+def report_approve(*, user: Any, report_id: object, comment: Any = None, expected_sha256: str | None = None) -> Report:
+    """Approve a draft: the approver, the date and their comment are printed in the PDF issued from then on.
+
+    ``expected_sha256``: the draft the approver read; if it has been rendered again since, nothing is approved.
+    """
     report = report_get(user=user, pk=report_id)
     _require_role(user=user, team=report.team, roles=REPORT_APPROVE_ROLES, doing="approving reports")
+    comment = _clean_comment(comment)
     with transaction.atomic():
         report = _locked(user=user, report_id=report_id)
         if report.is_approved:
@@ -297,24 +345,42 @@ def report_approve(*, user: Any, report_id: object) -> Report:
         refusal = report_approval_refusal(user=user, report=report)
         if refusal is not None:
             raise Forbidden(refusal)
+        if expected_sha256 is not None and expected_sha256 != report.sha256:
+            raise Conflict(
+                f"report {report.pk} changed since you opened it (its PDF is now {report.sha256[:12]}…, you read "
+                f"{expected_sha256[:12]}…); read it again before approving"
+            )
         report.status, report.approved_by, report.approved_at = ReportStatus.APPROVED, user, timezone.now()
-        report.save(update_fields=["status", "approved_by", "approved_at", "updated_at"])
-        audit_record(
-            actor=user,
-            team=report.team,
-            action="report.approved",
-            obj=report,
-            details={
-                "sha256": report.sha256,
-                "version": report.version,
-                "model_version": str(report.model_version_id),
-                "author": report.created_by.username if report.created_by else None,
-                # Everyone who generated it or changed its content since; self-approval covers them all.
-                "authors": report.author_names(),
-                "self_approved": user.pk in report.author_ids(),
-            },
-        )
+        report.approval_comment = comment
+        draft_sha, created = _issue_approved(report)
+        try:
+            report.save()
+            _audit_approval(user=user, report=report, draft_sha=draft_sha, comment=comment)
+        except BaseException:
+            if created:
+                blob_delete(report.pdf_key)
+            raise
     return report
+
+
+def _audit_approval(*, user: Any, report: Report, draft_sha: str, comment: str) -> None:
+    audit_record(
+        actor=user,
+        team=report.team,
+        action="report.approved",
+        obj=report,
+        details={
+            "sha256": report.sha256,
+            "draft_sha256": draft_sha,
+            "comment": comment,
+            "version": report.version,
+            "model_version": str(report.model_version_id),
+            "author": report.created_by.username if report.created_by else None,
+            # Everyone who generated it or changed its content since; self-approval covers them all.
+            "authors": report.author_names(),
+            "self_approved": user.pk in report.author_ids(),
+        },
+    )
 
 
 def report_regenerate(*, user: Any, report_id: object, title: str | None = None, run_ids: Any = None) -> Report:

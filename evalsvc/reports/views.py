@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -92,9 +94,27 @@ def _act(request: HttpRequest, pk: str, action, done: str) -> HttpResponse:
 
 
 @login_required
-@require_POST
 def report_approve(request: HttpRequest, pk: str) -> HttpResponse:
-    return _act(request, pk, services.report_approve, "The report is approved; it can no longer change.")
+    """The confirmation step: what is being approved, a comment, then the approval itself (POST)."""
+    report = selectors.report_get(user=request.user, pk=pk)
+    if request.method != "POST":
+        refusal = selectors.report_approval_refusal(user=request.user, report=report)
+        if report.is_approved or refusal is not None:
+            messages.error(request, "This report is approved already." if report.is_approved else str(refusal))
+            return redirect("report-detail", pk=pk)
+        return render(
+            request,
+            "reports/approve.html",
+            {"report": report, "doc": report.document, "max_comment": services.MAX_APPROVAL_COMMENT},
+        )
+    comment = request.POST.get("comment", "")
+    expected = request.POST.get("sha256") or None
+    return _act(
+        request,
+        pk,
+        partial(services.report_approve, comment=comment, expected_sha256=expected),
+        "The report is approved; its PDF now records your approval and comment, and it can no longer change.",
+    )
 
 
 @login_required

@@ -62,11 +62,18 @@ def test_verify_accepts_the_original_and_rejects_one_changed_byte(api, bc_model,
 
 def test_verify_reports_approval(api, dave_api, bc_model, bc_run, make_report):
     report = make_report(bc_model, [bc_run])
+    draft = pdf_of(api["alice"], report["id"])
+    approved = dave_api.post(f"/api/reports/{report['id']}/approve/")
+    assert approved.status_code == 200
+    # The approval is recorded in the issued document: a new PDF, and the draft is no longer the report.
     content = pdf_of(api["alice"], report["id"])
-    assert dave_api.post(f"/api/reports/{report['id']}/approve/").status_code == 200
+    assert content != draft and approved.json()["sha256"] == hashlib.sha256(content).hexdigest()
     body = verify(api["alice"], content).json()
     assert body["issued"] is True and body["approved"] is True
     assert body["approved_by"] == "dave" and body["approved_at"]
+    old = verify(api["alice"], draft).json()
+    assert old["issued"] is False and old["claims_report"] == report["id"]
+    assert "as it stood when it was approved" in old["detail"] and approved.json()["sha256"] in old["detail"]
     # Someone outside the team holding the file learns that it is genuine, not the team's details.
     outsider = verify(api["carol"], content).json()
     assert outsider["issued"] is True and outsider["approved"] is True
