@@ -79,3 +79,17 @@ def test_the_report_draws_every_new_figure_and_prints_the_tables(api, bc_model, 
     for expected in ("ROC curve", "Precision-recall curve", "Threshold sweep", "By mean_radius", "Best F1"):
         assert expected in text, expected
     assert f"{sliced_run.result['curves']['classes'][0]['pr']['average_precision']:.4f}" in text
+
+
+def test_the_job_form_takes_slice_columns(client, alice, bc_model, bc_data):
+    client.force_login(alice)
+    form = {"kind": "evaluate", "model_version": str(bc_model.pk), "dataset_version": str(bc_data.pk),
+            "batch_size": 256, "backend": "onnxruntime", "device": "cpu"}  # fmt: skip
+    refused = client.post("/runs/new/", {**form, "slice_columns": "mean_radius, hospital"})
+    assert refused.status_code == 400
+    assert "slice columns not in data set bc-test v1: hospital" in refused.content.decode()
+    assert EvaluationRun.objects.count() == 0
+    response = client.post("/runs/new/", {**form, "slice_columns": "mean_radius, mean_texture"})
+    assert response.status_code == 302
+    run = EvaluationRun.objects.get()
+    assert run.params["slice_columns"] == ["mean_radius", "mean_texture"]
