@@ -169,3 +169,78 @@ def test_mixing_in_model_space_equals_preprocessing_each_perturbed_image(layout)
     patch_forward(image, base, mask, slow, Forward(model, dtype=np.float32))(z)
     assert seen[0].shape == seen[1].shape == ((40, 3, 10, 7) if layout == "nchw" else (40, 10, 7, 3))
     np.testing.assert_allclose(seen[0], seen[1], rtol=1e-5, atol=1e-5)
+
+
+def test_superpixels_of_each_image_match_captum_feature_ablation_with_the_slic_mask(fixtures_dir, tmp_path):
+    """SLIC superpixels as the features: captum's FeatureAblation with the same mask on the model input agrees,
+    the heatmap paints each superpixel's attribution over the original, and removal infidelity is scored."""
+    from workers.engine.explain.image import superpixel_mask
+    from workers.engine.processing.image import decode_image
+
+    archive, pixels, _ = _digits_zip(fixtures_dir, tmp_path, n=4)
+    model = ModelSpec(
+        path=str(fixtures_dir / "digits_cnn.onnx"), format="onnx", sha256=sha256_of(fixtures_dir / "digits_cnn.onnx")
+    )
+    data = DatasetRef(
+        path=str(archive), format="imagefolder", sha256=sha256_of(archive), columns=("image", "label"),
+        label_column="label",
+    )  # fmt: skip
+    request = ExplainRequest(
+        method="feature_ablation", rows={"indices": [0, 2]}, global_rows=0, baseline="zeros", superpixels=6
+    )
+    result = run_explanation(model, data, request, processing=PROCESSING, class_labels=[str(d) for d in range(10)])
+    session = ort.InferenceSession(str(fixtures_dir / "digits_cnn.onnx"), providers=["CPUExecutionProvider"])
+
+    def fn(x):
+        return torch.from_numpy(session.run(None, {"input": x.detach().numpy().astype(np.float32)})[0])
+
+    with zipfile.ZipFile(archive) as zf:
+        files = sorted(n for n in zf.namelist() if n.endswith(".png"))
+        originals = {i: decode_image(zf.read(name), name=name) for i, name in enumerate(files)}
+    assert result["features"] == [] and result["global"]["importance"] == []  # superpixels differ per image
+    counted = 0
+    for row in result["explained"]:
+        image = originals[row["row"]]
+        mask = superpixel_mask(image, 6)
+        n = int(mask.max()) + 1
+        counted += n + 2  # captum's unperturbed pass, one ablation per superpixel, the output read once more
+        assert row["features"] == [f"superpixel {k}" for k in range(n)] and row["image"]["superpixels"] == n
+        x = torch.tensor(pixels[row["row"]] / 16.0, dtype=torch.float32)[None, None]
+        ref = captum_attr.FeatureAblation(fn).attribute(
+            x, baselines=0.0, target=int(row["target"]), feature_mask=torch.tensor(mask)[None, None]
+        )
+        per_segment = np.array([ref[0, 0][torch.tensor(mask) == k][0].item() for k in range(n)])
+        np.testing.assert_allclose(row["values"], per_segment, rtol=1e-4, atol=1e-5)
+        # Over the original pixels: every pixel of a superpixel is shaded alike, by the sign of its attribution.
+        heat = np.array(row["image"]["heat"])
+        assert heat.shape == (8, 8)
+        for k in range(n):
+            assert np.allclose(heat[mask == k], heat[mask == k][0], atol=1e-6)
+            if abs(row["values"][k]) > 1e-4:
+                assert np.sign(heat[mask == k][0]) == np.sign(row["values"][k])
+    trust = result["trust"]
+    assert trust["scores"]["infidelity"] >= 0.0 and "additivity_error" not in trust["scores"]
+    assert trust["details"]["infidelity_perturbations"].startswith("32 random removals of a quarter of the superpixels")
+    assert result["budget"]["model_rows"] == counted  # the infidelity removals are not counted as explaining
+
+
+def test_removal_infidelity_is_zero_for_an_additive_model_and_its_exact_attributions():
+    """A model that adds its patches' sums: feature ablation is exact, so removals are predicted without error."""
+    from workers.engine.explain.image_pipeline import removal_infidelity
+
+    def additive(x: np.ndarray) -> np.ndarray:
+        s = x[:, 0].reshape(len(x), 4, 4, 4, 4).sum(axis=(2, 4)) @ np.arange(1, 5)  # (n, 4) patch rows weighted
+        return np.stack([s.sum(axis=1), -s.sum(axis=1)], axis=1)
+
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, size=(16, 16, 3), dtype=np.uint8)
+    info, params = parse_method("feature_ablation", {"target": 0})
+    out = explain_image(info, params, image, 0, patch=4, baseline="zeros", prepare=_prepare, model=Forward(additive))
+    inf, change = removal_infidelity(
+        image, out["mask"], out["values"], 0, baseline="zeros", prepare=_prepare, model=Forward(additive), seed=0
+    )
+    assert change > 0 and inf < 1e-9 * change
+    wrong, _ = removal_infidelity(
+        image, out["mask"], out["values"][::-1], 0, baseline="zeros", prepare=_prepare, model=Forward(additive), seed=0
+    )
+    assert wrong > 1e-3 * change  # attributions on the wrong patches mispredict the removals

@@ -25,7 +25,7 @@ def submit(client, model, data, **params):
     return r.status_code, str(r.json())
 
 
-def test_bad_image_explanations_are_refused(api, alice, alpha, bc_model, digit_images):  # noqa: F811
+def test_bad_image_explanations_are_refused(api, alice, alpha, bc_model, bc_data, digit_images):  # noqa: F811
     data, _ = digit_images
     client = api["alice"]
     onnx = register(alice, alpha, "digits_cnn.onnx")
@@ -46,7 +46,15 @@ def test_bad_image_explanations_are_refused(api, alice, alpha, bc_model, digit_i
     assert code == 400 and "cohort_by apply to tabular data sets" in text
     code, text = submit(client, bc_model, data, method="kernel_shap")
     assert code == 400 and "image processing spec" in text
+    code, text = submit(client, onnx, data, method="kernel_shap", patch_size=4, superpixels=8)
+    assert code == 400 and "give patch_size or superpixels, not both" in text
+    code, text = submit(client, onnx, data, method="kernel_shap", superpixels=1)
+    assert code == 400 and "superpixels" in text
+    code, text = submit(client, bc_model, bc_data, method="kernel_shap", superpixels=8)
+    assert code == 400 and "superpixels applies to image data sets" in text
     code, text = submit(client, onnx, data, method="kernel_shap", patch_size=4, method_params={"nsamples": 64})
+    assert code == 201, text
+    code, text = submit(client, onnx, data, method="kernel_shap", superpixels=8, method_params={"nsamples": 64})
     assert code == 201, text
 
 
@@ -73,6 +81,7 @@ def test_image_explain_job_stores_patch_attributions_thumbnails_and_heatmaps(ali
         assert heat.shape == (8, 8) and abs(heat.sum() - sum(row["values"])) < 1e-4
         assert row["name"].endswith(".png") and row["label"] in [str(d) for d in range(10)]
     assert result["trust"]["scores"]["additivity_error"] < 1e-3
+    assert result["trust"]["scores"]["infidelity"] >= 0.0  # removals of patches predicted by their attributions
     assert result["budget"]["model_rows"] >= 6 * 128 and result["rows"] == 6
     titles = [t for t, _ in explain_figures(result)]
     assert titles == ["Global importance", "Image 0", "Image 5"]
@@ -81,7 +90,7 @@ def test_image_explain_job_stores_patch_attributions_thumbnails_and_heatmaps(ali
     rows = attribution_rows(result)
     assert len(rows) == 2 * 16 and rows[0]["feature"] == "patch r0c0"
     section = explain_section(JobContext("explain", "Explanation", run.params, result, "digit-images"))
-    assert "drawn on the run page" in " ".join(section.notes)
+    assert "drawn with its attribution heatmap over it" in " ".join(section.notes)
     assert section.tables[1]["title"].startswith("Explained images")
 
 
@@ -105,3 +114,26 @@ def test_text_and_image_models_on_tabular_data_are_refused(api, alice, alpha, bc
     image = register(alice, alpha, "digits_cnn.onnx")
     code, message = submit(client, image, bc_data, method="kernel_shap")
     assert code == 400 and "need an image data set" in message
+
+
+def test_superpixel_explain_job_draws_each_image_with_its_superpixels(alice, alpha, digit_images):  # noqa: F811
+    data, _ = digit_images
+    model = register(alice, alpha, "digits_cnn.onnx")
+    run = run_submit(
+        user=alice, model_version_id=model.pk, dataset_version_id=data.pk, kind="explain",
+        params={"method": "kernel_shap", "method_params": {"nsamples": 64}, "rows": {"indices": [1]},
+                "global_rows": 2, "superpixels": 5},
+    )  # fmt: skip
+    assert run.params["patch_size"] is None and run.params["superpixels"] == 5
+    run_explain.apply(args=[str(run.pk)])
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    (row,) = run.result["explained"]
+    n = row["image"]["superpixels"]
+    assert n >= 2 and row["features"] == [f"superpixel {k}" for k in range(n)]
+    assert abs(sum(row["values"]) + row["base_value"] - row["output"]) < 1e-4
+    assert {"additivity_error", "infidelity"} <= set(run.result["trust"]["scores"])
+    ((title, figure),) = explain_figures(run.result)  # no global bars: superpixels differ from image to image
+    assert title == "Image 1" and figure.layout.title.text.endswith(f"{n} superpixels")
+    section = explain_section(JobContext("explain", "Explanation", run.params, run.result, "digit-images"))
+    assert "SLIC superpixels of each original image (about 5)" in " ".join(section.notes)

@@ -43,6 +43,7 @@ def _request(run: EvaluationRun) -> ExplainRequest:
         device=params["device"],
         batch_size=params["batch_size"],
         patch_size=params.get("patch_size") or 8,
+        superpixels=params.get("superpixels"),
     )
 
 

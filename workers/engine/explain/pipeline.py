@@ -54,6 +54,8 @@ class ExplainRequest:
     stability_seeds: int = 3
     #: Image data sets: side in pixels of the square patches of the original image that are the features.
     patch_size: int = 8
+    #: Image data sets: SLIC superpixels of each original image as the features instead of patches (about this many).
+    superpixels: int | None = None
 
 
 def _read(data: DatasetRef, columns: list[str]) -> pd.DataFrame:

@@ -35,7 +35,11 @@ def image_overlays(result: dict[str, Any]) -> list[Figure]:
         fig.update_xaxes(showticklabels=False)
         fig.update_layout(
             title=f"Image {row['row']} ({row.get('name')}): {row.get('target')} explained, label {row.get('label')}, "
-            f"patches of {image.get('patch')} px",
+            + (
+                f"{image['superpixels']} superpixels"
+                if image.get("superpixels")
+                else f"patches of {image.get('patch')} px"
+            ),
             **LAYOUT,
         )
         figures.append((f"Image {row['row']}", fig))

@@ -70,12 +70,15 @@ def clean_image_params(
         _fail("image data sets have no columns to filter by; choose rows by index, misclassified or predicted_class")
     elif rows["filter"] == "predicted_class" and "value" not in rows:
         _fail("the predicted_class filter needs a value")
+    superpixels = data.get("superpixels")
+    if superpixels is not None and data.get("patch_size") is not None:
+        _fail("give patch_size or superpixels, not both: the features are square patches or SLIC superpixels")
     patch = data.get("patch_size") or DEFAULT_PATCH
-    data["patch_size"] = patch
+    data["patch_size"] = None if superpixels else patch
     side = _model_side(spec)
     n_rows = len(rows.get("indices") or []) or rows.get("limit", 20)
     n_rows += min(data["global_rows"], dataset.rows)
-    features = max(1, -(-(side or 64) // patch)) ** 2
+    features = superpixels or max(1, -(-(side or 64) // patch)) ** 2
     estimate = estimate_model_rows(info.name, method_params, rows=n_rows, features=features, background_rows=1)
     if estimate > data["max_model_rows"]:
         _fail(

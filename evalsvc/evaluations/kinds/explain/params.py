@@ -64,6 +64,10 @@ class ExplainParams(serializers.Serializer):
     patch_size = serializers.IntegerField(
         min_value=1, max_value=1024, required=False, help_text="Image data sets: patch side in original pixels."
     )
+    superpixels = serializers.IntegerField(
+        min_value=2, max_value=2000, required=False,
+        help_text="Image data sets: about this many SLIC superpixels per image as the features, instead of patches.",
+    )  # fmt: skip
 
 
 def _fail(message: str) -> None:
@@ -92,8 +96,7 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
         )
     if kind == "text":
         return clean_text_params(data, info, method_params, model, dataset)
-    if data.get("patch_size") is not None:
-        _fail("patch_size applies to image data sets; this data set is tabular")
+    _refuse_image_only(data)
     columns = dataset.column_names
     label = data.get("label_column") or dataset.label_column
     data["label_column"] = label
@@ -130,6 +133,12 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
     data["estimated_model_rows"] = estimate
     data["method_params"] = method_params.__dict__
     return data
+
+
+def _refuse_image_only(data: dict[str, Any]) -> None:
+    for key in ("patch_size", "superpixels"):
+        if data.get(key) is not None:
+            _fail(f"{key} applies to image data sets; this data set is tabular")
 
 
 def _check_cohort(cohort: str | None, dataset: DatasetVersion, label: str | None, columns: list[str]) -> None:

@@ -57,8 +57,12 @@ def explain_section(ctx: JobContext) -> Section:
     notes = [f"Flagged: {flag}." for flag in (result.get("trust") or {}).get("flags") or []]
     if result.get("modality") == "image":
         notes.append(
-            "Features are square patches of the original images (patch_size pixels a side), replaced by the "
-            f"{result.get('baseline')} baseline. Each explained image is drawn with its attribution heatmap over it "
+            (
+                f"Features are the SLIC superpixels of each original image (about {params['superpixels']})"
+                if params.get("superpixels")
+                else "Features are square patches of the original images (patch_size pixels a side)"
+            )
+            + f", replaced by the {result.get('baseline')} baseline. Each explained image is drawn with its attribution heatmap over it "
             "(red raised the output, blue lowered it) in the figures; the table below lists each image's three "
             "strongest patches, and every patch's attribution is in the CSV and JSON downloads."
         )
@@ -67,7 +71,7 @@ def explain_section(ctx: JobContext) -> Section:
         notes.append(
             "Features are the tokens of each text (special tokens and padding excluded), each replaced by the "
             "padding token when left out; global importance is per distinct token. Each explained text is drawn "
-            "highlighted on the run page; the table below lists each text's three strongest tokens, and every "
+            "highlighted token by token in the figures; the table below lists each text's three strongest tokens, and every "
             "token's attribution is in the CSV and JSON downloads."
         )
         tables.insert(1, _top_tokens(result))

@@ -15,7 +15,7 @@ from evalsvc.registry.models import DatasetVersion, ModelVersion
 from workers.engine.explain.budget import estimate_model_rows
 from workers.engine.explain.params import TEXT_METHODS, Common, MethodInfo
 
-TABULAR_ONLY = ("time_budget_s", "cohort_by", "feature_columns", "reference_dataset", "patch_size")
+TABULAR_ONLY = ("time_budget_s", "cohort_by", "feature_columns", "reference_dataset", "patch_size", "superpixels")
 
 
 def _fail(message: str) -> None:
