@@ -217,3 +217,51 @@ def test_slice_codes_keep_missing_values_and_cap_the_slices() -> None:
     assert np.bincount(codes).sum() == 310
     codes, names, _ = slice_codes(np.array(["a", None, "b"], dtype=object))
     assert names == ["(missing)", "a", "b"]
+
+
+def test_regression_slices_equal_scikit_learn_on_each_subset(
+    fixtures_dir: Path, diabetes_ref: DatasetRef, model_spec: MakeSpec
+) -> None:
+    spec = model_spec(fixtures_dir / "diabetes_ridge.onnx")
+    result = evaluate(spec, diabetes_ref, task="regression", slice_columns=["sex", "age"]).to_dict()
+    frame = pd.read_parquet(diabetes_ref.path)
+    features = [c for c in frame.columns if c != "progression"]
+    predicted = next(iter(_scores(spec, frame, features).values())).reshape(-1).astype(np.float64)
+    y = frame["progression"].to_numpy(np.float64)
+    assert "curves" not in result and "calibration" not in result
+    sex, age = result["slices"]
+    assert sex["binned"] is None and len(sex["slices"]) == 2  # two values: one slice each
+    assert age["binned"] == "quantiles" and len(age["slices"]) == 4
+    for sliced in (sex, age):
+        values = frame[sliced["column"]].to_numpy()
+        edges = sliced.get("edges")
+        distinct = np.unique(values)
+        for i, row in enumerate(sliced["slices"]):
+            if edges is None:
+                mask = values == distinct[i]
+            else:
+                mask = (values >= edges[i]) & ((values < edges[i + 1]) if i < len(edges) - 2 else values <= edges[-1])
+            assert row["rows"] == mask.sum()
+            assert row["mae"] == pytest.approx(skm.mean_absolute_error(y[mask], predicted[mask]), rel=1e-6)
+            assert row["rmse"] == pytest.approx(skm.root_mean_squared_error(y[mask], predicted[mask]), rel=1e-6)
+            assert row["r2"] == pytest.approx(skm.r2_score(y[mask], predicted[mask]), rel=1e-6)
+
+
+def test_one_vs_rest_curves_are_kept_for_the_most_frequent_classes() -> None:
+    from workers.engine.evaluate.breakdown import MAX_CLASS_CURVES, classification_breakdown
+
+    rng = np.random.default_rng(1)
+    k, n = 13, 6000
+    weights = np.arange(1, k + 1, dtype=np.float64)
+    y = rng.choice(k, size=n, p=weights / weights.sum())
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), y] += 1.5
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    out = classification_breakdown(y, proba.argmax(axis=1), proba, list(range(k)), None)
+    curves = out["curves"]
+    assert len(curves["classes"]) == MAX_CLASS_CURVES == 10
+    # The three rarest classes are the ones left out, and said to be.
+    assert sorted(curves["omitted"]) == [0, 1, 2]
+    for c in curves["classes"]:
+        auc = skm.roc_auc_score(y == c["label"], proba[:, c["label"]])
+        assert c["roc"]["auc"] == pytest.approx(auc, abs=1e-12)
