@@ -12,6 +12,7 @@ from typing import Any
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
 
 
 class ErrorOut(serializers.Serializer):
@@ -32,7 +33,15 @@ ERRORS = {
 class AutoSchema(SpectacularAutoSchema):
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
-        for code, description in ERRORS.items():
+        errors = dict(ERRORS)
+        parsers = self.view.get_parsers()
+        if self.method in ("POST", "PUT", "PATCH") and parsers and all(isinstance(p, MultiPartParser) for p in parsers):
+            # An upload endpoint (takes multipart only).
+            errors["413"] = (
+                "The upload is larger than the limit (`limit_bytes`, all files of the request together): it was "
+                "cut off while it arrived and nothing was stored."
+            )
+        for code, description in errors.items():
             if code not in responses:
                 error = OpenApiResponse(ErrorOut, description=description)
                 responses[code] = self._get_response_for_code(error, code, direction=direction)

@@ -235,3 +235,13 @@ def test_the_version_page_shows_validating_then_failed(signed_client, small_inli
 def signed_client(client, alice, alpha):
     client.force_login(alice)
     return client
+
+
+def test_the_schema_documents_the_413_and_the_202_of_the_upload_endpoints(api):
+    import yaml
+
+    schema = yaml.safe_load(api["alice"].get("/api/schema/").content)
+    for path in ("/api/model-versions/", "/api/dataset-versions/"):
+        responses = schema["paths"][path]["post"]["responses"]
+        assert {"201", "202", "413"} <= set(responses), path
+    assert "413" not in schema["paths"]["/api/runs/"]["post"]["responses"]  # JSON only: no upload there
