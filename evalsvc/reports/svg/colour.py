@@ -30,6 +30,17 @@ def colorscale_at(scale: list[list[Any]], fraction: float) -> str:
     return f"rgb({round(r)},{round(g)},{round(b)})"
 
 
+def colorscale_rgb(scale: list[list[Any]], fractions: Any) -> Any:
+    """:func:`colorscale_at` for many fractions at once: an (n, 3) array of rounded RGB values."""
+    import numpy as np
+
+    stops = [(float(p), _rgb(c)) for p, c in scale]
+    positions = np.array([p for p, _ in stops])
+    colours = np.array([c for _, c in stops], dtype=float)
+    where = np.clip(np.asarray(fractions, dtype=float), 0.0, 1.0)
+    return np.rint(np.stack([np.interp(where, positions, colours[:, i]) for i in range(3)], axis=-1))
+
+
 def _ink_on(fill: str) -> str:
     r, g, b = _rgb(fill)
     return "#ffffff" if (0.299 * r + 0.587 * g + 0.114 * b) < 140 else "#1d2433"

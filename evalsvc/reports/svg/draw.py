@@ -6,7 +6,7 @@ from typing import Any
 
 from ._base import COLORWAY, DASHES, FONT, GRID_COLOR, _array, _num, _t, _x, wrap
 from .axes import Axis
-from .colour import _BLUES, _ink_on, colorscale_at
+from .colour import _BLUES, _ink_on, colorscale_at, colorscale_rgb
 from .images import _draw_heatmap_layer
 
 #: Line height, in font sizes.
@@ -231,9 +231,10 @@ def _marker_fills(marker: dict[str, Any], count: int) -> list[str]:
     hi = _num(marker.get("cmax"))
     lo = (min(known) if known else 0.0) if lo is None else lo
     hi = (max(known) if known else 1.0) if hi is None else hi
+    shown = numbers[:count]
+    rgb = colorscale_rgb(list(scale), [0.0 if n is None or hi == lo else (n - lo) / (hi - lo) for n in shown])
     fills = [
-        "" if n is None else f' fill="{colorscale_at(list(scale), 0 if hi == lo else (n - lo) / (hi - lo))}"'
-        for n in numbers[:count]
+        "" if n is None else f' fill="rgb({int(r)},{int(g)},{int(b)})"' for n, (r, g, b) in zip(shown, rgb, strict=True)
     ]
     return fills + [""] * (count - len(fills))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._base import _array, _num, _x
-from .colour import colorscale_at
+from .colour import colorscale_rgb
 
 if TYPE_CHECKING:
     from .axes import Axis
@@ -71,20 +71,11 @@ def _draw_heatmap_layer(
     """A translucent heatmap over an image, cell for pixel: one RGBA PNG (thousands of cells, one element)."""
     import numpy as np
 
-    from .colour import _rgb
-
-    rows: list[list[tuple[float, float, float, float]]] = []
-    for row in z:
-        line: list[tuple[float, float, float, float]] = []
-        for value in row:
-            number = _num(value)
-            if number is None:
-                line.append((0.0, 0.0, 0.0, 0.0))
-                continue
-            r, g, b = _rgb(colorscale_at(scale, 0 if hi == lo else (number - lo) / (hi - lo)))
-            line.append((r, g, b, 255 * opacity))
-        rows.append(line)
-    pixels = np.asarray(rows, dtype=float)
+    values = np.array([[_num(v) if _num(v) is not None else np.nan for v in row] for row in z], dtype=float)
+    fractions = np.zeros_like(values) if hi == lo else (values - lo) / (hi - lo)
+    rgb = colorscale_rgb(scale, np.nan_to_num(fractions))
+    alpha = np.where(np.isnan(values), 0.0, 255 * opacity)[..., None]
+    pixels = np.concatenate([np.where(np.isnan(values)[..., None], 0.0, rgb), alpha], axis=-1)
     placed = _pixel_box(xaxis, yaxis, pixels.shape[1], pixels.shape[0])
     if placed is None:
         return

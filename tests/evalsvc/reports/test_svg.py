@@ -13,6 +13,7 @@ from evalsvc.evaluations.kinds.evaluate.figures import (
     residuals_figure,
 )
 from evalsvc.reports.svg import UnsupportedFigure, colorscale_at, figure_svg, nice_ticks
+from evalsvc.reports.svg.colour import colorscale_rgb
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 
@@ -72,6 +73,11 @@ def test_scales():
     scale = [[0, "rgb(0,0,0)"], [1, "rgb(255,255,255)"]]
     assert colorscale_at(scale, 0.5) == "rgb(128,128,128)"
     assert colorscale_at(scale, 2) == "rgb(255,255,255)"
+    # The many-at-once form gives the same colours.
+    rdbu = [[0, "rgb(5,48,97)"], [0.25, "rgb(67,147,195)"], [0.5, "rgb(247,247,247)"], [1, "rgb(103,0,31)"]]
+    fractions = [-1, 0, 0.1, 0.25, 0.3333, 0.5, 0.77, 1, 3]
+    together = colorscale_rgb(rdbu, fractions)
+    assert [f"rgb({int(r)},{int(g)},{int(b)})" for r, g, b in together] == [colorscale_at(rdbu, f) for f in fractions]
 
 
 def test_long_legend_entries_and_category_labels_are_set_in_full():
