@@ -60,6 +60,7 @@ api = [
     path("monitors/<str:pk>/batches/", monitor_apis.BatchListApi.as_view(), name="api-monitor-batches"),
     path("monitors/<str:pk>/labels/", monitor_apis.LabelListApi.as_view(), name="api-monitor-labels"),
     path("monitors/<str:pk>/checks/", monitor_apis.CheckListApi.as_view(), name="api-monitor-checks"),
+    path("monitors/<str:pk>/checks/<str:check>/", monitor_apis.CheckDetailApi.as_view(), name="api-monitor-check"),
     path("monitors/<str:pk>/alerts/", monitor_apis.AlertListApi.as_view(), name="api-monitor-alerts"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI's start-up script is its own request (no inline script); both UIs set

@@ -28,12 +28,17 @@ ERRORS = {
     "404": "No such object, or it belongs to a team you are not in.",
     "429": "Too many requests: wait `Retry-After` seconds.",
 }
+#: What a change can meet besides: a state that does not allow it (in use, approved, finished), a body it cannot read.
+WRITE_ERRORS = {
+    "409": "The object's state does not allow this (e.g. it is in use, approved or finished): `detail` says why.",
+    "415": "The body's media type is not one this operation reads.",
+}
 
 
 class AutoSchema(SpectacularAutoSchema):
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
-        errors = dict(ERRORS)
+        errors = dict(ERRORS) if self.method in ("GET", "HEAD") else {**ERRORS, **WRITE_ERRORS}
         parsers = self.view.get_parsers()
         if self.method in ("POST", "PUT", "PATCH") and parsers and all(isinstance(p, MultiPartParser) for p in parsers):
             # An upload endpoint (takes multipart only).

@@ -7,6 +7,7 @@ import io
 import json
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -15,6 +16,7 @@ from rest_framework.views import APIView
 
 from evalsvc.core.csvcells import csv_safe
 from evalsvc.core.exceptions import Conflict, NotFound
+from evalsvc.core.schema import ErrorOut
 from evalsvc.evaluations.kinds import get_kind
 from evalsvc.evaluations.selectors import MAX_COMPARED_RUNS, run_get, runs_for_comparison
 
@@ -22,7 +24,13 @@ from .compare import compared_ids, comparison_of
 
 
 class RunResultDownloadApi(APIView):
-    @extend_schema(responses={(200, "text/csv"): OpenApiResponse(description="the result table")})
+    @extend_schema(
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="result.csv: the result table"),
+            (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="result.json: as stored"),
+            409: OpenApiResponse(ErrorOut, description="The run has no result yet."),
+        }
+    )
     def get(self, request: Request, pk: str, fmt: str) -> HttpResponse:
         run = run_get(user=request.user, pk=pk)
         if fmt not in ("json", "csv"):

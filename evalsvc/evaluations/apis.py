@@ -12,21 +12,33 @@ from . import selectors, services
 from .models import EvaluationRun, RunStatus
 
 
-class RunOut(serializers.ModelSerializer):
+class RunSummaryOut(serializers.ModelSerializer):
+    """A run as lists show it: what, on what, how far, and its headline; never its stored result."""
+
     team = serializers.CharField(source="team.slug")
     model_version = serializers.UUIDField(source="model_version_id")
     model_name = serializers.CharField(source="model_version.registered_model.name")
     model_version_number = serializers.IntegerField(source="model_version.version")
     dataset_version = serializers.UUIDField(source="dataset_version_id", allow_null=True)
     created_by = serializers.CharField(source="created_by.username")
+    headline = serializers.CharField(
+        help_text="One line on how it went (e.g. 'accuracy 0.9561'); empty until there is a result."
+    )
 
     class Meta:
         model = EvaluationRun
         fields = [
             "id", "team", "kind", "status", "model_version", "model_name", "model_version_number",
-            "dataset_version", "params", "progress", "progress_message", "error", "result", "environment",
-            "queue", "attempts", "worker", "created_by", "created_at", "started_at", "finished_at",
+            "dataset_version", "progress", "progress_message", "error", "headline", "queue", "attempts", "worker",
+            "created_by", "created_at", "started_at", "finished_at",
         ]  # fmt: skip
+
+
+class RunOut(RunSummaryOut):
+    """A run in full: its parameters, stored result and where it ran."""
+
+    class Meta(RunSummaryOut.Meta):
+        fields = [*RunSummaryOut.Meta.fields, "params", "result", "environment"]
 
 
 class RunIn(serializers.Serializer):
@@ -39,13 +51,14 @@ class RunIn(serializers.Serializer):
 class RunListApi(APIView):
     @extend_schema(
         parameters=[TEAM_PARAM, OpenApiParameter("status", str, enum=RunStatus.values)],
-        responses=page_of(RunOut),
+        responses=page_of(RunSummaryOut),
+        description="Summaries, newest first: the full result of a run is `GET /api/runs/{id}/`.",
     )
     def get(self, request: Request) -> Response:
         qs = selectors.runs_for_user(
             user=request.user, team=request.query_params.get("team"), status=request.query_params.get("status")
         )
-        return paginated(self, request, qs, RunOut)
+        return paginated(self, request, qs.order_by("-created_at", "-id"), RunSummaryOut)
 
     @extend_schema(request=RunIn, responses={201: RunOut})
     def post(self, request: Request) -> Response:
@@ -62,7 +75,7 @@ class RunListApi(APIView):
 
 
 class RunDetailApi(APIView):
-    @extend_schema(responses=RunOut)
+    @extend_schema(responses=RunOut, description="The run in full: parameters, stored result and environment.")
     def get(self, request: Request, pk: str) -> Response:
         return Response(RunOut(selectors.run_get(user=request.user, pk=pk)).data)
 

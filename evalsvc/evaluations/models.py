@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 from evalsvc.teams.models import TeamOwned
+
+from .headline import HEADLINE_MAX, run_headline
 
 
 class RunStatus(models.TextChoices):
@@ -38,6 +42,8 @@ class EvaluationRun(TeamOwned):
     )
     params = models.JSONField(default=dict)
     result = models.JSONField(null=True, blank=True)
+    #: One short line from the result (``run_headline``), so that lists never read the result itself.
+    headline = models.CharField(max_length=HEADLINE_MAX, blank=True)
     #: Fraction done in [0, 1] and a short line saying what is happening.
     progress = models.FloatField(default=0.0)
     progress_message = models.CharField(max_length=300, blank=True)
@@ -58,6 +64,15 @@ class EvaluationRun(TeamOwned):
 
     def __str__(self) -> str:
         return f"{self.kind} run {self.id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The headline follows the result on every save that writes the result.
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "result" in update_fields:
+            self.headline = run_headline(self.result)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "headline"}
+        super().save(*args, **kwargs)
 
     @property
     def is_finished(self) -> bool:

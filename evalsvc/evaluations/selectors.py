@@ -10,10 +10,29 @@ from evalsvc.teams.selectors import get_scoped, scope_to_user, team_get_for_user
 
 from .models import EvaluationRun, RunStatus
 
+#: What a list of runs leaves unread: the stored result, where it ran, the parameters (``headline`` sums them up).
+SUMMARY_DEFERRED = ("result", "environment", "params")
+
+#: The columns a run summary reads from the rows it names (never their JSON: a model version's labels and specs).
+_SUMMARY_RELATED = (
+    "team__slug",
+    "created_by__username",
+    "model_version__version",
+    "model_version__registered_model",
+    "model_version__registered_model__name",
+    "dataset_version__version",
+    "dataset_version__dataset",
+    "dataset_version__dataset__name",
+)
+
 
 def runs_for_user(*, user: Any, team: str | None = None, status: str | None = None) -> QuerySet[EvaluationRun]:
+    """The runs the user may see, as summaries: one query for a page, no stored result read."""
+    fields = [f.name for f in EvaluationRun._meta.concrete_fields if f.name not in SUMMARY_DEFERRED]
     qs = scope_to_user(
-        EvaluationRun.objects.select_related("team", "model_version__registered_model", "dataset_version__dataset"),
+        EvaluationRun.objects.select_related(
+            "team", "created_by", "model_version__registered_model", "dataset_version__dataset"
+        ).only(*fields, *_SUMMARY_RELATED),
         user=user,
     )
     if team:

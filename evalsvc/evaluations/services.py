@@ -23,6 +23,7 @@ from evalsvc.registry.selectors import dataset_version_get, model_version_get
 from evalsvc.teams.selectors import require_write
 
 from .auditing import audited_transition, record_run
+from .headline import run_headline
 from .kinds import get_kind
 from .models import FINISHED, EvaluationRun, RunStatus
 from .selectors import run_get
@@ -177,6 +178,7 @@ def run_succeed(*, run_id: Pk, result: dict[str, Any], environment: dict[str, An
         EvaluationRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
             status=RunStatus.SUCCEEDED,
             result=result,
+            headline=run_headline(result),
             environment=environment,
             progress=1.0,
             progress_message="done",
@@ -199,6 +201,7 @@ def run_fail(*, run_id: Pk, message: str, result: dict[str, Any] | None = None) 
     }
     if result is not None:
         fields["result"] = result
+        fields["headline"] = run_headline(result)
     return bool(EvaluationRun.objects.filter(pk=run_id).exclude(status__in=FINISHED).update(**fields))
 
 

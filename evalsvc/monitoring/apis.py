@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evalsvc.core.apis import TEAM_PARAM, paginated, validated
+from evalsvc.core.apis import TEAM_PARAM, page_of, paginated, validated
 from evalsvc.core.exceptions import ValidationFailed
 
 from . import selectors, services
@@ -21,6 +21,8 @@ class MonitorOut(serializers.ModelSerializer):
     model_version = serializers.UUIDField(source="model_version_id")
     reference_dataset = serializers.UUIDField(source="reference_dataset_id")
     created_by = serializers.CharField(source="created_by.username")
+    # A plain string in the schema: "" (no webhook) would match both arms of the URL-or-empty choice.
+    webhook_url = serializers.CharField(help_text="Where alerts are posted, or empty for none.")
 
     class Meta:
         model = Monitor
@@ -87,13 +89,22 @@ class LabelsIn(serializers.Serializer):
     row_ids = serializers.ListField(required=False, help_text="Or: the rows' ids (the monitor's row_id_column).")
 
 
-class CheckOut(serializers.ModelSerializer):
+class CheckSummaryOut(serializers.ModelSerializer):
+    """A check as its list shows it: when, on how many rows, whether it found drift; not its report."""
+
     class Meta:
         model = MonitorCheck
         fields = [
-            "id", "trigger", "status", "window_start", "window_end", "rows", "drift", "error", "result",
-            "created_at", "finished_at",
+            "id", "trigger", "status", "window_start", "window_end", "rows", "drift", "error", "created_at",
+            "finished_at",
         ]  # fmt: skip
+
+
+class CheckOut(CheckSummaryOut):
+    """A check in full, with its drift report (per column: test, statistic, p-value, effect size)."""
+
+    class Meta(CheckSummaryOut.Meta):
+        fields = [*CheckSummaryOut.Meta.fields, "result"]
 
 
 class AlertOut(serializers.ModelSerializer):
@@ -106,7 +117,7 @@ class AlertOut(serializers.ModelSerializer):
 
 
 class MonitorListApi(APIView):
-    @extend_schema(parameters=[TEAM_PARAM], responses=MonitorOut(many=True))
+    @extend_schema(parameters=[TEAM_PARAM], responses=page_of(MonitorOut))
     def get(self, request: Request) -> Response:
         qs = selectors.monitors_for_user(user=request.user, team=request.query_params.get("team"))
         return paginated(self, request, qs, MonitorOut)
@@ -138,7 +149,7 @@ class MonitorDetailApi(APIView):
 class BatchListApi(APIView):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
-    @extend_schema(responses=BatchOut(many=True))
+    @extend_schema(responses=page_of(BatchOut))
     def get(self, request: Request, pk: str) -> Response:
         monitor = selectors.monitor_get(user=request.user, pk=pk)
         return paginated(self, request, selectors.batches_for(monitor), BatchOut)
@@ -159,7 +170,7 @@ class BatchListApi(APIView):
 
 
 class LabelListApi(APIView):
-    @extend_schema(responses=LabelsOut(many=True))
+    @extend_schema(responses=page_of(LabelsOut))
     def get(self, request: Request, pk: str) -> Response:
         monitor = selectors.monitor_get(user=request.user, pk=pk)
         return paginated(self, request, selectors.labels_for(monitor), LabelsOut)
@@ -174,10 +185,13 @@ class LabelListApi(APIView):
 
 
 class CheckListApi(APIView):
-    @extend_schema(responses=CheckOut(many=True))
+    @extend_schema(
+        responses=page_of(CheckSummaryOut),
+        description="Summaries, newest first: a check's drift report is `GET /api/monitors/{id}/checks/{check}/`.",
+    )
     def get(self, request: Request, pk: str) -> Response:
         monitor = selectors.monitor_get(user=request.user, pk=pk)
-        return paginated(self, request, selectors.checks_for(monitor), CheckOut)
+        return paginated(self, request, selectors.checks_for(monitor).defer("result"), CheckSummaryOut)
 
     @extend_schema(request=None, responses={202: CheckOut})
     def post(self, request: Request, pk: str) -> Response:
@@ -185,8 +199,15 @@ class CheckListApi(APIView):
         return Response(CheckOut(check).data, status=status.HTTP_202_ACCEPTED)
 
 
+class CheckDetailApi(APIView):
+    @extend_schema(responses=CheckOut)
+    def get(self, request: Request, pk: str, check: str) -> Response:
+        monitor = selectors.monitor_get(user=request.user, pk=pk)
+        return Response(CheckOut(selectors.check_get(monitor=monitor, pk=check)).data)
+
+
 class AlertListApi(APIView):
-    @extend_schema(responses=AlertOut(many=True))
+    @extend_schema(responses=page_of(AlertOut))
     def get(self, request: Request, pk: str) -> Response:
         monitor = selectors.monitor_get(user=request.user, pk=pk)
         return paginated(self, request, selectors.alerts_for(monitor), AlertOut)

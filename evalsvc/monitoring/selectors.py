@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 
+from evalsvc.core.exceptions import NotFound
 from evalsvc.teams.selectors import get_scoped, scope_to_user
 
 from .models import Alert, Monitor, MonitorCheck, ProductionBatch, ProductionLabels
 
 
 def monitors_for_user(*, user: Any, team: str | None = None) -> QuerySet[Monitor]:
-    qs = scope_to_user(Monitor.objects.select_related("team", "model_version", "reference_dataset"), user=user)
+    qs = scope_to_user(
+        Monitor.objects.select_related("team", "created_by", "model_version", "reference_dataset"), user=user
+    )
     if team:
         qs = qs.filter(team__slug=team)
     return qs
@@ -24,6 +28,13 @@ def monitor_get(*, user: Any, pk: object) -> Monitor:
 
 def checks_for(monitor: Monitor) -> QuerySet[MonitorCheck]:
     return MonitorCheck.objects.filter(monitor=monitor)
+
+
+def check_get(*, monitor: Monitor, pk: str) -> MonitorCheck:
+    try:
+        return checks_for(monitor).get(pk=pk)
+    except (MonitorCheck.DoesNotExist, ValueError, TypeError, DjangoValidationError):
+        raise NotFound("check not found") from None
 
 
 def alerts_for(monitor: Monitor) -> QuerySet[Alert]:

@@ -136,7 +136,10 @@ def _created(out: serializers.Serializer, version: ModelVersion | DatasetVersion
 def _download(version: ModelVersion | DatasetVersion) -> FileResponse:
     require_ready(version)
     key, filename, sha256 = version.storage_key, version.original_filename, version.sha256
-    response = FileResponse(blob_open(key), as_attachment=True, filename=filename or sha256)
+    # The bytes as stored, whatever the file name suggests (as documented: application/octet-stream).
+    response = FileResponse(
+        blob_open(key), as_attachment=True, filename=filename or sha256, content_type="application/octet-stream"
+    )
     response["X-Content-SHA256"] = sha256
     return response
 

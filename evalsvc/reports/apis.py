@@ -41,14 +41,15 @@ class ReportOut(serializers.ModelSerializer):
             "approval_comment", "supersedes", "superseded_by", "links",
         ]  # fmt: skip
 
+    # Read through .all(), so that a list's prefetched rows answer and a single report asks once.
     def get_runs(self, report: Report) -> list[str]:
-        return [str(pk) for pk in report.report_runs.values_list("run_id", flat=True)]
+        return [str(rr.run_id) for rr in sorted(report.report_runs.all(), key=lambda rr: rr.position)]
 
     def get_authors(self, report: Report) -> list[str]:
         return report.author_names()
 
     def get_superseded_by(self, report: Report) -> list[str]:
-        return [str(pk) for pk in report.superseded_by.values_list("pk", flat=True)]
+        return [str(r.pk) for r in report.superseded_by.all()]
 
     def get_links(self, report: Report) -> dict[str, str]:
         base = f"/api/reports/{report.pk}"

@@ -4,14 +4,14 @@ import os
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from evalsvc.core.exceptions import ValidationFailed
 from evalsvc.registry.storage import hash_file
 from evalsvc.teams.models import Role, Team
 from evalsvc.teams.selectors import get_scoped, role_for, scope_to_user, team_get_for_user
 
-from .models import Report, ReportPolicy
+from .models import Report, ReportPolicy, ReportRun
 from .render import claimed_report_id
 
 #: May generate, edit (drafts) and regenerate reports.
@@ -22,8 +22,22 @@ REPORT_APPROVE_ROLES = frozenset({Role.OWNER, Role.AUDITOR})
 _RELATED = ("team", "model_version__registered_model", "created_by", "approved_by", "supersedes")
 
 
+#: What a list of reports leaves unread: the stored HTML and JSON document (the report itself, by link).
+_LIST_DEFERRED = ("html", "document", "replaced_sha256")
+
+
 def reports_for_user(*, user: Any, team: str | None = None, model_version: str | None = None) -> QuerySet[Report]:
-    qs = scope_to_user(Report.objects.select_related(*_RELATED), user=user)
+    """The reports the user may see, as their list shows them: a fixed number of queries per page."""
+    qs = scope_to_user(
+        Report.objects.select_related("team", "model_version__registered_model", "created_by", "approved_by")
+        .defer(*_LIST_DEFERRED)
+        .prefetch_related(
+            Prefetch("report_runs", queryset=ReportRun.objects.only("report_id", "run_id", "position")),
+            Prefetch("superseded_by", queryset=Report.objects.only("pk", "supersedes_id")),
+            "edited_by",
+        ),
+        user=user,
+    )
     if team:
         qs = qs.filter(team=team_get_for_user(user=user, team=team))
     if model_version:

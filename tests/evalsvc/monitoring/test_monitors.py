@@ -156,6 +156,13 @@ def test_check_finds_drift_and_the_signed_webhook_is_received(api, monitor_body,
     assert AuditEntry.objects.filter(action="monitor.alert_sent").count() == 2
     alerts = api["alice"].get(f"/api/monitors/{monitor['id']}/alerts/").json()["results"]
     assert {a["status"] for a in alerts} == {"sent"}
+    # The list of checks carries summaries; a check's drift report has its own endpoint.
+    (listed,) = api["alice"].get(f"/api/monitors/{monitor['id']}/checks/").json()["results"]
+    assert listed["id"] == str(check.pk) and listed["drift"] is True and "result" not in listed
+    full = api["alice"].get(f"/api/monitors/{monitor['id']}/checks/{check.pk}/")
+    assert full.status_code == 200 and full.json()["result"] == check.result
+    assert api["carol"].get(f"/api/monitors/{monitor['id']}/checks/{check.pk}/").status_code == 404
+    assert api["alice"].get(f"/api/monitors/{monitor['id']}/checks/not-a-check/").status_code == 404
     page = api["alice"].get(f"/monitors/{monitor['id']}/")
     assert page.status_code in (200, 302)
 
