@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements/lock.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing evalsvc and its pinned dependencies into $(VENV) (log: $(INSTALL_LOG)) ..."
 	@{ $(BIN)/python -m pip install --quiet --progress-bar off --upgrade pip \
-	  && $(BIN)/python -m pip install --quiet --progress-bar off -c requirements/lock.txt -e ".[dev]"; \
+	  && $(BIN)/python -m pip install --quiet --progress-bar off -c requirements/lock.txt -e ".[dev,bench]"; \
 	} >$(INSTALL_LOG) 2>&1 \
 	  || { echo "pip failed (its warnings are in $(INSTALL_LOG)):"; grep -v '^WARNING' $(INSTALL_LOG) | tail -n 30; exit 1; }
 	@# onnx2torch declares torchvision; PyPI's torchvision wheel is built against CUDA torch and cannot
