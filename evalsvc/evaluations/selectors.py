@@ -70,7 +70,8 @@ def runs_for_comparison(*, user: Any, ids: list[str]) -> list[EvaluationRun]:
             malformed.append(value)
     if malformed:
         raise ValidationFailed(f"not run ids: {', '.join(repr(m[:40]) for m in malformed)}")
-    found = {str(run.pk): run for run in runs_for_user(user=user).filter(pk__in=wanted)}
+    # Whole runs (results and params compared), not the summaries lists read.
+    found = {str(run.pk): run for run in runs_for_user(user=user).defer(None).filter(pk__in=wanted)}
     missing = [i for i in wanted if str(uuid.UUID(i)) not in found]
     if missing:
         raise NotFound(f"no run {', '.join(missing)} among your teams' runs: runs of other teams cannot be compared")
