@@ -9,11 +9,12 @@ from typing import Any
 from celery import current_app
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from evalsvc.audit.services import audit_record
-from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.core.exceptions import Conflict, ValidationFailed
 from evalsvc.evaluations.kinds.evaluate.params import infer_task
 from evalsvc.registry.deferred import require_ready
 from evalsvc.registry.selectors import dataset_version_get, model_version_get
@@ -141,7 +142,13 @@ def monitor_delete(*, user: Any, pk: object) -> None:
     task = monitor.periodic_task
     audit_record(actor=user, team=monitor.team, action="monitor.deleted", obj=("monitor", str(monitor.pk)),
                  details=_snapshot(monitor))  # fmt: skip
-    monitor.delete()
+    try:
+        with transaction.atomic():
+            monitor.delete()
+    except ProtectedError:
+        raise Conflict(
+            f"monitor {monitor.name!r} is part of a report's history and cannot be deleted; disable it instead"
+        ) from None
     if task is not None:
         task.delete()
 

@@ -1,7 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import FileResponse, HttpResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -20,12 +28,19 @@ from .models import Report, ReportPolicy
 HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
 
 
+class MonitorPeriodIO(serializers.Serializer):
+    monitor = serializers.CharField(help_text="A monitor of the report's model version.")
+    start = serializers.DateTimeField(help_text="Checks run from this moment on …")
+    end = serializers.DateTimeField(help_text="… and before this one.")
+
+
 class ReportOut(serializers.ModelSerializer):
     team = serializers.CharField(source="team.slug")
     model_version = serializers.UUIDField(source="model_version_id")
     model_name = serializers.CharField(source="model_version.registered_model.name")
     model_version_number = serializers.IntegerField(source="model_version.version")
     runs = serializers.SerializerMethodField()
+    monitors = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username")
     authors = serializers.SerializerMethodField(help_text="Who generated it or changed its content since (four eyes).")
     approved_by = serializers.CharField(source="approved_by.username", allow_null=True, default=None)
@@ -37,13 +52,20 @@ class ReportOut(serializers.ModelSerializer):
         model = Report
         fields = [
             "id", "team", "title", "version", "status", "model_version", "model_name", "model_version_number",
-            "runs", "sha256", "size_bytes", "created_by", "authors", "created_at", "approved_by", "approved_at",
-            "approval_comment", "supersedes", "superseded_by", "links",
+            "runs", "monitors", "sha256", "size_bytes", "created_by", "authors", "created_at", "approved_by",
+            "approved_at", "approval_comment", "supersedes", "superseded_by", "links",
         ]  # fmt: skip
 
     # Read through .all(), so that a list's prefetched rows answer and a single report asks once.
     def get_runs(self, report: Report) -> list[str]:
         return [str(rr.run_id) for rr in sorted(report.report_runs.all(), key=lambda rr: rr.position)]
+
+    @extend_schema_field(MonitorPeriodIO(many=True))
+    def get_monitors(self, report: Report) -> list[dict[str, Any]]:
+        return [
+            {"monitor": str(rm.monitor_id), "start": rm.start.isoformat(), "end": rm.end.isoformat()}
+            for rm in report.report_monitors.all()
+        ]
 
     def get_authors(self, report: Report) -> list[str]:
         return report.author_names()
@@ -65,11 +87,15 @@ class ReportIn(serializers.Serializer):
     model_version = serializers.CharField()
     runs = serializers.ListField(child=serializers.CharField(), allow_empty=False, help_text="Ids of the jobs.")
     title = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    monitors = serializers.ListField(
+        child=MonitorPeriodIO(), required=False, help_text="Monitors' histories over a period each."
+    )
 
 
 class ReportEditIn(serializers.Serializer):
     runs = serializers.ListField(child=serializers.CharField(), allow_empty=False, required=False)
     title = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    monitors = serializers.ListField(child=MonitorPeriodIO(), required=False)
 
 
 class ReportListApi(APIView):
@@ -89,7 +115,11 @@ class ReportListApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated(ReportIn, request.data)
         report = services.report_generate(
-            user=request.user, model_version_id=data["model_version"], run_ids=data["runs"], title=data.get("title")
+            user=request.user,
+            model_version_id=data["model_version"],
+            run_ids=data["runs"],
+            title=data.get("title"),
+            monitors=data.get("monitors"),
         )
         return Response(ReportOut(report).data, status=status.HTTP_201_CREATED)
 
@@ -105,8 +135,9 @@ class ReportDetailApi(APIView):
     def patch(self, request: Request, pk: str) -> Response:
         data = validated(ReportEditIn, request.data)
         report = services.report_update(
-            user=request.user, report_id=pk, title=data.get("title"), run_ids=data.get("runs")
-        )
+            user=request.user, report_id=pk, title=data.get("title"), run_ids=data.get("runs"),
+            monitors=data.get("monitors"),
+        )  # fmt: skip
         return Response(ReportOut(report).data)
 
     @extend_schema(request=ReportEditIn, responses=ReportOut)

@@ -7,6 +7,7 @@ never recomputes a metric. Sections with no data are left out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from evalsvc.evaluations.models import EvaluationRun, RunStatus
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 
 from .models import Report
+from .monitor_history import monitor_history
 from .sections import JobContext, build_section, numeric_results
 from .svg import UnsupportedFigure, figure_svg
 from .verdicts import MIN_ROWS, threshold_verdict
@@ -365,7 +367,12 @@ def applicable_thresholds(thresholds: dict[str, Any], task: str) -> dict[str, An
 
 
 def report_document_build(
-    *, report: Report, runs: list[EvaluationRun], thresholds: dict[str, Any], generated_at: datetime
+    *,
+    report: Report,
+    runs: list[EvaluationRun],
+    thresholds: dict[str, Any],
+    generated_at: datetime,
+    monitors: Sequence[tuple[Any, datetime, datetime]] = (),
 ) -> dict[str, Any]:
     version = report.model_version
     registered = version.registered_model
@@ -397,6 +404,7 @@ def report_document_build(
         "datasets": [dataset_identity(dv, used_by[pk]) for pk, dv in datasets.items()],
         "environment": [_environment(run) for run in runs],
         "jobs": jobs,
+        "monitors": [monitor_history(monitor, start, end) for monitor, start, end in monitors],
         "signoff": {
             "prepared_by": report.created_by.get_username(),
             "prepared_at": _iso(generated_at),

@@ -7,6 +7,8 @@ from django import forms
 from evalsvc.core.forms import field_of
 from evalsvc.evaluations.models import EvaluationRun, RunStatus
 from evalsvc.evaluations.selectors import runs_for_user
+from evalsvc.monitoring.models import Monitor
+from evalsvc.monitoring.selectors import monitors_for_user
 from evalsvc.registry.models import ModelVersion
 from evalsvc.registry.selectors import model_versions_for_user
 
@@ -26,6 +28,11 @@ class ReportBuilderForm(forms.Form):
         label="Jobs to include",
     )
     title = forms.CharField(max_length=300, required=False, help_text="Default: “Model audit report: <model> v<n>”.")
+    monitor = forms.ModelChoiceField(
+        queryset=Monitor.objects.none(), required=False, label="Monitor's history to include (optional)"
+    )
+    monitor_start = forms.DateTimeField(required=False, label="From", help_text="YYYY-MM-DD or YYYY-MM-DD HH:MM, UTC.")
+    monitor_end = forms.DateTimeField(required=False, label="Until (before)")
 
     def __init__(self, *args: Any, user: Any, model_version: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -34,6 +41,22 @@ class ReportBuilderForm(forms.Form):
         field_of(self, "runs", RunChoiceField).queryset = (
             runs.filter(model_version=model_version) if model_version else runs.none()
         )
+        monitors = monitors_for_user(user=user)
+        field_of(self, "monitor", forms.ModelChoiceField).queryset = (
+            monitors.filter(model_version=model_version) if model_version else monitors.none()
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("monitor") and not (data.get("monitor_start") and data.get("monitor_end")):
+            raise forms.ValidationError("give the period of the monitor's history: from and until")
+        return data
+
+    def monitors_for_service(self) -> list[dict[str, Any]] | None:
+        d = self.cleaned_data
+        if not d.get("monitor"):
+            return None
+        return [{"monitor": str(d["monitor"].pk), "start": d["monitor_start"], "end": d["monitor_end"]}]
 
 
 class VerifyForm(forms.Form):

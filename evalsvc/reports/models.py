@@ -108,3 +108,19 @@ class ReportRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id} in report {self.report_id}"
+
+
+class ReportMonitor(models.Model):
+    """A monitor's history over a period, included in a report; a monitor in a report cannot be deleted."""
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="report_monitors")
+    monitor = models.ForeignKey("monitoring.Monitor", on_delete=models.PROTECT, related_name="report_monitors")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["report", "position"]
+
+    def __str__(self) -> str:
+        return f"monitor {self.monitor_id} ({self.start:%Y-%m-%d} – {self.end:%Y-%m-%d}) in report {self.report_id}"

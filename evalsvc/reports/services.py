@@ -14,6 +14,9 @@ import json
 import os
 import tempfile
 import uuid
+from collections.abc import Sequence
+from datetime import UTC as dt_timezone
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -32,7 +35,7 @@ from evalsvc.teams.models import Role, Team
 from evalsvc.teams.selectors import role_for
 
 from .document import report_document_build
-from .models import Report, ReportPolicy, ReportRun, ReportStatus
+from .models import Report, ReportMonitor, ReportPolicy, ReportRun, ReportStatus
 from .render import render_html, render_pdf
 from .selectors import (
     REPORT_APPROVE_ROLES,
@@ -129,6 +132,62 @@ def _select_runs(*, user: Any, model_version: ModelVersion, run_ids: Any) -> lis
     return runs
 
 
+#: Monitors' histories one report includes at most.
+MAX_MONITORS = 10
+MonitorPeriod = tuple[Any, datetime, datetime]
+
+
+def _moment(value: Any, what: str) -> datetime:
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ValidationFailed(f"{what} must be an ISO 8601 date or time, not {value!r}") from None
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, dt_timezone.utc)
+
+
+def _select_monitors(*, user: Any, model_version: ModelVersion, periods: Any) -> list[MonitorPeriod]:
+    """[{"monitor": id, "start": ..., "end": ...}] → the monitors watching this model version, with their periods."""
+    from evalsvc.monitoring.selectors import monitor_get
+
+    if periods is None:
+        return []
+    if not isinstance(periods, list | tuple):
+        raise ValidationFailed("'monitors' must be a list of {'monitor': id, 'start': date, 'end': date}")
+    if len(periods) > MAX_MONITORS:
+        raise ValidationFailed(f"a report includes at most {MAX_MONITORS} monitors' histories")
+    chosen: list[MonitorPeriod] = []
+    for i, period in enumerate(periods):
+        if not isinstance(period, dict) or not period.get("monitor"):
+            raise ValidationFailed(f"monitors[{i}] must be an object with 'monitor', 'start' and 'end'")
+        monitor = monitor_get(user=user, pk=period["monitor"])
+        if monitor.model_version_id != model_version.pk:
+            raise ValidationFailed(f"monitor {monitor.name!r} watches {monitor.model_version}, not {model_version}")
+        start = _moment(period.get("start"), f"monitors[{i}].start")
+        end = _moment(period.get("end"), f"monitors[{i}].end")
+        if end <= start:
+            raise ValidationFailed(f"monitors[{i}]: the period ends ({end:%Y-%m-%d %H:%M}) before it starts")
+        chosen.append((monitor, start, end))
+    return chosen
+
+
+def _stored_monitors(report: Report) -> list[MonitorPeriod]:
+    return [(rm.monitor, rm.start, rm.end) for rm in report.report_monitors.select_related("monitor")]
+
+
+def _save_monitors(report: Report, monitors: list[MonitorPeriod]) -> None:
+    report.report_monitors.all().delete()
+    ReportMonitor.objects.bulk_create(
+        [ReportMonitor(report=report, monitor=m, start=s, end=e, position=i) for i, (m, s, e) in enumerate(monitors)]
+    )
+
+
+def _monitors_audited(monitors: list[MonitorPeriod]) -> list[dict[str, str]]:
+    return [{"monitor": str(m.pk), "start": s.isoformat(), "end": e.isoformat()} for m, s, e in monitors]
+
+
 def _clean_title(title: str | None, model_version: ModelVersion) -> str:
     title = (title or "").strip()
     if len(title) > 300:
@@ -147,10 +206,14 @@ def _store_pdf(content: bytes, sha256: str) -> tuple[str, bool]:
         os.unlink(path)
 
 
-def _render(report: Report, runs: list[EvaluationRun]) -> bool:
+def _render(report: Report, runs: list[EvaluationRun], monitors: Sequence[MonitorPeriod] = ()) -> bool:
     """Fill the report's document, HTML and PDF; returns whether the PDF blob was newly stored."""
     document = report_document_build(
-        report=report, runs=runs, thresholds=report_thresholds(team=report.team), generated_at=timezone.now()
+        report=report,
+        runs=runs,
+        thresholds=report_thresholds(team=report.team),
+        generated_at=timezone.now(),
+        monitors=list(monitors),
     )
     html = render_html(document)
     pdf = render_pdf(html, report_id=report.pk)
@@ -176,11 +239,13 @@ def report_generate(
     run_ids: Any,
     title: str | None = None,
     supersedes: Report | None = None,
+    monitors: Any = None,
 ) -> Report:
-    """Render and store the next report of a model version over the chosen jobs."""
+    """Render and store the next report of a model version over the chosen jobs (and monitors' histories)."""
     model_version = model_version_get(user=user, pk=model_version_id)
     _require_role(user=user, team=model_version.team, roles=REPORT_WRITE_ROLES, doing="generating reports")
     runs = _select_runs(user=user, model_version=model_version, run_ids=run_ids)
+    periods = _select_monitors(user=user, model_version=model_version, periods=monitors)
     title = _clean_title(title, model_version)
     created = False
     report = Report(
@@ -198,9 +263,10 @@ def report_generate(
             ModelVersion.objects.select_for_update().filter(pk=model_version.pk).first()
             latest = Report.objects.filter(model_version=model_version).aggregate(v=Max("version"))["v"] or 0
             report.version = latest + 1
-            created = _render(report, runs)
+            created = _render(report, runs, periods)
             report.save(force_insert=True)
             ReportRun.objects.bulk_create([ReportRun(report=report, run=run, position=i) for i, run in enumerate(runs)])
+            _save_monitors(report, periods)
             if supersedes is not None and not supersedes.is_approved:
                 # A new version of a draft carries its edits, and with them its editors.
                 report.edited_by.add(*supersedes.edited_by.all())
@@ -215,6 +281,7 @@ def report_generate(
                     "model_version": str(model_version.pk),
                     "model_sha256": model_version.sha256,
                     "runs": [str(r.pk) for r in runs],
+                    "monitors": _monitors_audited(periods),
                     "supersedes": str(supersedes.pk) if supersedes else None,
                 },
             )
@@ -242,7 +309,9 @@ def _refuse_if_approved(report: Report, doing: str) -> None:
         )
 
 
-def report_update(*, user: Any, report_id: object, title: str | None = None, run_ids: Any = None) -> Report:
+def report_update(
+    *, user: Any, report_id: object, title: str | None = None, run_ids: Any = None, monitors: Any = None
+) -> Report:
     """Edit a draft (title, jobs) and render it again in place; an approved report is refused."""
     report = report_get(user=user, pk=report_id)
     _require_role(user=user, team=report.team, roles=REPORT_WRITE_ROLES, doing="editing reports")
@@ -254,16 +323,22 @@ def report_update(*, user: Any, report_id: object, title: str | None = None, run
             runs = [rr.run for rr in report.report_runs.select_related("run__created_by", "run__dataset_version")]
         else:
             runs = _select_runs(user=user, model_version=report.model_version, run_ids=run_ids)
+        if monitors is None:
+            periods = _stored_monitors(report)
+        else:
+            periods = _select_monitors(user=user, model_version=report.model_version, periods=monitors)
         if title is not None:
             report.title = _clean_title(title, report.model_version)
         old_sha, old_key = report.sha256, report.pdf_key
-        _render(report, runs)
+        _render(report, runs, periods)
         if report.sha256 != old_sha:
             report.replaced_sha256 = [*(report.replaced_sha256 or []), old_sha]
         report.save()
         if run_ids is not None:
             report.report_runs.all().delete()
             ReportRun.objects.bulk_create([ReportRun(report=report, run=run, position=i) for i, run in enumerate(runs)])
+        if monitors is not None:
+            _save_monitors(report, periods)
         # The editor shaped what an approver signs: an author from now on (four eyes).
         report.edited_by.add(user)
         if old_key != report.pdf_key:
@@ -277,7 +352,12 @@ def report_update(*, user: Any, report_id: object, title: str | None = None, run
                 "sha256": report.sha256,
                 "previous_sha256": old_sha,
                 "runs": [str(r.pk) for r in runs],
-                "changed": [name for name, given in (("title", title), ("runs", run_ids)) if given is not None],
+                "monitors": _monitors_audited(periods),
+                "changed": [
+                    name
+                    for name, given in (("title", title), ("runs", run_ids), ("monitors", monitors))
+                    if given is not None
+                ],
                 "authors": report.author_names(),
             },
         )
@@ -384,7 +464,8 @@ def _audit_approval(*, user: Any, report: Report, draft_sha: str, comment: str) 
 
 
 def report_regenerate(*, user: Any, report_id: object, title: str | None = None, run_ids: Any = None) -> Report:
-    """The next version of a report, over the same (or newly chosen) jobs; it supersedes the old one."""
+    """The next version of a report, over the same (or newly chosen) jobs and the same monitors' periods;
+    it supersedes the old one."""
     report = report_get(user=user, pk=report_id)
     if run_ids is None:
         run_ids = [str(pk) for pk in report.report_runs.values_list("run_id", flat=True)]
@@ -394,6 +475,7 @@ def report_regenerate(*, user: Any, report_id: object, title: str | None = None,
         run_ids=run_ids,
         title=report.title if title is None else title,
         supersedes=report,
+        monitors=[{"monitor": str(m.pk), "start": s, "end": e} for m, s, e in _stored_monitors(report)],
     )
 
 

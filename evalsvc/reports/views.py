@@ -49,6 +49,7 @@ def report_builder(request: HttpRequest) -> HttpResponse:
                 model_version_id=form.cleaned_data["model_version"].pk,
                 run_ids=[str(run.pk) for run in form.cleaned_data["runs"]],
                 title=form.cleaned_data["title"],
+                monitors=form.monitors_for_service(),
             )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
