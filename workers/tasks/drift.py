@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,17 @@ from django.conf import settings
 from evalsvc.evaluations.models import EvaluationRun
 from evalsvc.registry.models import DatasetVersion
 from workers.engine.datasets import iter_batches
-from workers.engine.drift import DriftConfig, ReferenceProfile, UnivariateOptions, detect_drift, prediction_drift
+from workers.engine.drift import (
+    DriftConfig,
+    DriftReport,
+    MultivariateDrift,
+    ReferenceProfile,
+    UnivariateOptions,
+    detect_drift,
+    embedding_drift,
+    prediction_drift,
+)
+from workers.engine.drift.embeddings import model_embeddings
 from workers.engine.drift.predictions import predicted_classes
 from workers.engine.errors import EngineError
 from workers.engine.types import DatasetRef, ProgressCallback
@@ -95,6 +107,8 @@ def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
     reference = DatasetVersion.objects.filter(pk=params["reference_dataset"]).first()
     if reference is None:
         raise EngineError("the reference data set version no longer exists")
+    if params.get("images"):
+        return _compute_images(run, reference, current, params, progress)
     columns = params["columns"]
     progress(0, 3)
     profile = reference_profile(
@@ -113,11 +127,77 @@ def _compute(run: EvaluationRun, progress: ProgressCallback) -> dict[str, Any]:
     dtypes = _dtypes(current, columns)
     report = detect_drift(profile, lambda: _read(cur_ref, columns, dtypes), config_from_params(params))
     progress(2, 3)
+    embedding_info = None
+    if params.get("embedding"):
+        found, embedding_info = _embedding_drift(run, reference, cur_ref, params)
+        report = dataclasses.replace(
+            report,
+            multivariate=(*report.multivariate, found),
+            timings={**report.timings, "embedding": found.seconds},
+        )
     result = {**report.to_dict(), "reference_dataset": params["reference_dataset"]}
+    if embedding_info is not None:
+        result["embedding"] = embedding_info
     if params.get("prediction_drift"):
         result["prediction"] = _prediction_drift(run, reference, cur_ref, params)
     progress(3, 3)
     return result
+
+
+def _embedding_drift(
+    run: EvaluationRun, reference: DatasetVersion, cur_ref: DatasetRef, params: dict[str, Any]
+) -> tuple[MultivariateDrift, dict[str, Any]]:
+    """MMD on the model's embeddings of both data sets (penultimate layer or input, projected alike)."""
+    settings_ = params["embedding"]
+    try:
+        model = model_spec(run.model_version)
+        ref_ref = dataset_ref(reference)
+        tokenizer = tokenizer_path(run.model_version)
+    except OSError as exc:
+        raise EngineError(f"could not read a stored artifact: {exc}", permanent=False) from exc
+    common = {
+        "source": settings_["source"],
+        "layer": settings_.get("layer"),
+        "max_rows": settings_["rows"],
+        "feature_columns": params.get("feature_columns"),
+        "processing": run.model_version.processing,
+        "tokenizer_path": tokenizer,
+    }
+    started = time.perf_counter()
+    ref_emb, info = model_embeddings(model, ref_ref, **common)
+    cur_emb, _ = model_embeddings(model, cur_ref, **common)
+    found = embedding_drift(
+        ref_emb, cur_emb, dim=settings_["dim"], alpha=params["alpha"], n_permutations=params["n_permutations"],
+        max_per_side=params["max_per_side"], seed=params["seed"],
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    found = dataclasses.replace(found, params={**found.params, **info}, seconds=seconds)
+    return found, {**info, "reference_rows": len(ref_emb), "current_rows": len(cur_emb), "seconds": seconds}
+
+
+def _compute_images(
+    run: EvaluationRun, reference: DatasetVersion, current: DatasetVersion, params: dict[str, Any], progress: Any
+) -> dict[str, Any]:
+    """Two image data sets: drift on the model's embeddings of them (no columns to compare)."""
+    progress(0, 2)
+    try:
+        cur_ref = dataset_ref(current)
+    except OSError as exc:
+        raise EngineError(f"could not read the current data set: {exc}", permanent=False) from exc
+    found, info = _embedding_drift(run, reference, cur_ref, params)
+    progress(1, 2)
+    report = DriftReport(
+        alpha=params["alpha"],
+        correction=params["correction"],
+        n_reference=info["reference_rows"],
+        n_current=info["current_rows"],
+        features=(),
+        multivariate=(found,),
+        timings={"embedding": found.seconds},
+        params={"embedding": params["embedding"], "alpha": params["alpha"]},
+    )
+    progress(2, 2)
+    return {**report.to_dict(), "reference_dataset": params["reference_dataset"], "embedding": info}
 
 
 def _prediction_drift(run: EvaluationRun, reference: DatasetVersion, cur_ref: DatasetRef, params: dict) -> dict:

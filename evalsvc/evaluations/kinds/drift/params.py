@@ -14,6 +14,20 @@ from evalsvc.registry.models import DatasetVersion, ModelVersion
 KINDS = ("numeric", "categorical", "binary")
 
 
+class EmbeddingParams(serializers.Serializer):
+    # A declared field named like Field.source: DRF's metaclass takes it out of the class attributes.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=["penultimate", "input"],
+        default="penultimate",
+        help_text="The model's penultimate layer (read as an extra ONNX output), or its prepared input.",
+    )
+    layer = serializers.CharField(
+        required=False, help_text="The ONNX tensor to read (default: the input of the last dense layer)."
+    )
+    dim = serializers.IntegerField(min_value=2, max_value=512, default=32, help_text="Random projection's size.")
+    rows = serializers.IntegerField(min_value=10, max_value=20_000, default=1000, help_text="Rows embedded per side.")
+
+
 class DriftParams(serializers.Serializer):
     reference_dataset = serializers.UUIDField(help_text="The data set version the current one is compared with.")
     columns = serializers.ListField(
@@ -42,6 +56,27 @@ class DriftParams(serializers.Serializer):
         allow_empty=False,
         help_text="The model's input columns, for prediction drift (default: every column but the label).",
     )
+    embedding = EmbeddingParams(
+        required=False,
+        help_text="Embedding drift: MMD on the model's embeddings of both data sets (images, text, tables).",
+    )
+
+
+def _check_embedding(data: dict[str, Any], model: ModelVersion, images: bool) -> None:
+    embedding = data.get("embedding")
+    if images and not embedding:
+        raise ValidationFailed(
+            'image data sets are compared through the model: give \'embedding\' (e.g. {"source": "penultimate"})'
+        )
+    if not embedding:
+        return
+    if embedding["source"] == "penultimate" and model.format != "onnx":
+        raise ValidationFailed(
+            f"embedding: the penultimate layer is read from ONNX models; this one is {model.format} "
+            "(use source 'input')"
+        )
+    if images and not ((model.processing or {}).get("input") or {}).get("kind") == "image":
+        raise ValidationFailed("embedding: the model version declares no image input (processing.input.kind 'image')")
 
 
 def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVersion | None) -> dict[str, Any]:
@@ -54,8 +89,18 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
     if reference is None:
         raise ValidationFailed("reference_dataset: no data set version with that id in this team")
     require_ready(reference)
-    if reference.format == "imagefolder" or dataset.format == "imagefolder":
-        raise ValidationFailed("drift compares tables (CSV or Parquet); image data sets are not supported")
+    images = [v.format == "imagefolder" for v in (reference, dataset)]
+    if any(images) and not all(images):
+        raise ValidationFailed("an image data set is compared with another image data set, not with a table")
+    _check_embedding(data, model, images=all(images))
+    if all(images):
+        for key in ("columns", "column_kinds", "multivariate", "feature_columns"):
+            if data.get(key):
+                raise ValidationFailed(f"{key}: image data sets have no columns to compare; drift is on embeddings")
+        if data.get("prediction_drift"):
+            raise ValidationFailed("prediction_drift compares tables' predictions; for images use 'embedding'")
+        return {**data, "reference_dataset": str(reference.pk), "reference_label": str(reference), "columns": [],
+                "column_kinds": {}, "images": True}  # fmt: skip
     columns = data.get("columns") or reference.column_names
     for side, version in (("reference", reference), ("current", dataset)):
         missing = [c for c in columns if c not in version.column_names]

@@ -94,12 +94,25 @@ def drift_section(ctx: JobContext) -> Section:
         f"α = {params.get('alpha', 0.05)}. Effect sizes: population stability index and Jensen–Shannon distance "
         "(over the reference's deciles or the categories) and Wasserstein distance (numeric columns)."
     )
+    embedding = result.get("embedding")
+    if embedding and not result.get("features"):
+        method = (
+            f"The current images ({ctx.dataset or 'the data set'}, {result.get('n_current', '?')} rows) were "
+            f"compared with the reference {params.get('reference_label', '')} ({result.get('n_reference', '?')} "
+            "rows) through the model: "
+            + ("its penultimate layer" if embedding.get("source") == "penultimate" else "its prepared input")
+            + f" ({embedding.get('tensor')}, {embedding.get('dimensions')} values per image), projected by one "
+            "fixed Gaussian matrix, then MMD with a permutation test; drift when its p-value is below "
+            f"α = {params.get('alpha', 0.05)}."
+        )
     notes = []
     drifted = result.get("drifted_features") or []
     notes.append(
         f"Verdict: drift in {len(drifted)} column(s): {', '.join(drifted)}."
         if drifted
         else "Verdict: no column drifted."
+        if result.get("features")
+        else f"Verdict: {'drift' if result.get('drift') else 'no drift'} in the model's embeddings."
     )
     sampled = {f.get("sample_size") for f in result.get("features") or [] if f.get("sample_size")}
     if sampled:
@@ -109,9 +122,15 @@ def drift_section(ctx: JobContext) -> Section:
         )
     for m in result.get("multivariate") or []:
         if not m.get("error"):
+            what = (
+                f"the model's embeddings ({m['params'].get('tensor')}, projected to {m['params'].get('dim')} "
+                "dimensions)"
+                if m["detector"] == "embedding_mmd" and m.get("params")
+                else "numeric columns, standardised by the reference"
+            )
             notes.append(
                 f"{m['detector']}: ran on {m.get('n_reference_sample')} reference and {m.get('n_current_sample')} "
-                "current rows (numeric columns, standardised by the reference)."
+                f"current rows ({what})."
                 + (" Its p-value is (k + 1)/(n + 1) over the permutations." if m.get("permutations") else "")
             )
     prediction = result.get("prediction")
