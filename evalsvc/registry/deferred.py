@@ -16,7 +16,7 @@ from typing import Any
 
 from celery import current_app
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from evalsvc.audit.services import audit_record
 from evalsvc.core.exceptions import Conflict, ValidationFailed
@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 #: The worker task's registered name.
 TASK_NAME = "evalsvc.artifact_validate"
+#: Starts of a validation (each redelivered after its worker was lost) before the version fails.
+MAX_ATTEMPTS = 3
 _MODELS: dict[str, type[ModelVersion] | type[DatasetVersion]] = {
     "model_version": ModelVersion,
     "dataset_version": DatasetVersion,
@@ -79,9 +81,21 @@ def artifact_validate(*, kind: str, version_id: str) -> str:
     ``OSError`` is left to the caller to retry. A refused file ends "failed".
     """
     model = _MODELS[kind]
+    started = model.objects.filter(pk=version_id, status=ArtifactStatus.VALIDATING).update(
+        validation_attempts=F("validation_attempts") + 1
+    )
     version: Any = model.objects.select_related("team", "created_by").filter(pk=version_id).first()
-    if version is None or version.status != ArtifactStatus.VALIDATING:
+    if not started or version is None:
         return "skipped"
+    if version.validation_attempts > MAX_ATTEMPTS:
+        # Each earlier start ended with its worker gone (killed, out of memory) before an outcome.
+        artifact_validation_failed(
+            kind=kind,
+            version_id=version_id,
+            message=f"validation stopped its worker {MAX_ATTEMPTS} times before it could finish (the file may need "
+            "more memory than a worker has); nothing was registered",
+        )
+        return ArtifactStatus.FAILED
     path = blob_local_path(key=version.storage_key, sha256=version.sha256)
     try:
         if isinstance(version, ModelVersion):
@@ -107,6 +121,13 @@ def artifact_validate(*, kind: str, version_id: str) -> str:
             details=_outcome_details(version),
         )
     return ArtifactStatus.READY
+
+
+def artifact_validation_retry_later(*, kind: str, version_id: str) -> None:
+    """The start that is about to be retried ended on its own (storage could not be read): not a lost worker."""
+    _MODELS[kind].objects.filter(pk=version_id, status=ArtifactStatus.VALIDATING, validation_attempts__gt=0).update(
+        validation_attempts=F("validation_attempts") - 1
+    )
 
 
 def _model_facts(version: ModelVersion, path: str) -> dict[str, Any]:

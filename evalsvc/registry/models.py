@@ -41,6 +41,8 @@ class Artifact(TeamOwned):
     status = models.CharField(max_length=16, choices=ArtifactStatus.choices, default=ArtifactStatus.READY)
     #: Why validation failed (status "failed").
     status_message = models.TextField(blank=True, default="")
+    #: Times a worker started validating it: a file that kills its worker is not retried for ever.
+    validation_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         abstract = True

@@ -8,7 +8,12 @@ from typing import Any
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from evalsvc.registry.deferred import TASK_NAME, artifact_validate, artifact_validation_failed
+from evalsvc.registry.deferred import (
+    TASK_NAME,
+    artifact_validate,
+    artifact_validation_failed,
+    artifact_validation_retry_later,
+)
 from workers.queues import CPU
 
 logger = logging.getLogger(__name__)
@@ -30,6 +35,7 @@ def validate_artifact(self: Any, kind: str, version_id: str) -> str:
         return artifact_validate(kind=kind, version_id=version_id)
     except OSError as exc:  # the stored file could not be read this time
         if self.request.retries < self.max_retries:
+            artifact_validation_retry_later(kind=kind, version_id=version_id)
             raise self.retry(exc=exc) from exc
         message = f"the stored file could not be read: {exc}"
     except SoftTimeLimitExceeded:

@@ -245,3 +245,18 @@ def test_the_schema_documents_the_413_and_the_202_of_the_upload_endpoints(api):
         responses = schema["paths"][path]["post"]["responses"]
         assert {"201", "202", "413"} <= set(responses), path
     assert "413" not in schema["paths"]["/api/runs/"]["post"]["responses"]  # JSON only: no upload there
+
+
+def test_a_file_whose_validation_keeps_losing_its_worker_ends_failed(api, small_inline_limit):
+    response = _upload(api["alice"], "/api/dataset-versions/", "bc", FIXTURES / "breast_cancer.csv")
+    pk = response.json()["id"]
+    # Three starts already, each redelivered after its worker was lost (killed, out of memory).
+    DatasetVersion.objects.filter(pk=pk).update(validation_attempts=3)
+    assert artifact_validate(kind="dataset_version", version_id=pk) == "failed"
+    failed = DatasetVersion.objects.get(pk=pk)
+    assert failed.status == "failed"
+    assert "stopped its worker 3 times" in failed.status_message
+    # One start fewer, and it is validated as usual.
+    again = _upload(api["alice"], "/api/dataset-versions/", "bc", FIXTURES / "breast_cancer.csv")
+    DatasetVersion.objects.filter(pk=again.json()["id"]).update(validation_attempts=2)
+    assert artifact_validate(kind="dataset_version", version_id=again.json()["id"]) == "ready"
