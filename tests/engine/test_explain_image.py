@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from tests.engine.conftest import sha256_of
+from workers.engine.errors import EngineError
 from workers.engine.explain.forward import Forward
 from workers.engine.explain.image import patch_mask
 from workers.engine.explain.image_pipeline import explain_image, run_image_explanation
@@ -244,3 +245,58 @@ def test_removal_infidelity_is_zero_for_an_additive_model_and_its_exact_attribut
         image, out["mask"], out["values"][::-1], 0, baseline="zeros", prepare=_prepare, model=Forward(additive), seed=0
     )
     assert wrong > 1e-3 * change  # attributions on the wrong patches mispredict the removals
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_integrated_gradients_on_images_match_captum_on_the_torchscript_model(fixtures_dir, tmp_path, fmt):
+    """IG through the job (ONNX converted by onnx2torch and checked against ONNX Runtime, or TorchScript as is),
+    summed per patch of the original image, equals captum's IG on the TorchScript model run directly."""
+    archive, pixels, _ = _digits_zip(fixtures_dir, tmp_path, n=4)
+    path = fixtures_dir / ("digits_cnn.onnx" if fmt == "onnx" else "digits_cnn.pt")
+    model = ModelSpec(path=str(path), format=fmt, sha256=sha256_of(path))
+    data = DatasetRef(
+        path=str(archive), format="imagefolder", sha256=sha256_of(archive), columns=("image", "label"),
+        label_column="label",
+    )  # fmt: skip
+    request = ExplainRequest(
+        method="integrated_gradients", method_params={"n_steps": 64}, rows={"indices": [0, 3]}, global_rows=2,
+        baseline="zeros", patch_size=2, backend="onnxruntime" if fmt == "onnx" else "torch",
+    )  # fmt: skip
+    result = run_explanation(model, data, request, processing=PROCESSING, class_labels=[str(d) for d in range(10)])
+    if fmt == "onnx":
+        assert result["torch_form"]["source"] == "onnx2torch" and result["torch_form"]["check"]
+    module = torch.jit.load(str(fixtures_dir / "digits_cnn.pt")).eval()
+    mask = torch.tensor(patch_mask(8, 8, 2))
+    for row in result["explained"]:
+        x = torch.tensor(pixels[row["row"]] / 16.0, dtype=torch.float32)[None, None]
+        ref = captum_attr.IntegratedGradients(module).attribute(
+            x, baselines=torch.zeros_like(x), target=int(row["target"]), n_steps=64, method="gausslegendre"
+        )
+        per_patch = np.array([ref[0, 0][mask == g].sum().item() for g in range(16)])
+        np.testing.assert_allclose(row["values"], per_patch, rtol=1e-3, atol=1e-4)
+        assert row["base_value"] is None and len(row["features"]) == 16
+    trust = result["trust"]["scores"]
+    assert trust["completeness_error"] < 0.01  # sum of attributions = f(x) - f(black image), within 1 %
+    assert trust["infidelity"] >= 0.0
+    assert result["budget"]["model_rows_counted"].startswith("torch forward and backward passes")
+
+
+def test_saliency_on_images_and_gradient_refusals(fixtures_dir, tmp_path):
+    archive, _, _ = _digits_zip(fixtures_dir, tmp_path, n=2)
+    model = ModelSpec(
+        path=str(fixtures_dir / "digits_cnn.onnx"), format="onnx", sha256=sha256_of(fixtures_dir / "digits_cnn.onnx")
+    )
+    data = DatasetRef(
+        path=str(archive), format="imagefolder", sha256=sha256_of(archive), columns=("image", "label"),
+        label_column="label",
+    )  # fmt: skip
+    request = ExplainRequest(method="saliency", rows={"indices": [1]}, global_rows=0, patch_size=4)
+    result = run_explanation(model, data, request, processing=PROCESSING)
+    (row,) = result["explained"]
+    assert len(row["values"]) == 4 and all(v >= 0 for v in row["values"])  # |gradient| summed per patch
+    assert "infidelity" not in result["trust"]["scores"] and "slopes" in result["trust"]["details"]["infidelity_note"]
+    resized = {**PROCESSING, "input": {**PROCESSING["input"], "resize": [8, 8], "resize_mode": "exact"}}
+    with pytest.raises(EngineError, match="keeps the pixel grid"):
+        run_explanation(model, data, request, processing=resized)
+    with pytest.raises(EngineError, match="gradient methods on images: integrated_gradients, saliency"):
+        run_explanation(model, data, ExplainRequest(method="deeplift", rows={"indices": [1]}), processing=PROCESSING)

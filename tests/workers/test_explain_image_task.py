@@ -10,6 +10,8 @@ from evalsvc.evaluations.kinds.explain.figures import explain_figures
 from evalsvc.evaluations.kinds.explain.section import explain_section
 from evalsvc.evaluations.kinds.explain.tables import attribution_rows
 from evalsvc.evaluations.services import run_submit
+from evalsvc.registry.services import model_version_register
+from tests.conftest import FIXTURES
 from tests.workers.test_image_models import PROCESSING, digit_images, register  # noqa: F401  (fixture)
 from workers.tasks.explain import run_explain
 
@@ -32,8 +34,15 @@ def test_bad_image_explanations_are_refused(api, alice, alpha, bc_model, bc_data
     tflite = register(alice, alpha, "digits_cnn.tflite")
     code, text = submit(client, tflite, data, method="integrated_gradients")
     assert code == 400 and "tflite model has none" in text
-    code, text = submit(client, onnx, data, method="saliency")
-    assert code == 400 and "perturbation methods over patches" in text
+    code, text = submit(client, onnx, data, method="deeplift")
+    assert code == 400 and "gradient methods on images are integrated_gradients, saliency" in text
+    resizing = model_version_register(
+        user=alice, team=alpha, name="digits-resized", path=str(FIXTURES / "digits_cnn.pt"),
+        filename="digits_cnn.pt",
+        processing={**PROCESSING, "input": {**PROCESSING["input"], "resize": [8, 8], "resize_mode": "exact"}},
+    )  # fmt: skip
+    code, text = submit(client, resizing, data, method="integrated_gradients")
+    assert code == 400 and "keeps the pixel grid" in text
     code, text = submit(client, onnx, data, method="occlusion", method_params={"window": 3})
     assert code == 400 and "set patch_size instead" in text
     code, text = submit(client, onnx, data, method="kernel_shap", patch_size=0)
@@ -137,3 +146,22 @@ def test_superpixel_explain_job_draws_each_image_with_its_superpixels(alice, alp
     assert title == "Image 1" and figure.layout.title.text.endswith(f"{n} superpixels")
     section = explain_section(JobContext("explain", "Explanation", run.params, run.result, "digit-images"))
     assert "SLIC superpixels of each original image (about 5)" in " ".join(section.notes)
+
+
+def test_integrated_gradients_job_on_images_scores_completeness(alice, alpha, digit_images):  # noqa: F811
+    data, _ = digit_images
+    model = register(alice, alpha, "digits_cnn.onnx")
+    run = run_submit(
+        user=alice, model_version_id=model.pk, dataset_version_id=data.pk, kind="explain",
+        params={"method": "integrated_gradients", "rows": {"indices": [2]}, "global_rows": 2, "patch_size": 4},
+    )  # fmt: skip
+    run_explain.apply(args=[str(run.pk)])
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    result = run.result
+    assert result["torch_form"]["source"] == "onnx2torch"  # converted, and checked against ONNX Runtime
+    assert result["trust"]["scores"]["completeness_error"] < 0.01 and "infidelity" in result["trust"]["scores"]
+    (row,) = result["explained"]
+    assert len(row["values"]) == 4 and np.asarray(row["image"]["heat"]).shape == (8, 8)
+    titles = [t for t, _ in explain_figures(result)]
+    assert titles == ["Global importance", "Image 2"]

@@ -22,11 +22,11 @@ import numpy as np
 
 from workers.engine.errors import EngineError
 from workers.engine.explain.forward import Forward, forward_from_predict
-from workers.engine.explain.image import heatmap, patch_mask, superpixel_mask
+from workers.engine.explain.image import feature_mask, heatmap, patch_mask, superpixel_mask
 from workers.engine.explain.methods import Inputs, run_method
 from workers.engine.explain.params import parse_method
 from workers.engine.explain.selection import RowFilter, global_importance, select_rows
-from workers.engine.explain.trust import additivity_errors, flags, infidelity
+from workers.engine.explain.trust import additivity_errors, completeness_errors, flags, infidelity
 from workers.engine.types import DatasetRef, ModelSpec, ProgressCallback
 
 __all__ = ["IMAGE_BASELINES", "THUMB_SIDE", "explain_image", "run_image_explanation"]
@@ -99,6 +99,48 @@ def explain_image(
     }
 
 
+#: Gradient methods on images: attributions per element of the model input, summed over each feature's pixels.
+IMAGE_GRADIENT_METHODS = ("integrated_gradients", "saliency")
+
+
+def explain_image_gradient(
+    info: Any,
+    params: Any,
+    image: np.ndarray,
+    target: int,
+    *,
+    patch: int,
+    baseline: str,
+    prepare: Any,
+    model: Forward,
+    torch_form: Any,
+    superpixels: int | None = None,
+) -> dict[str, Any]:
+    """A gradient method on the prepared image (the model input has the original's pixel grid), per feature.
+
+    The input and the baseline image go through the declared preprocessing; captum's attributions per input
+    element are summed over each patch's (or superpixel's) pixels and channels.
+    """
+    h, w = image.shape[:2]
+    mask = superpixel_mask(image, superpixels) if superpixels else patch_mask(h, w, patch)
+    x, base = prepare([image]), prepare([_baseline_image(image, baseline)])
+    if x.shape[-2:] != (h, w) and x.shape[1:3] != (h, w):
+        raise EngineError("gradient methods on images need preprocessing that keeps the pixel grid (no resize or crop)")
+    groups = feature_mask(mask, tuple(x.shape[1:]), getattr(prepare, "layout", "nchw"))
+    inputs = Inputs(x.astype(np.float64), base.astype(np.float64), base, np.ones(1), groups, np.array([target]))
+    a = run_method(info, params, inputs, forward=model, torch_form=torch_form)
+    return {
+        "values": a.values[0],
+        "output": float(a.outputs[0]),
+        "base_value": None,
+        "baseline_output": float(model(base)[0, target]),
+        "delta": None if a.deltas is None else float(a.deltas[0]),
+        "steps": None if a.steps is None else int(a.steps[0]),
+        "mask": mask,
+        "grid": None if superpixels else (-(-h // patch), -(-w // patch)),
+    }
+
+
 #: Removal perturbations per image for infidelity, and the share of the features each one removes.
 INFIDELITY_DRAWS = 32
 INFIDELITY_SHARE = 0.25
@@ -159,6 +201,47 @@ def _read_images(data: DatasetRef, upto: int) -> list[Any]:
     return files[:upto]
 
 
+def _image_trust(
+    info: Any, done: list[dict[str, Any]], fidelity: list[tuple[float, float]], superpixels: int | None
+) -> dict[str, Any]:
+    """Additivity (SHAP family), IG completeness and removal infidelity over the explained images."""
+    trust: dict[str, Any] = {"scores": {}, "details": {}, "flags": []}
+    change = float(np.mean([c for _, c in fidelity])) if fidelity else 0.0
+    trust["details"]["infidelity_absolute"] = float(np.mean([i for i, _ in fidelity])) if fidelity else None
+    if not fidelity:
+        trust["details"]["infidelity_note"] = "saliency gives slopes, not the effect of removing a feature"
+    elif change > 0:
+        trust["scores"]["infidelity"] = trust["details"]["infidelity_absolute"] / change
+    else:
+        trust["details"]["infidelity_note"] = "removing features did not change the output: nothing to compare"
+    trust["details"]["infidelity_perturbations"] = (
+        f"{INFIDELITY_DRAWS} random removals of a quarter of the {'superpixels' if superpixels else 'patches'} "
+        f"per image, on the first {len(fidelity)} explained images"
+    )
+    deltas = [d for d in done if d.get("delta") is not None]
+    if deltas:
+        errs = completeness_errors(
+            np.array([d["delta"] for d in deltas]), np.array([d["output"] for d in deltas]),
+            np.array([d["baseline_output"] for d in deltas]),
+        )  # fmt: skip
+        trust["scores"]["completeness_error"] = float(errs.max())
+        steps = [d["steps"] for d in deltas]
+        trust["details"]["integration_steps"] = {"min": int(min(steps)), "max": int(max(steps))}
+    if info.additive:
+        additive = [d for d in done if d["base_value"] is not None]
+        if additive:
+            errs = np.concatenate(
+                [
+                    additivity_errors(d["values"][None], np.array([d["base_value"]]), np.array([d["output"]]))
+                    for d in additive
+                ]
+            )
+            trust["scores"]["additivity_error"] = float(errs.max())
+    trust["flags"] = flags(trust["scores"])
+    trust["details"]["not_computed"] = "sensitivity and stability are computed for tabular explanations"
+    return trust
+
+
 def run_image_explanation(
     model: ModelSpec,
     data: DatasetRef,
@@ -173,8 +256,11 @@ def run_image_explanation(
 
     started = time.perf_counter()
     info, params = parse_method(request.method, request.method_params)
-    if info.kind != "perturbation":
-        raise EngineError(f"image explanations run perturbation methods over patches; {info.name} is a gradient method")
+    gradient = info.kind == "gradient"
+    if gradient and info.name not in IMAGE_GRADIENT_METHODS:
+        raise EngineError(
+            f"gradient methods on images: {', '.join(IMAGE_GRADIENT_METHODS)}; {info.name} runs on tabular data"
+        )
     patch = int(request.patch_size)
     superpixels = getattr(request, "superpixels", None)
     rows = request.rows
@@ -211,13 +297,31 @@ def run_image_explanation(
         sample = np.arange(min(request.global_rows, len(files)))
         explained = np.union1d(local, sample).astype(np.int64)
         targets = predicted_idx if params.target is None else np.full(len(files), params.target)
+        torch_form = None
+        if gradient:
+            if not getattr(prepare, "per_pixel", False):
+                raise EngineError(
+                    f"{info.name} attributes the model input to the original pixels only when the preprocessing "
+                    "keeps the pixel grid; this model's spec resizes or crops (use a perturbation method)"
+                )
+            from workers.engine.explain.torch_form import load_torch_form
+
+            torch_form = load_torch_form(
+                model, check_rows=prepare(images[:8]), onnx_predict=lambda a: model_fwd(np.asarray(a))
+            )
         model_fwd.reset()
         per: dict[int, dict[str, Any]] = {}
         for k, r in enumerate(explained):
-            per[int(r)] = explain_image(
-                info, params, images[r], int(targets[r]), patch=patch, baseline=request.baseline, prepare=prepare,
-                model=model_fwd, superpixels=superpixels,
-            )  # fmt: skip
+            if gradient:
+                per[int(r)] = explain_image_gradient(
+                    info, params, images[r], int(targets[r]), patch=patch, baseline=request.baseline,
+                    prepare=prepare, model=model_fwd, torch_form=torch_form, superpixels=superpixels,
+                )  # fmt: skip
+            else:
+                per[int(r)] = explain_image(
+                    info, params, images[r], int(targets[r]), patch=patch, baseline=request.baseline,
+                    prepare=prepare, model=model_fwd, superpixels=superpixels,
+                )  # fmt: skip
             if progress is not None:
                 progress(k + 1, len(explained))
         stats = model_fwd.reset()  # the explanations' model rows; the trust scores' come after
@@ -228,32 +332,12 @@ def run_image_explanation(
             )
             for r in explained[:10]
         ]  # fmt: skip
+        if gradient and info.name == "saliency":
+            fidelity = []  # gradients are slopes, not removal effects: nothing to compare removals with
         describe = backend.describe()
     grid0 = per[int(explained[0])]["grid"]
     names = [f"patch r{i}c{j}" for i in range(grid0[0]) for j in range(grid0[1])] if grid0 else []
-    trust: dict[str, Any] = {"scores": {}, "details": {}, "flags": []}
-    change = float(np.mean([c for _, c in fidelity]))
-    trust["details"]["infidelity_absolute"] = float(np.mean([i for i, _ in fidelity]))
-    if change > 0:
-        trust["scores"]["infidelity"] = trust["details"]["infidelity_absolute"] / change
-    else:
-        trust["details"]["infidelity_note"] = "removing features did not change the output: nothing to compare"
-    trust["details"]["infidelity_perturbations"] = (
-        f"{INFIDELITY_DRAWS} random removals of a quarter of the {'superpixels' if superpixels else 'patches'} "
-        f"per image, on the first {len(fidelity)} explained images"
-    )
-    if info.additive:
-        done = [per[int(r)] for r in explained if per[int(r)]["base_value"] is not None]
-        if done:
-            errs = np.concatenate(
-                [
-                    additivity_errors(d["values"][None], np.array([d["base_value"]]), np.array([d["output"]]))
-                    for d in done
-                ]
-            )
-            trust["scores"]["additivity_error"] = float(errs.max())
-    trust["flags"] = flags(trust["scores"])
-    trust["details"]["not_computed"] = "sensitivity and stability are computed for tabular explanations"
+    trust = _image_trust(info, [per[int(r)] for r in explained], fidelity, superpixels)
 
     def row(r: int) -> dict[str, Any]:
         d, img = per[r], images[r]
@@ -314,10 +398,18 @@ def run_image_explanation(
         },
         "trust": trust,
         "budget": {
-            "model_rows": stats.rows,
+            "model_rows": stats.rows
+            if not gradient
+            else int(sum((per[int(r)].get("steps") or 1) + 2 for r in explained)),
             "model_calls": stats.calls,
             "model_seconds": round(stats.seconds, 4),
             "explain_seconds": round(time.perf_counter() - started, 4),
+            **(
+                {"model_rows_counted": "torch forward and backward passes, from the steps each image used"}
+                if gradient
+                else {}
+            ),
         },
+        **({"torch_form": {"source": torch_form.source, "check": torch_form.check}} if torch_form else {}),
         "backend": describe,
     }

@@ -189,7 +189,6 @@ def _explain_group(
     cap = forward.batch_size * max(1, ((1 << 19) // max(1, width)) // forward.batch_size)
     cap = max(cap, n_bg)
     buf = np.empty((cap, width), dtype=forward.dtype)
-    spare = np.empty_like(buf)
     # (n_bg * d, d): the background-weighted mean over n as one matrix product.
     mean_op = np.kron(w_bg[:, None], np.eye(d))
     out = np.empty((rows, m, d))
@@ -206,6 +205,8 @@ def _explain_group(
         pos = 0
         for r in range(stop - start):
             el = full[r] if identity else full[r][:, gidx]
+            on = el.astype(forward.dtype)
+            diff = xs[start + r][None] - bg
             s0 = 0
             while s0 < samples:
                 # As many coalitions as fit in the buffer; a full buffer goes to the model.
@@ -216,14 +217,12 @@ def _explain_group(
                     pos = 0
                     continue
                 need = (s1 - s0) * n_bg
-                # m * x + (1 - m) * background: exact for 0/1 masks and, unlike np.where, free of
-                # branches on the random masks (several times faster).
-                on = el[s0:s1].astype(forward.dtype)
+                # background + m * (x - background): two passes over the model rows and, unlike np.where,
+                # free of branches on the random masks (several times faster). Where m is 1 this is x to
+                # within one rounding of the input dtype.
                 region = buf[pos : pos + need].reshape(s1 - s0, n_bg, width)
-                other = spare[:need].reshape(s1 - s0, n_bg, width)
-                np.multiply(on[:, None, :], xs[start + r][None, None, :], out=region)
-                np.multiply((1 - on)[:, None, :], bg[None], out=other)
-                np.add(region, other, out=region)
+                np.multiply(on[s0:s1, None, :], diff[None], out=region)
+                np.add(region, bg[None], out=region)
                 pos += need
                 s0 = s1
         if pos:

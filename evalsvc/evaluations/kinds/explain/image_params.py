@@ -18,6 +18,8 @@ from workers.engine.explain.budget import estimate_model_rows
 from workers.engine.explain.params import Common, MethodInfo
 
 DEFAULT_PATCH = 8
+#: Gradient methods on images (model inputs on the original pixel grid).
+IMAGE_GRADIENT_METHODS = ("integrated_gradients", "saliency")
 #: What a removed patch becomes: black, or the image's mean colour.
 IMAGE_BASELINES = ("zeros", "mean")
 TABULAR_ONLY = ("time_budget_s", "cohort_by", "feature_columns", "reference_dataset")
@@ -37,16 +39,7 @@ def clean_image_params(
             "(the model's input steps), and this model has none"
         )
     if info.kind == "gradient":
-        if model.format not in ("onnx", "torchscript", "torch_export"):
-            _fail(
-                f"{info.name} is a gradient method and needs a differentiable PyTorch form; a {model.format} model "
-                "has none (choose a perturbation method such as kernel_shap or occlusion)"
-            )
-        _fail(
-            f"image explanations run perturbation methods over patches of the original image; {info.name} is a "
-            "gradient method (choose kernel_shap, occlusion, feature_ablation, shapley_value_sampling, lime, "
-            "captum_kernel_shap, shap_kernel, shap_permutation or shap_partition)"
-        )
+        _check_image_gradient(info, model, spec)
     if info.name == "exact_shapley":
         _fail("exact_shapley enumerates every coalition of patches; use kernel_shap on images")
     if info.name == "occlusion" and (method_params.window != 1 or method_params.stride != 1):  # type: ignore[attr-defined]
@@ -89,6 +82,28 @@ def clean_image_params(
     data["method_params"] = method_params.__dict__
     data["label_column"] = None
     return data
+
+
+def _check_image_gradient(info: MethodInfo, model: ModelVersion, spec: dict[str, Any]) -> None:
+    if model.format not in ("onnx", "torchscript", "torch_export"):
+        _fail(
+            f"{info.name} is a gradient method and needs a differentiable PyTorch form; a {model.format} model "
+            "has none (choose a perturbation method such as kernel_shap or occlusion)"
+        )
+    if info.name not in IMAGE_GRADIENT_METHODS:
+        _fail(
+            f"gradient methods on images are {', '.join(IMAGE_GRADIENT_METHODS)}; {info.name} is not (or choose "
+            "a perturbation method: kernel_shap, occlusion, feature_ablation, shapley_value_sampling, lime, "
+            "captum_kernel_shap, shap_kernel, shap_permutation or shap_partition)"
+        )
+    if spec.get("resize") or spec.get("center_crop"):
+        _fail(
+            f"{info.name} attributes the model input to the original pixels only when the preprocessing keeps "
+            "the pixel grid; this model's spec resizes or crops (choose a perturbation method)"
+        )
+    from .params import _check_differentiable  # the ONNX operators onnx2torch converts
+
+    _check_differentiable(info.name, model)
 
 
 def _model_side(spec: dict[str, Any]) -> int | None:
