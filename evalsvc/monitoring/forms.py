@@ -22,6 +22,15 @@ class MonitorForm(forms.Form):
     alpha = forms.FloatField(min_value=1e-6, max_value=0.5, initial=0.05)
     correction = forms.ChoiceField(choices=[("bonferroni", "Bonferroni"), ("fdr", "FDR (Benjamini–Hochberg)"),
                                             ("none", "none")])  # fmt: skip
+    row_id_column = forms.CharField(
+        required=False, max_length=200, help_text="A column every batch carries naming its rows, for labels sent later."
+    )
+    attribution_drift = forms.BooleanField(
+        required=False, initial=True, help_text="Compare global KernelSHAP importance with the reference's (nDCG)."
+    )
+    attribution_threshold = forms.FloatField(
+        required=False, min_value=0.0, max_value=1.0, initial=0.9, help_text="Attribution drift below this nDCG."
+    )
     webhook_url = forms.CharField(required=False, max_length=500)
     email_to = forms.CharField(required=False, help_text="Comma-separated addresses.")
 
@@ -43,7 +52,17 @@ class MonitorForm(forms.Form):
             "reference_dataset": d["reference_dataset"].pk,
             "schedule": d["schedule"],
             "window_hours": d["window_hours"],
-            "detectors": {"alpha": d["alpha"], "correction": d["correction"]},
+            "detectors": {
+                "alpha": d["alpha"],
+                "correction": d["correction"],
+                "attribution_drift": bool(d.get("attribution_drift")),
+                **(
+                    {"attribution_threshold": d["attribution_threshold"]}
+                    if d.get("attribution_threshold") is not None
+                    else {}
+                ),
+            },  # fmt: skip
+            "row_id_column": d.get("row_id_column") or "",
             "webhook_url": d["webhook_url"],
             "email_to": d["email_to"],
         }

@@ -9,7 +9,7 @@ import pytest
 from django_celery_beat.models import PeriodicTask
 
 from evalsvc.audit.models import AuditEntry
-from evalsvc.monitoring.models import Alert, MonitorCheck, ProductionBatch
+from evalsvc.monitoring.models import Alert, Monitor, MonitorCheck, ProductionBatch
 from evalsvc.monitoring.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookRejected, sign_webhook, verify_webhook
 from workers.tasks.monitoring import alert_send, monitor_check
 
@@ -238,9 +238,16 @@ def test_monitor_created_in_the_browser(client, alice, bc_model, bc_data):
     page = client.post("/monitors/new/", form)
     assert page.status_code == 400 and "not a valid cron expression" in page.content.decode()
     assert not PeriodicTask.objects.filter(name__startswith="monitor ").exists()
-    page = client.post("/monitors/new/", {**form, "schedule": "30 2 * * *"})
+    page = client.post(
+        "/monitors/new/",
+        {**form, "schedule": "30 2 * * *", "row_id_column": "request_id", "attribution_threshold": 0.8},
+    )
     assert page.status_code == 302
     monitor_id = page["Location"].rstrip("/").split("/")[-1]
+    created = Monitor.objects.get(pk=monitor_id)
+    assert created.row_id_column == "request_id" and created.task == "classification"
+    # An unticked box is off; the threshold is kept.
+    assert created.detectors["attribution_drift"] is False and created.detectors["attribution_threshold"] == 0.8
     task = PeriodicTask.objects.get(name=f"monitor {monitor_id}")
     assert (task.crontab.minute, task.crontab.hour) == ("30", "2")
     detail = client.get(page["Location"]).content.decode()
