@@ -95,6 +95,10 @@ def comparison_of(runs: list[EvaluationRun]) -> dict[str, Any]:
     comparison = compare(
         [CompareRun(name=run_name(run), params=run.params or {}, result=run.result or {}) for run in runs]
     )
+    # The runs list's one number per run, whatever the kind, leads the table.
+    headlines = [run.headline for run in runs]
+    if any(headlines):
+        comparison.metrics.insert(0, MetricRow("headline", "Headline", headlines, None))
     return {
         "kind": kind,
         "runs": runs,

@@ -168,3 +168,64 @@ def test_the_answer_matches_the_served_schema(api, two_evaluations):
     errors = [e.message for e in _validator(openapi, "/api/runs/compare/", "get", "200").iter_errors(body)]
     assert errors == [], errors[:3]
     assert {"400", "404"} <= set(openapi["paths"]["/api/runs/compare/"]["get"]["responses"])
+
+
+def test_parity_jobs_compare_per_candidate(api, alice, alpha, tmp_path):
+    from evalsvc.registry.services import model_version_register
+    from tests.support.models import digits_table
+    from workers.tasks.parity import run_parity
+
+    table = digits_table()
+    table.to_csv(tmp_path / "digits.csv", index=False)
+    path = FIXTURES / "digits_mlp.onnx"
+    model = model_version_register(
+        user=alice, team=alpha, name="mlp", path=str(path), filename=path.name,
+        processing={"output": {"activation": "softmax"}},
+    )  # fmt: skip
+    data = dataset_version_register(
+        user=alice, team=alpha, name="digits", path=str(tmp_path / "digits.csv"), filename="digits.csv",
+        label_column="digit",
+    )  # fmt: skip
+    runs = [
+        _done(
+            run_submit(
+                user=alice,
+                model_version_id=model.pk,
+                dataset_version_id=data.pk,
+                kind="parity",
+                params={"candidates": candidates, "batch_size": 100},
+            ),  # fmt: skip
+            run_parity,
+        )
+        for candidates in ([{"backend": "openvino", "device": "cpu"}],) * 2
+    ]
+    body = api["alice"].get(f"/api/runs/compare/?ids={runs[0].pk},{runs[1].pk}").json()
+    assert body["kind"] == "parity"
+    rows = {m["key"]: m for m in body["metrics"]}
+    stored = [r.result["candidates"][0]["outputs"][0] for r in runs]
+    openvino = "max_abs mlp v1 (openvino/cpu/fp32)"
+    assert rows[openvino]["values"] == [s["max_abs"] for s in stored] and rows[openvino]["better"] == "lower"
+    agreement = rows["label_agreement mlp v1 (openvino/cpu/fp32)"]
+    assert agreement["values"] == [s["label_agreement"] for s in stored] and agreement["better"] == "higher"
+    # The runs list's headline leads the table for every kind.
+    assert body["metrics"][0]["key"] == "headline" and body["metrics"][0]["values"][0].startswith("label agreement")
+    (figure,) = body["figures"]
+    assert [t["name"] for t in figure["figure"]["data"]] == [r["name"] for r in body["runs"]]
+
+
+def test_quantization_jobs_compare_per_variant():
+    from evalsvc.evaluations.kinds.quantize.compare import quantize_compare
+
+    def result(speedup: float | None, accuracy: float) -> dict:
+        variant = {
+            "variant": "int8_dynamic", "status": "ok", "speedup": speedup, "size_ratio": 0.3,
+            "metrics": {"accuracy": accuracy}, "agreement": [{"name": "logits", "label_agreement": 0.99}],
+        }  # fmt: skip
+        return {"rows": 10, "variants": [variant, {"variant": "fp16", "status": "failed", "error": "x"}]}
+
+    comparison = quantize_compare([CompareRun("a", {}, result(1.8, 0.95)), CompareRun("b", {}, result(None, 0.97))])
+    rows = {row.key: row for row in comparison.metrics}
+    assert rows["speedup int8_dynamic"].values == [1.8, None] and rows["speedup int8_dynamic"].better == "higher"
+    assert rows["accuracy int8_dynamic"].values == [0.95, 0.97]
+    assert rows["size_ratio int8_dynamic"].better == "lower"
+    assert not any("fp16" in key for key in rows)  # a failed variant has nothing to compare

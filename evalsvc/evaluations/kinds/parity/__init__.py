@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..base import JobKind
 from . import params, tables
+from .compare import parity_compare
 from .figures import parity_figures
 from .section import parity_section
 
@@ -21,4 +22,5 @@ KIND = JobKind(
     csv_rows=None,
     template="dashboards/kinds/parity.html",
     page_context=tables.page_context,
+    compare=parity_compare,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..base import JobKind
 from . import params, tables
+from .compare import quantize_compare
 from .figures import quantize_figures
 from .section import quantize_section
 
@@ -21,4 +22,5 @@ KIND = JobKind(
     csv_rows=None,
     template="dashboards/kinds/quantize.html",
     page_context=tables.page_context,
+    compare=quantize_compare,
 )
