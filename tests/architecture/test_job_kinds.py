@@ -122,3 +122,26 @@ def test_the_settings_list_is_the_only_list():
         if branch.search(text):
             offenders.append(f"{path.relative_to(ROOT)} branches on a kind's name")
     assert offenders == []
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
+def test_the_job_form_offers_fields_of_the_kinds_params_schema(kind: JobKind):
+    """The browser's job form hard-codes no kind's fields: each comes from the kind's registration."""
+    if kind.form:
+        assert kind.params is not None
+    declared = kind.params().fields if kind.params is not None else {}
+    for spec in kind.form:
+        assert spec.name in declared, f"{kind.name} offers {spec.name!r}, which its params schema lacks"
+        assert spec.choose in {"field", "column", "columns", "dataset", "backend", "device"}
+
+
+@pytest.mark.django_db
+def test_the_job_form_has_only_the_kinds_fields(alice):
+    from evalsvc.evaluations.forms import OFFERED, RunSubmitForm
+
+    form = RunSubmitForm(user=alice)
+    offered = {OFFERED.get(spec.choose, spec.name) for kind in KINDS for spec in kind.form}
+    assert set(form.fields) == {"kind", "model_version", "dataset_version"} | offered
+    for name in offered:  # each tells the page which kinds it belongs to
+        kinds = form.fields[name].widget.attrs["data-kinds"].split()
+        assert kinds and set(kinds) <= {k.name for k in KINDS}

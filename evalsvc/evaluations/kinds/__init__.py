@@ -19,9 +19,9 @@ from django.core.signals import setting_changed
 
 from evalsvc.core.exceptions import ValidationFailed
 
-from .base import JobContext, JobKind, Section
+from .base import FormField, JobContext, JobKind, Section
 
-__all__ = ["JobContext", "JobKind", "Section", "all_kinds", "get_kind", "load_kind"]
+__all__ = ["FormField", "JobContext", "JobKind", "Section", "all_kinds", "get_kind", "load_kind"]
 
 _kinds: dict[str, JobKind] | None = None
 

@@ -83,6 +83,21 @@ def no_figures(result: dict[str, Any]) -> list[Figure]:
 
 
 @dataclass(frozen=True)
+class FormField:
+    """One param of a kind offered on the job form, built from the kind's params serializer field ``name``.
+
+    ``choose`` says how it is picked: ``"field"`` as the serializer field describes it (a number, a choice, a
+    list of choices, comma-separated numbers, text); ``"column"``/``"columns"``: one or several of the chosen
+    data set's columns; ``"dataset"``: another data set version; ``"backend"``/``"device"``: what live
+    workers offer (a list param gets the one chosen). ``choices`` replaces free text with a list.
+    """
+
+    name: str
+    choose: str = "field"
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class JobKind:
     """Everything about one job kind. Every part is given explicitly, even when it is the generic one."""
 
@@ -115,3 +130,8 @@ class JobKind:
     #: Side by side: the runs' headline metrics and overlaid figures; ``None``: the generic comparison
     #: (``generic.generic_compare``: every numeric metric the results store, no figures).
     compare: Callable[[list[CompareRun]], Comparison] | None = None
+    #: The params schema (a DRF serializer class) ``clean_params`` checks against; the job form reads the
+    #: fields named in ``form`` from it (type, bounds, choices, default, help).
+    params: type | None = None
+    #: The params the browser's job form offers for this kind, in order; the rest stay API-only.
+    form: tuple[FormField, ...] = ()

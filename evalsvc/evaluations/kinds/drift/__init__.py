@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..base import JobKind
+from ..base import FormField, JobKind
 from . import params
 from .figures import drift_figures
 from .section import drift_section, feature_rows
@@ -21,4 +21,13 @@ KIND = JobKind(
     csv_rows=feature_rows,
     template=None,
     history=True,
+    params=params.DriftParams,
+    form=(
+        FormField("reference_dataset", "dataset"),
+        FormField("columns", "columns"),
+        FormField("alpha"),
+        FormField("correction"),
+        FormField("numeric_test"),
+        FormField("prediction_drift"),
+    ),
 )

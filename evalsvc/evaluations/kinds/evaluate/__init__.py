@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..base import JobKind
+from ..base import FormField, JobKind
 from . import params, tables
 from .compare import evaluate_compare
 from .figures import evaluate_figures
@@ -23,4 +23,13 @@ KIND = JobKind(
     template="dashboards/kinds/evaluate.html",
     page_context=tables.page_context,
     compare=evaluate_compare,
+    params=params.EvaluateParams,
+    form=(
+        FormField("task"),
+        FormField("label_column", "column"),
+        FormField("backend", "backend"),
+        FormField("device", "device"),
+        FormField("batch_size"),
+        FormField("slice_columns", "columns"),
+    ),
 )

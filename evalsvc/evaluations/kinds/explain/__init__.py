@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..base import JobKind
+from ..base import FormField, JobKind
 from . import params, tables
 from .figures import explain_figures
 from .section import explain_section
@@ -20,4 +20,13 @@ KIND = JobKind(
     section=explain_section,
     csv_rows=tables.attribution_rows,
     template=None,
+    params=params.ExplainParams,
+    form=(
+        FormField("method", choices=tuple(sorted(params.METHODS))),
+        FormField("label_column", "column"),
+        FormField("global_rows"),
+        FormField("baseline"),
+        FormField("backend", "backend"),
+        FormField("device", "device"),
+    ),
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..base import JobKind
+from ..base import FormField, JobKind
 from . import params, tables
 from .compare import parity_compare
 from .figures import parity_figures
@@ -23,4 +23,6 @@ KIND = JobKind(
     template="dashboards/kinds/parity.html",
     page_context=tables.page_context,
     compare=parity_compare,
+    params=params.ParityParams,
+    form=(FormField("batch_size"), FormField("max_rows"), FormField("top_n")),
 )

@@ -3,7 +3,7 @@ and thread counts, with objectives, a recommendation and a regression check."""
 
 from __future__ import annotations
 
-from ..base import JobKind
+from ..base import FormField, JobKind
 from . import params, tables
 from .compare import profile_compare
 from .figures import profile_figures
@@ -24,4 +24,12 @@ KIND = JobKind(
     template="dashboards/kinds/profile.html",
     page_context=tables.page_context,
     compare=profile_compare,
+    params=params.ProfileParams,
+    form=(
+        FormField("backends", "backend"),
+        FormField("devices", "device"),
+        FormField("batch_sizes"),
+        FormField("preprocessing"),
+        FormField("max_seconds_per_cell"),
+    ),
 )

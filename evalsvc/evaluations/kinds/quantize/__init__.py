@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..base import JobKind
+from ..base import FormField, JobKind
 from . import params, tables
 from .compare import quantize_compare
 from .figures import quantize_figures
@@ -23,4 +23,6 @@ KIND = JobKind(
     template="dashboards/kinds/quantize.html",
     page_context=tables.page_context,
     compare=quantize_compare,
+    params=params.QuantizeParams,
+    form=(FormField("variants"), FormField("label_column", "column"), FormField("batch_size")),
 )
