@@ -29,7 +29,7 @@ from workers.engine.evaluate.breakdown import read_slice_values
 from workers.engine.evaluate.loop import run_rows
 from workers.engine.evaluate.result import RESIDUAL_SAMPLE, EvaluationResult
 from workers.engine.evaluate.scoring import make_scorer
-from workers.engine.evaluate.setup import plan_evaluation
+from workers.engine.evaluate.setup import feed_backend_options, plan_evaluation
 from workers.engine.feed import Feed, MissingTally
 from workers.engine.inference.registry import get_backend_class
 from workers.engine.metrics.intervals import ANALYTIC_ROWS
@@ -127,7 +127,7 @@ def evaluate(
     backend_cls = get_backend_class(backend)
     if not backend_cls.supports(model):
         raise EngineError(f"backend {backend!r} cannot run {model.format!r} models")
-    with backend_cls(model, device=device, options=backend_options) as runner:
+    with backend_cls(model, device=device, options=feed_backend_options(backend, backend_options)) as runner:
         feed = Feed(
             data,
             runner.input_specs,

@@ -32,7 +32,7 @@ from workers.engine.errors import EngineError
 from workers.engine.evaluate.breakdown import read_slice_values
 from workers.engine.evaluate.result import EvaluationResult
 from workers.engine.evaluate.scoring import make_scorer
-from workers.engine.evaluate.setup import Plan, plan_evaluation
+from workers.engine.evaluate.setup import Plan, feed_backend_options, plan_evaluation
 from workers.engine.feed import Feed, MissingTally, run_batch
 from workers.engine.inference.registry import get_backend_class
 from workers.engine.metrics.intervals import ANALYTIC_ROWS
@@ -282,7 +282,7 @@ def _open(model: ModelSpec, backend: str, device: str, options: dict[str, Any] |
     backend_cls = get_backend_class(backend)
     if not backend_cls.supports(model):
         raise EngineError(f"backend {backend!r} cannot run {model.format!r} models")
-    return backend_cls(model, device=device, options=options)
+    return backend_cls(model, device=device, options=feed_backend_options(backend, options))
 
 
 def _concat(arrays: list[np.ndarray]) -> np.ndarray:

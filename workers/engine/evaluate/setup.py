@@ -12,7 +12,7 @@ from workers.engine.processing.spec import InputSpec, OutputSpec, ProcessingSpec
 from workers.engine.tabular import list_names
 from workers.engine.types import DatasetRef
 
-__all__ = ["TASKS", "Plan", "plan_evaluation"]
+__all__ = ["TASKS", "Plan", "feed_backend_options", "plan_evaluation"]
 
 TASKS = ("classification", "regression")
 
@@ -62,6 +62,17 @@ def plan_evaluation(
     return Plan(
         task, batch_size, label, features, class_labels, positive_label, spec_input, spec_output, analytic_above
     )
+
+
+def feed_backend_options(backend: str, options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The backend's options for a job that reads data between calls: ONNX Runtime's pools do not spin.
+
+    Spinning threads would take the cores the data reader needs between
+    inference calls; an explicit ``allow_spinning`` is kept.
+    """
+    if backend != "onnxruntime":
+        return options
+    return {"allow_spinning": False, **(options or {})}
 
 
 def _label_column(data: DatasetRef) -> str:

@@ -107,7 +107,9 @@ def delong(is_positive: np.ndarray, scores: np.ndarray) -> tuple[float, np.ndarr
     negatives') scores in the order of all scores are already sorted.
     """
     is_positive = np.asarray(is_positive, dtype=bool)
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = np.asarray(scores)
+    if scores.dtype.kind != "f":
+        scores = scores.astype(np.float64)  # a model's float32 scores are sorted as they are: the ranks are the same
     order = np.argsort(scores)  # ties get their mean rank whatever their order, so any sort will do
     ranked, positive = scores[order], is_positive[order]
     overall = _sorted_midranks(ranked)
