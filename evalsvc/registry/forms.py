@@ -56,4 +56,9 @@ class DatasetUploadForm(UploadForm):
     file = forms.FileField(
         allow_empty_file=True, help_text="CSV (UTF-8, header row), Parquet, or a .zip of class folders of images."
     )
-    label_column = forms.CharField(required=False, help_text="The column holding the true labels or targets.")
+    label_column = forms.CharField(
+        required=False,
+        # The page offers a CSV's header names as soon as the file is chosen (label-columns, from its first line).
+        widget=forms.TextInput(attrs={"list": "label-columns", "autocomplete": "off"}),
+        help_text="The column holding the true labels or targets; a CSV's columns are offered once it is chosen.",
+    )

@@ -78,3 +78,36 @@ def test_fields_follow_the_kind_and_columns_follow_the_data_set(
     assert run.params["label_column"] == "diagnosis" and run.params["slice_columns"] == ["mean_radius"]
     assert "batch_sizes" not in run.params  # another kind's field is not sent
     assert not errors
+
+
+def test_the_data_set_form_offers_the_csvs_columns_for_the_label(
+    live_server,
+    browser,  # noqa: F811
+    transactional_db,
+):
+    import csv
+
+    from evalsvc.registry.models import DatasetVersion
+    from tests.conftest import FIXTURES
+
+    make_world()
+    path = FIXTURES / "breast_cancer_test.csv"
+    with open(path, newline="") as handle:
+        header = next(csv.reader(handle))
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, live_server, "alice")
+    page.goto(f"{live_server.url}/datasets/upload/")
+    assert page.get_attribute("#id_label_column", "list") == "label-columns"
+    page.fill("#id_name", "bc-from-the-browser")
+    page.set_input_files("#id_file", str(path))
+    page.wait_for_selector("#label-columns[data-ready]", state="attached")
+    offered = page.eval_on_selector_all("#label-columns option", "els => els.map(o => o.value)")
+    assert offered == header  # read from the file's first line, in the file's order
+    page.fill("#id_label_column", "diagnosis")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+    version = DatasetVersion.objects.get(dataset__name="bc-from-the-browser")
+    assert version.label_column == "diagnosis" and version.column_names == header
+    assert not errors
