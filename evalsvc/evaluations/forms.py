@@ -60,9 +60,27 @@ class RunSubmitForm(forms.Form):
                 self.offered_by.setdefault(name, []).append(kind.name)
         for name, kinds in self.offered_by.items():
             self.fields[name].widget.attrs["data-kinds"] = " ".join(kinds)
+            self._defaults_per_kind(name, kinds)
         self.fields["dataset_version"].help_text = "Kinds that need none: " + (
             ", ".join(k.label.lower() for k in self.kinds.values() if not k.needs_dataset) or "none"
         )
+
+    def _defaults_per_kind(self, name: str, kinds: list[str]) -> None:
+        """A field several kinds offer with different defaults starts empty and names each kind's default."""
+        defaults: dict[str, Any] = {}
+        for kind_name in kinds:
+            kind = self.kinds[kind_name]
+            spec = next(f for f in kind.form if OFFERED.get(f.choose, f.name) == name)
+            if spec.choose in OFFERED:
+                return  # what the workers offer: the same choice for every kind
+            default = _declared(kind, spec).default
+            defaults[kind.label.lower()] = None if default is serializers.empty else default
+        if len({repr(d) for d in defaults.values()}) < 2:
+            return
+        field = self.fields[name]
+        field.initial = None
+        said = ", ".join(f"{d} for {label}" for label, d in defaults.items() if d is not None)
+        field.help_text = " ".join(p for p in (str(field.help_text or ""), f"Empty: {said}.") if p)
 
     def chosen_kind(self) -> JobKind:
         return self.kinds[self.cleaned_data.get("kind") or "evaluate"]

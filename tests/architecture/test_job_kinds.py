@@ -145,3 +145,18 @@ def test_the_job_form_has_only_the_kinds_fields(alice):
     for name in offered:  # each tells the page which kinds it belongs to
         kinds = form.fields[name].widget.attrs["data-kinds"].split()
         assert kinds and set(kinds) <= {k.name for k in KINDS}
+
+
+@pytest.mark.django_db
+def test_a_field_shared_by_kinds_with_other_defaults_starts_empty_and_names_them(alice):
+    from evalsvc.evaluations.forms import RunSubmitForm
+
+    form = RunSubmitForm(user=alice)
+    sharing = [k for k in KINDS if any(f.name == "batch_size" for f in k.form)]
+    defaults = {k.params().fields["batch_size"].default for k in sharing}
+    if len(defaults) < 2:
+        pytest.skip("the kinds offering batch_size agree on its default")
+    field = form.fields["batch_size"]
+    assert field.initial is None
+    for kind in sharing:
+        assert f"{kind.params().fields['batch_size'].default} for {kind.label.lower()}" in field.help_text
