@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from evalsvc.core.apis import page_of, paginated
 from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.core.users import signed_in_user
 from evalsvc.teams.models import Team
 
 from . import selectors
@@ -40,7 +41,7 @@ class AuditEntryOut(serializers.ModelSerializer):
 def _filtered(request: Request):
     params = request.query_params
     return selectors.audit_entries_for_user(
-        user=request.user,
+        user=signed_in_user(request),
         team=params.get("team") or None,
         action=params.get("action") or None,
         actor=params.get("actor") or None,
@@ -63,7 +64,7 @@ class AuditSignInListApi(APIView):
 
     @extend_schema(responses=page_of(AuditEntryOut))
     def get(self, request: Request) -> Response:
-        return paginated(self, request, selectors.audit_sign_ins_for_user(user=request.user), AuditEntryOut)
+        return paginated(self, request, selectors.audit_sign_ins_for_user(user=signed_in_user(request)), AuditEntryOut)
 
 
 class AuditExportApi(APIView):
@@ -99,8 +100,8 @@ class AuditVerifyApi(APIView):
     def get(self, request: Request) -> Response:
         slug = request.query_params.get("team")
         if slug:
-            team = selectors.audit_team_for_user(user=request.user, team=slug)
-        elif request.user.is_superuser:
+            team = selectors.audit_team_for_user(user=signed_in_user(request), team=slug)
+        elif signed_in_user(request).is_superuser:
             team = None
         else:
             raise ValidationFailed("say which team's trail to check: ?team=<slug>")

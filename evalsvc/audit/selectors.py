@@ -8,7 +8,6 @@ import itertools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, time
-from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -16,6 +15,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from evalsvc.core.csvcells import csv_safe
 from evalsvc.core.exceptions import Forbidden, ValidationFailed
+from evalsvc.core.users import AnyUser
 from evalsvc.teams.models import Role, Team
 from evalsvc.teams.selectors import role_for, team_get_for_user
 
@@ -25,7 +25,7 @@ from .models import AuditEntry
 AUDIT_READ_ROLES = frozenset({Role.OWNER, Role.AUDITOR})
 
 
-def audit_team_for_user(*, user: Any, team: str) -> Team:
+def audit_team_for_user(*, user: AnyUser, team: str) -> Team:
     """The team, if the user may read its audit trail: 404 for strangers, 403 for other roles."""
     found = team_get_for_user(user=user, team=team)
     role = role_for(user=user, team=found)
@@ -34,7 +34,7 @@ def audit_team_for_user(*, user: Any, team: str) -> Team:
     return found
 
 
-def audit_teams_for_user(*, user: Any) -> QuerySet[Team]:
+def audit_teams_for_user(*, user: AnyUser) -> QuerySet[Team]:
     if not user.is_authenticated:
         return Team.objects.none()
     return Team.objects.filter(memberships__user=user, memberships__role__in=AUDIT_READ_ROLES).distinct()
@@ -55,7 +55,7 @@ def _moment(value: str, *, end: bool) -> datetime:
 
 def audit_entries_for_user(
     *,
-    user: Any,
+    user: AnyUser,
     team: str | None = None,
     action: str | None = None,
     actor: str | None = None,
@@ -91,7 +91,7 @@ def audit_entries_for_user(
     return qs.select_related("team").order_by("-seq")
 
 
-def audit_sign_ins_for_user(*, user: Any) -> QuerySet[AuditEntry]:
+def audit_sign_ins_for_user(*, user: AnyUser) -> QuerySet[AuditEntry]:
     """The user's own sign-ins, and failed attempts on their account, newest first."""
     if not user.is_authenticated:
         return AuditEntry.objects.none()

@@ -25,6 +25,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from evalsvc.core.exceptions import Unavailable
+from evalsvc.core.users import AnyUser
 from evalsvc.teams.models import Team
 
 from .models import GENESIS_HASH, AuditChainHead, AuditEntry
@@ -118,7 +119,7 @@ def _object_ref(obj: Any) -> tuple[str, str]:
 
 def audit_record(
     *,
-    actor: Any,
+    actor: AnyUser | None,
     team: Team | uuid.UUID | str | None,
     action: str,
     obj: Any = None,

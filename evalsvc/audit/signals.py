@@ -6,10 +6,12 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
+from evalsvc.core.users import User
+
 from .services import audit_record
 
 
-def record_sign_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+def record_sign_in(sender: Any, request: Any, user: User, **kwargs: Any) -> None:
     details: dict[str, Any] = {"via": "session"}
     if request is not None:
         details["ip"] = request.META.get("REMOTE_ADDR", "")

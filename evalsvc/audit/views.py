@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from evalsvc.core.exceptions import ApplicationError, NotFound
+from evalsvc.core.users import signed_in_user
 
 from . import selectors
 from .services import audit_verify
@@ -20,14 +21,18 @@ FILTER_KEYS = ("team", "action", "actor", "object_id", "since", "until")
 @login_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     filters = {k: request.GET.get(k, "").strip() for k in FILTER_KEYS}
-    teams = selectors.audit_teams_for_user(user=request.user)
+    teams = selectors.audit_teams_for_user(user=signed_in_user(request))
     error, page, verify = "", None, None
     status = 200
     try:
-        entries = selectors.audit_entries_for_user(user=request.user, **{k: v or None for k, v in filters.items()})
+        entries = selectors.audit_entries_for_user(
+            user=signed_in_user(request), **{k: v or None for k, v in filters.items()}
+        )
         page = Paginator(entries, 100).get_page(request.GET.get("page"))
         if filters["team"] and request.GET.get("verify"):
-            verify = audit_verify(team=selectors.audit_team_for_user(user=request.user, team=filters["team"]))
+            verify = audit_verify(
+                team=selectors.audit_team_for_user(user=signed_in_user(request), team=filters["team"])
+            )
     except NotFound:
         raise
     except ApplicationError as exc:
@@ -43,7 +48,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             "error": error,
             "query": query,
             "verify": verify,
-            "sign_ins": selectors.audit_sign_ins_for_user(user=request.user)[:20],
+            "sign_ins": selectors.audit_sign_ins_for_user(user=signed_in_user(request))[:20],
         },
         status=status,
     )

@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from evalsvc.core.exceptions import ApplicationError
+from evalsvc.core.users import signed_in_user
 from evalsvc.evaluations.kinds import get_kind
 from evalsvc.evaluations.kinds.base import CompareRun, Comparison, MetricRow
 from evalsvc.evaluations.kinds.generic import generic_compare
@@ -114,7 +115,7 @@ def comparison_of(runs: list[EvaluationRun]) -> dict[str, Any]:
 def run_compare(request: HttpRequest) -> HttpResponse:
     ids = compared_ids(request.GET.getlist("ids"))
     try:
-        runs = runs_for_comparison(user=request.user, ids=ids)
+        runs = runs_for_comparison(user=signed_in_user(request), ids=ids)
     except ApplicationError as exc:
         # The message says what to choose instead; the list is one click away.
         return render(

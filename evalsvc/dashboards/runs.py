@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from evalsvc.core.users import signed_in_user
 from evalsvc.evaluations.kinds import all_kinds
 from evalsvc.evaluations.models import RunStatus
 from evalsvc.evaluations.selectors import runs_for_user
@@ -18,7 +19,7 @@ PAGE_SIZE = 25
 
 @login_required
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = runs_for_user(user=request.user).order_by("-created_at")
+    runs = runs_for_user(user=signed_in_user(request)).order_by("-created_at")
     filters = {k: (request.GET.get(k) or "").strip() for k in ("kind", "status", "model", "dataset")}
     if filters["kind"]:
         runs = runs.filter(kind=filters["kind"])

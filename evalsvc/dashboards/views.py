@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from evalsvc.core.users import signed_in_user
 from evalsvc.evaluations.kinds import JobContext, JobKind, get_kind
 from evalsvc.evaluations.selectors import run_get, runs_for_user
 from evalsvc.registry.selectors import (
@@ -25,7 +26,7 @@ from .plotlytext import figure_for_browser
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    user = request.user
+    user = signed_in_user(request)
     return render(
         request,
         "dashboards/home.html",
@@ -40,8 +41,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def model_version_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    version = model_version_get(user=request.user, pk=pk)
-    runs = runs_for_user(user=request.user).filter(model_version=version)[:50]
+    version = model_version_get(user=signed_in_user(request), pk=pk)
+    runs = runs_for_user(user=signed_in_user(request)).filter(model_version=version)[:50]
     processing_json = json.dumps(version.processing, indent=2) if version.processing else ""
     return render(
         request,
@@ -50,15 +51,15 @@ def model_version_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "version": version,
             "runs": runs,
             "processing_json": processing_json,
-            "can_edit": role_for(user=request.user, team=version.team) in WRITE_ROLES,
+            "can_edit": role_for(user=signed_in_user(request), team=version.team) in WRITE_ROLES,
         },
     )
 
 
 @login_required
 def dataset_version_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    version = dataset_version_get(user=request.user, pk=pk)
-    runs = runs_for_user(user=request.user).filter(dataset_version=version)[:50]
+    version = dataset_version_get(user=signed_in_user(request), pk=pk)
+    runs = runs_for_user(user=signed_in_user(request)).filter(dataset_version=version)[:50]
     return render(request, "registry/dataset_version_detail.html", {"version": version, "runs": runs})
 
 
@@ -83,7 +84,7 @@ def _kind_part(run: Any, kind: JobKind, result: dict[str, Any]) -> dict[str, Any
 
 @login_required
 def run_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    run = run_get(user=request.user, pk=pk)
+    run = run_get(user=signed_in_user(request), pk=pk)
     kind = get_kind(run.kind)
     result = run.result or {}
     figures = [

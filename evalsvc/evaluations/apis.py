@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evalsvc.core.apis import TEAM_PARAM, page_of, paginated, validated
+from evalsvc.core.users import signed_in_user
 
 from . import selectors, services
 from .models import EvaluationRun, RunStatus
@@ -56,7 +57,9 @@ class RunListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         qs = selectors.runs_for_user(
-            user=request.user, team=request.query_params.get("team"), status=request.query_params.get("status")
+            user=signed_in_user(request),
+            team=request.query_params.get("team"),
+            status=request.query_params.get("status"),
         )
         return paginated(self, request, qs.order_by("-created_at", "-id"), RunSummaryOut)
 
@@ -64,7 +67,7 @@ class RunListApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated(RunIn, request.data)
         run = services.run_submit(
-            user=request.user,
+            user=signed_in_user(request),
             model_version_id=data["model_version"],
             dataset_version_id=data.get("dataset_version"),
             kind=data["kind"],
@@ -77,10 +80,10 @@ class RunListApi(APIView):
 class RunDetailApi(APIView):
     @extend_schema(responses=RunOut, description="The run in full: parameters, stored result and environment.")
     def get(self, request: Request, pk: str) -> Response:
-        return Response(RunOut(selectors.run_get(user=request.user, pk=pk)).data)
+        return Response(RunOut(selectors.run_get(user=signed_in_user(request), pk=pk)).data)
 
 
 class RunCancelApi(APIView):
     @extend_schema(request=None, responses=RunOut)
     def post(self, request: Request, pk: str) -> Response:
-        return Response(RunOut(services.run_cancel(user=request.user, run_id=pk)).data)
+        return Response(RunOut(services.run_cancel(user=signed_in_user(request), run_id=pk)).data)

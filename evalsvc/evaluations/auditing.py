@@ -18,6 +18,7 @@ from django.db import transaction
 
 from evalsvc.audit.services import audit_record
 from evalsvc.core.models import Pk
+from evalsvc.core.users import User
 
 from .models import EvaluationRun
 
@@ -32,7 +33,7 @@ def result_sha256(result: Any) -> str | None:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def record_run(run: EvaluationRun | Pk, action: str, *, actor: Any = None) -> None:
+def record_run(run: EvaluationRun | Pk, action: str, *, actor: User | None = None) -> None:
     if not isinstance(run, EvaluationRun):
         run = EvaluationRun.objects.get(pk=run)
     details: dict[str, Any] = {

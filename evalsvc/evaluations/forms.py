@@ -16,6 +16,7 @@ from django import forms
 from rest_framework import serializers
 
 from evalsvc.core.forms import field_of
+from evalsvc.core.users import AnyUser
 from evalsvc.fleet.selectors import offers
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 from evalsvc.registry.selectors import dataset_versions_for_user, model_versions_for_user
@@ -36,7 +37,7 @@ class RunSubmitForm(forms.Form):
     model_version = forms.ModelChoiceField(queryset=ModelVersion.objects.none())
     dataset_version = forms.ModelChoiceField(queryset=DatasetVersion.objects.none(), required=False)
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: AnyUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field_of(self, "model_version", forms.ModelChoiceField).queryset = model_versions_for_user(user=user)
         datasets = dataset_versions_for_user(user=user)

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.db.models import QuerySet
 
 from evalsvc.core.exceptions import NotFound, ValidationFailed
+from evalsvc.core.users import AnyUser
 from evalsvc.teams.selectors import get_scoped, scope_to_user, team_get_for_user
 
 from .models import EvaluationRun, RunStatus
@@ -26,7 +26,7 @@ _SUMMARY_RELATED = (
 )
 
 
-def runs_for_user(*, user: Any, team: str | None = None, status: str | None = None) -> QuerySet[EvaluationRun]:
+def runs_for_user(*, user: AnyUser, team: str | None = None, status: str | None = None) -> QuerySet[EvaluationRun]:
     """The runs the user may see, as summaries: one query for a page, no stored result read."""
     fields = [f.name for f in EvaluationRun._meta.concrete_fields if f.name not in SUMMARY_DEFERRED]
     qs = scope_to_user(
@@ -42,7 +42,7 @@ def runs_for_user(*, user: Any, team: str | None = None, status: str | None = No
     return qs
 
 
-def run_get(*, user: Any, pk: object) -> EvaluationRun:
+def run_get(*, user: AnyUser, pk: object) -> EvaluationRun:
     qs = EvaluationRun.objects.select_related("team", "model_version__registered_model", "dataset_version__dataset")
     return get_scoped(qs, user=user, pk=pk, what="run")
 
@@ -51,7 +51,7 @@ def run_get(*, user: Any, pk: object) -> EvaluationRun:
 MAX_COMPARED_RUNS = 8
 
 
-def runs_for_comparison(*, user: Any, ids: list[str]) -> list[EvaluationRun]:
+def runs_for_comparison(*, user: AnyUser, ids: list[str]) -> list[EvaluationRun]:
     """Two or more succeeded runs of one kind, each visible to ``user``, in the order given (the first is the baseline).
 
     Raises ValidationFailed (a 400) for too few or too many ids, a malformed id, runs of several kinds or a run

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from evalsvc.core.exceptions import Conflict, ValidationFailed
 from evalsvc.core.models import Pk
+from evalsvc.core.users import User
 from evalsvc.registry.deferred import require_ready
 from evalsvc.registry.selectors import dataset_version_get, model_version_get
 from evalsvc.teams.selectors import require_write
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 @transaction.atomic
 def run_submit(
     *,
-    user: Any,
+    user: User,
     model_version_id: Pk,
     dataset_version_id: Pk | None,
     kind: str = "evaluate",
@@ -109,7 +110,7 @@ def _enqueue(run_id: Pk) -> bool:
     return True
 
 
-def run_cancel(*, user: Any, run_id: Pk) -> EvaluationRun:
+def run_cancel(*, user: User, run_id: Pk) -> EvaluationRun:
     run = run_get(user=user, pk=run_id)
     require_write(user=user, team=run.team)
     changed = EvaluationRun.objects.filter(pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(

@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from evalsvc.core.exceptions import ApplicationError, NotFound
+from evalsvc.core.users import signed_in_user
 
 from . import services
 from .forms import RunSubmitForm
@@ -15,13 +16,13 @@ from .forms import RunSubmitForm
 @login_required
 def run_submit(request: HttpRequest) -> HttpResponse:
     initial = {k: request.GET[k] for k in ("model_version", "dataset_version", "kind") if k in request.GET}
-    form = RunSubmitForm(request.POST or None, initial=initial, user=request.user)
+    form = RunSubmitForm(request.POST or None, initial=initial, user=signed_in_user(request))
     status = 200
     if request.method == "POST" and form.is_valid():
         dataset = form.cleaned_data["dataset_version"]
         try:
             run = services.run_submit(
-                user=request.user,
+                user=signed_in_user(request),
                 model_version_id=form.cleaned_data["model_version"].pk,
                 dataset_version_id=dataset.pk if dataset else None,
                 kind=form.cleaned_data["kind"],
@@ -41,7 +42,7 @@ def run_submit(request: HttpRequest) -> HttpResponse:
 @require_POST
 def run_cancel(request: HttpRequest, pk: str) -> HttpResponse:
     try:
-        services.run_cancel(user=request.user, run_id=pk)
+        services.run_cancel(user=signed_in_user(request), run_id=pk)
     except NotFound:
         raise  # another team's run: the 404 page
     except ApplicationError as exc:

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from evalsvc.core.apis import TEAM_PARAM, page_of, paginated, validated
 from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.core.users import signed_in_user
 
 from . import selectors, services
 from .models import Alert, Monitor, MonitorCheck, ProductionBatch, ProductionLabels
@@ -119,30 +120,32 @@ class AlertOut(serializers.ModelSerializer):
 class MonitorListApi(APIView):
     @extend_schema(parameters=[TEAM_PARAM], responses=page_of(MonitorOut))
     def get(self, request: Request) -> Response:
-        qs = selectors.monitors_for_user(user=request.user, team=request.query_params.get("team"))
+        qs = selectors.monitors_for_user(user=signed_in_user(request), team=request.query_params.get("team"))
         return paginated(self, request, qs, MonitorOut)
 
     @extend_schema(request=MonitorIn, responses={201: MonitorCreatedOut})
     def post(self, request: Request) -> Response:
         data = validated(MonitorIn, request.data)
-        monitor = services.monitor_create(user=request.user, data=data, service_host=request.get_host())
+        monitor = services.monitor_create(user=signed_in_user(request), data=data, service_host=request.get_host())
         return Response(MonitorCreatedOut(monitor).data, status=status.HTTP_201_CREATED)
 
 
 class MonitorDetailApi(APIView):
     @extend_schema(responses=MonitorOut)
     def get(self, request: Request, pk: str) -> Response:
-        return Response(MonitorOut(selectors.monitor_get(user=request.user, pk=pk)).data)
+        return Response(MonitorOut(selectors.monitor_get(user=signed_in_user(request), pk=pk)).data)
 
     @extend_schema(request=MonitorPatch, responses=MonitorOut)
     def patch(self, request: Request, pk: str) -> Response:
         data = validated(MonitorPatch, request.data)
-        monitor = services.monitor_update(user=request.user, pk=pk, data=data, service_host=request.get_host())
+        monitor = services.monitor_update(
+            user=signed_in_user(request), pk=pk, data=data, service_host=request.get_host()
+        )
         return Response(MonitorOut(monitor).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: str) -> Response:
-        services.monitor_delete(user=request.user, pk=pk)
+        services.monitor_delete(user=signed_in_user(request), pk=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -151,7 +154,7 @@ class BatchListApi(APIView):
 
     @extend_schema(responses=page_of(BatchOut))
     def get(self, request: Request, pk: str) -> Response:
-        monitor = selectors.monitor_get(user=request.user, pk=pk)
+        monitor = selectors.monitor_get(user=signed_in_user(request), pk=pk)
         return paginated(self, request, selectors.batches_for(monitor), BatchOut)
 
     @extend_schema(
@@ -161,9 +164,11 @@ class BatchListApi(APIView):
     def post(self, request: Request, pk: str) -> Response:
         upload = request.FILES.get("file")
         if upload is not None:
-            batch = services.batch_ingest(user=request.user, pk=pk, file_name=upload.name, file_data=upload.read())
+            batch = services.batch_ingest(
+                user=signed_in_user(request), pk=pk, file_name=upload.name, file_data=upload.read()
+            )
         elif isinstance(request.data, dict) and "rows" in request.data:
-            batch = services.batch_ingest(user=request.user, pk=pk, rows=request.data["rows"])
+            batch = services.batch_ingest(user=signed_in_user(request), pk=pk, rows=request.data["rows"])
         else:
             raise ValidationFailed("send {'rows': [...]} as JSON, or a CSV or Parquet file as multipart 'file'")
         return Response(BatchOut(batch).data, status=status.HTTP_201_CREATED)
@@ -172,14 +177,18 @@ class BatchListApi(APIView):
 class LabelListApi(APIView):
     @extend_schema(responses=page_of(LabelsOut))
     def get(self, request: Request, pk: str) -> Response:
-        monitor = selectors.monitor_get(user=request.user, pk=pk)
+        monitor = selectors.monitor_get(user=signed_in_user(request), pk=pk)
         return paginated(self, request, selectors.labels_for(monitor), LabelsOut)
 
     @extend_schema(request=LabelsIn, responses={201: LabelsOut})
     def post(self, request: Request, pk: str) -> Response:
         data = validated(LabelsIn, request.data)
         labels = services.labels_ingest(
-            user=request.user, pk=pk, labels=data["labels"], batch=data.get("batch"), row_ids=data.get("row_ids")
+            user=signed_in_user(request),
+            pk=pk,
+            labels=data["labels"],
+            batch=data.get("batch"),
+            row_ids=data.get("row_ids"),
         )
         return Response(LabelsOut(labels).data, status=status.HTTP_201_CREATED)
 
@@ -190,24 +199,24 @@ class CheckListApi(APIView):
         description="Summaries, newest first: a check's drift report is `GET /api/monitors/{id}/checks/{check}/`.",
     )
     def get(self, request: Request, pk: str) -> Response:
-        monitor = selectors.monitor_get(user=request.user, pk=pk)
+        monitor = selectors.monitor_get(user=signed_in_user(request), pk=pk)
         return paginated(self, request, selectors.checks_for(monitor).defer("result"), CheckSummaryOut)
 
     @extend_schema(request=None, responses={202: CheckOut})
     def post(self, request: Request, pk: str) -> Response:
-        check = services.check_request(user=request.user, pk=pk)
+        check = services.check_request(user=signed_in_user(request), pk=pk)
         return Response(CheckOut(check).data, status=status.HTTP_202_ACCEPTED)
 
 
 class CheckDetailApi(APIView):
     @extend_schema(responses=CheckOut)
     def get(self, request: Request, pk: str, check: str) -> Response:
-        monitor = selectors.monitor_get(user=request.user, pk=pk)
+        monitor = selectors.monitor_get(user=signed_in_user(request), pk=pk)
         return Response(CheckOut(selectors.check_get(monitor=monitor, pk=check)).data)
 
 
 class AlertListApi(APIView):
     @extend_schema(responses=page_of(AlertOut))
     def get(self, request: Request, pk: str) -> Response:
-        monitor = selectors.monitor_get(user=request.user, pk=pk)
+        monitor = selectors.monitor_get(user=signed_in_user(request), pk=pk)
         return paginated(self, request, selectors.alerts_for(monitor), AlertOut)

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from evalsvc.core.forms import field_of
+from evalsvc.core.users import AnyUser
 from evalsvc.registry.models import DatasetVersion, ModelVersion
 from evalsvc.registry.selectors import dataset_versions_for_user, model_versions_for_user
 
@@ -34,7 +35,7 @@ class MonitorForm(forms.Form):
     webhook_url = forms.CharField(required=False, max_length=500)
     email_to = forms.CharField(required=False, help_text="Comma-separated addresses.")
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: AnyUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field_of(self, "model_version", forms.ModelChoiceField).queryset = model_versions_for_user(user=user)
         field_of(self, "reference_dataset", forms.ModelChoiceField).queryset = dataset_versions_for_user(user=user)

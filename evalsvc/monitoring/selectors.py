@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 
 from evalsvc.core.exceptions import NotFound
+from evalsvc.core.users import AnyUser
 from evalsvc.teams.selectors import get_scoped, scope_to_user
 
 from .models import Alert, Monitor, MonitorCheck, ProductionBatch, ProductionLabels
 
 
-def monitors_for_user(*, user: Any, team: str | None = None) -> QuerySet[Monitor]:
+def monitors_for_user(*, user: AnyUser, team: str | None = None) -> QuerySet[Monitor]:
     qs = scope_to_user(
         Monitor.objects.select_related("team", "created_by", "model_version", "reference_dataset"), user=user
     )
@@ -22,7 +21,7 @@ def monitors_for_user(*, user: Any, team: str | None = None) -> QuerySet[Monitor
     return qs
 
 
-def monitor_get(*, user: Any, pk: object) -> Monitor:
+def monitor_get(*, user: AnyUser, pk: object) -> Monitor:
     return get_scoped(Monitor.objects.select_related("team", "reference_dataset"), user=user, pk=pk, what="monitor")
 
 

@@ -15,6 +15,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from evalsvc.audit.services import audit_record
 from evalsvc.core.exceptions import Conflict, ValidationFailed
+from evalsvc.core.users import User
 from evalsvc.evaluations.kinds.evaluate.params import infer_task
 from evalsvc.registry.deferred import require_ready
 from evalsvc.registry.selectors import dataset_version_get, model_version_get
@@ -65,7 +66,7 @@ def _snapshot(monitor: Monitor) -> dict[str, Any]:
 
 
 @transaction.atomic
-def monitor_create(*, user: Any, data: dict[str, Any], service_host: str | None = None) -> Monitor:
+def monitor_create(*, user: User, data: dict[str, Any], service_host: str | None = None) -> Monitor:
     model_version = model_version_get(user=user, pk=data["model_version"])
     reference = dataset_version_get(user=user, pk=data["reference_dataset"])
     if reference.team_id != model_version.team_id:
@@ -111,7 +112,7 @@ def monitor_create(*, user: Any, data: dict[str, Any], service_host: str | None 
 
 
 @transaction.atomic
-def monitor_update(*, user: Any, pk: object, data: dict[str, Any], service_host: str | None = None) -> Monitor:
+def monitor_update(*, user: User, pk: object, data: dict[str, Any], service_host: str | None = None) -> Monitor:
     monitor = monitor_get(user=user, pk=pk)
     require_write(user=user, team=monitor.team)
     before = _snapshot(monitor)
@@ -136,7 +137,7 @@ def monitor_update(*, user: Any, pk: object, data: dict[str, Any], service_host:
 
 
 @transaction.atomic
-def monitor_delete(*, user: Any, pk: object) -> None:
+def monitor_delete(*, user: User, pk: object) -> None:
     monitor = monitor_get(user=user, pk=pk)
     require_write(user=user, team=monitor.team)
     task = monitor.periodic_task
@@ -154,7 +155,7 @@ def monitor_delete(*, user: Any, pk: object) -> None:
 
 
 def batch_ingest(
-    *, user: Any, pk: object, rows: Any = None, file_name: str | None = None, file_data: bytes | None = None
+    *, user: User, pk: object, rows: Any = None, file_name: str | None = None, file_data: bytes | None = None
 ) -> ProductionBatch:
     """Store one batch of production rows whole, or refuse it whole with a 400."""
     monitor = monitor_get(user=user, pk=pk)
@@ -179,7 +180,7 @@ def batch_ingest(
 
 
 def labels_ingest(
-    *, user: Any, pk: object, labels: Any, batch: str | None = None, row_ids: Any = None
+    *, user: User, pk: object, labels: Any, batch: str | None = None, row_ids: Any = None
 ) -> ProductionLabels:
     """True labels for rows already received: for one batch in its row order, or by row id. Whole or not at all."""
     import pandas as pd
@@ -220,7 +221,7 @@ def labels_ingest(
     )
 
 
-def check_request(*, user: Any, pk: object) -> MonitorCheck:
+def check_request(*, user: User, pk: object) -> MonitorCheck:
     """An on-demand check of the latest window, queued now."""
     monitor = monitor_get(user=user, pk=pk)
     require_write(user=user, team=monitor.team)

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from evalsvc.core.exceptions import ApplicationError
+from evalsvc.core.users import signed_in_user
 from evalsvc.dashboards.plotlytext import figure_for_browser
 from evalsvc.evaluations.kinds.drift.figures import drift_figures
 from evalsvc.evaluations.kinds.drift.section import drift_tables
@@ -22,17 +23,19 @@ from .tables import model_tables
 
 @login_required
 def monitor_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "monitoring/list.html", {"monitors": selectors.monitors_for_user(user=request.user)})
+    return render(
+        request, "monitoring/list.html", {"monitors": selectors.monitors_for_user(user=signed_in_user(request))}
+    )
 
 
 @login_required
 def monitor_new(request: HttpRequest) -> HttpResponse:
-    form = MonitorForm(request.POST or None, user=request.user)
+    form = MonitorForm(request.POST or None, user=signed_in_user(request))
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
             monitor = services.monitor_create(
-                user=request.user, data=form.data_for_service(), service_host=request.get_host()
+                user=signed_in_user(request), data=form.data_for_service(), service_host=request.get_host()
             )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
@@ -50,7 +53,7 @@ def monitor_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def monitor_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    monitor = selectors.monitor_get(user=request.user, pk=pk)
+    monitor = selectors.monitor_get(user=signed_in_user(request), pk=pk)
     checks = list(selectors.checks_for(monitor)[:200])
     alerts = list(selectors.alerts_for(monitor)[:200])
     alpha = float((monitor.detectors or {}).get("alpha", 0.05))
@@ -89,7 +92,7 @@ def monitor_detail(request: HttpRequest, pk: str) -> HttpResponse:
 @login_required
 def check_detail(request: HttpRequest, pk: str, check_pk: str) -> HttpResponse:
     """One check: columns ranked by effect size, reference-vs-current distributions, the tests' table."""
-    monitor = selectors.monitor_get(user=request.user, pk=pk)
+    monitor = selectors.monitor_get(user=signed_in_user(request), pk=pk)
     check = get_object_or_404(selectors.checks_for(monitor), pk=check_pk)
     result = check.result or {}
     figures = [

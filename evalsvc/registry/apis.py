@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evalsvc.core.apis import TEAM_PARAM, page_of, paginated, validated
+from evalsvc.core.users import signed_in_user
 from evalsvc.teams.selectors import team_get_for_user
 
 from . import curation, selectors, services
@@ -149,7 +150,7 @@ class ModelVersionListApi(APIView):
 
     @extend_schema(parameters=[TEAM_PARAM], responses=page_of(ModelVersionOut))
     def get(self, request: Request) -> Response:
-        qs = selectors.model_versions_for_user(user=request.user, team=request.query_params.get("team"))
+        qs = selectors.model_versions_for_user(user=signed_in_user(request), team=request.query_params.get("team"))
         return paginated(self, request, qs, ModelVersionOut)
 
     @extend_schema(
@@ -157,17 +158,17 @@ class ModelVersionListApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(ModelVersionIn, request.data)
-        team = team_get_for_user(user=request.user, team=data["team"])
+        team = team_get_for_user(user=signed_in_user(request), team=data["team"])
         upload = data["file"]
         same_model = None
         if data.get("same_model_as"):
-            same_model = same_model_target(user=request.user, team=team, target_id=data["same_model_as"])
+            same_model = same_model_target(user=signed_in_user(request), team=team, target_id=data["same_model_as"])
         with ExitStack() as stack:
             path = stack.enter_context(uploaded_file_path(upload))
             weights = stack.enter_context(uploaded_file_path(data["weights"])) if data.get("weights") else None
             tokenizer = stack.enter_context(uploaded_file_path(data["tokenizer"])) if data.get("tokenizer") else None
             version = services.model_version_register(
-                user=request.user,
+                user=signed_in_user(request),
                 team=team,
                 name=data["name"],
                 path=path,
@@ -188,7 +189,7 @@ class ModelVersionListApi(APIView):
 class ModelVersionDetailApi(APIView):
     @extend_schema(responses=ModelVersionOut)
     def get(self, request: Request, pk: str) -> Response:
-        return Response(ModelVersionOut(selectors.model_version_get(user=request.user, pk=pk)).data)
+        return Response(ModelVersionOut(selectors.model_version_get(user=signed_in_user(request), pk=pk)).data)
 
     @extend_schema(
         request=ModelVersionFeaturesIn,
@@ -200,23 +201,25 @@ class ModelVersionDetailApi(APIView):
         with transaction.atomic():
             if "feature_names" in data:
                 curation.model_version_feature_names_update(
-                    user=request.user, version_id=pk, feature_names=data["feature_names"]
+                    user=signed_in_user(request), version_id=pk, feature_names=data["feature_names"]
                 )
             if "same_model_as" in data:
-                model_version_same_model_update(user=request.user, version_id=pk, same_model_as=data["same_model_as"])
-        version = selectors.model_version_get(user=request.user, pk=pk)
+                model_version_same_model_update(
+                    user=signed_in_user(request), version_id=pk, same_model_as=data["same_model_as"]
+                )
+        version = selectors.model_version_get(user=signed_in_user(request), pk=pk)
         return Response(ModelVersionOut(version).data)
 
     @extend_schema(responses={204: None}, description="Owners only; refused (409) while a report or run refers to it.")
     def delete(self, request: Request, pk: str) -> Response:
-        curation.model_version_delete(user=request.user, version_id=pk)
+        curation.model_version_delete(user=signed_in_user(request), version_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ModelVersionDownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, pk: str) -> FileResponse:
-        version = selectors.model_version_get(user=request.user, pk=pk)
+        version = selectors.model_version_get(user=signed_in_user(request), pk=pk)
         return _download(version)
 
 
@@ -225,7 +228,7 @@ class DatasetVersionListApi(APIView):
 
     @extend_schema(parameters=[TEAM_PARAM], responses=page_of(DatasetVersionOut))
     def get(self, request: Request) -> Response:
-        qs = selectors.dataset_versions_for_user(user=request.user, team=request.query_params.get("team"))
+        qs = selectors.dataset_versions_for_user(user=signed_in_user(request), team=request.query_params.get("team"))
         return paginated(self, request, qs, DatasetVersionOut)
 
     @extend_schema(
@@ -233,11 +236,11 @@ class DatasetVersionListApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(DatasetVersionIn, request.data)
-        team = team_get_for_user(user=request.user, team=data["team"])
+        team = team_get_for_user(user=signed_in_user(request), team=data["team"])
         upload = data["file"]
         with uploaded_file_path(upload) as path:
             version = services.dataset_version_register(
-                user=request.user,
+                user=signed_in_user(request),
                 team=team,
                 name=data["name"],
                 path=path,
@@ -254,18 +257,18 @@ class DatasetVersionListApi(APIView):
 class DatasetVersionDetailApi(APIView):
     @extend_schema(responses=DatasetVersionOut)
     def get(self, request: Request, pk: str) -> Response:
-        return Response(DatasetVersionOut(selectors.dataset_version_get(user=request.user, pk=pk)).data)
+        return Response(DatasetVersionOut(selectors.dataset_version_get(user=signed_in_user(request), pk=pk)).data)
 
     @extend_schema(responses={204: None}, description="Owners only; refused (409) while a report or run refers to it.")
     def delete(self, request: Request, pk: str) -> Response:
-        curation.dataset_version_delete(user=request.user, version_id=pk)
+        curation.dataset_version_delete(user=signed_in_user(request), version_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class DatasetVersionDownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, pk: str) -> FileResponse:
-        version = selectors.dataset_version_get(user=request.user, pk=pk)
+        version = selectors.dataset_version_get(user=signed_in_user(request), pk=pk)
         return _download(version)
 
 
@@ -292,10 +295,10 @@ class RegisteredModelDetailApi(APIView):
 
     @extend_schema(responses=RegisteredModelOut)
     def get(self, request: Request, pk: str) -> Response:
-        return Response(RegisteredModelOut(curation.registered_model_get(user=request.user, pk=pk)).data)
+        return Response(RegisteredModelOut(curation.registered_model_get(user=signed_in_user(request), pk=pk)).data)
 
     @extend_schema(request=RegisteredModelIn, responses=RegisteredModelOut)
     def patch(self, request: Request, pk: str) -> Response:
         data = validated(RegisteredModelIn, request.data)
-        model = curation.registered_model_update(user=request.user, model_id=pk, **data)
+        model = curation.registered_model_update(user=signed_in_user(request), model_id=pk, **data)
         return Response(RegisteredModelOut(model).data)

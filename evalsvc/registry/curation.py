@@ -15,6 +15,7 @@ from django.db.models import ProtectedError
 
 from evalsvc.audit.services import audit_record
 from evalsvc.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from evalsvc.core.users import AnyUser, User
 from evalsvc.teams.models import Role, Team
 from evalsvc.teams.selectors import get_scoped, role_for
 
@@ -43,7 +44,7 @@ def _artifact_details(version: ModelVersion | DatasetVersion) -> dict[str, Any]:
     return {**details, "version": version.version, "sha256": version.sha256, "size_bytes": version.size_bytes}
 
 
-def record_registration(create: Callable[[list[str]], A], *, user: Any) -> Callable[[list[str]], A]:
+def record_registration(create: Callable[[list[str]], A], *, user: User) -> Callable[[list[str]], A]:
     """Wrap a registration's row-creating step so the audit entry commits with the rows."""
 
     def create_and_record(keys: list[str]) -> A:
@@ -57,7 +58,7 @@ def record_registration(create: Callable[[list[str]], A], *, user: Any) -> Calla
     return create_and_record
 
 
-def _require_owner(*, user: Any, team: Team, doing: str) -> None:
+def _require_owner(*, user: User, team: Team, doing: str) -> None:
     role = role_for(user=user, team=team)
     if role is None:
         raise NotFound("team not found")
@@ -75,11 +76,11 @@ def _listed(ids: list[Any]) -> str:
 _TEXT_FIELDS = ("description", "intended_use", "limitations")
 
 
-def registered_model_get(*, user: Any, pk: object) -> RegisteredModel:
+def registered_model_get(*, user: AnyUser, pk: object) -> RegisteredModel:
     return get_scoped(RegisteredModel.objects.select_related("team"), user=user, pk=pk, what="model")
 
 
-def registered_model_update(*, user: Any, model_id: object, **fields: str) -> RegisteredModel:
+def registered_model_update(*, user: User, model_id: object, **fields: str) -> RegisteredModel:
     """Set a model's description, intended use or known limitations (owners and editors)."""
     model = registered_model_get(user=user, pk=model_id)
     role = role_for(user=user, team=model.team)
@@ -106,7 +107,7 @@ def registered_model_update(*, user: Any, model_id: object, **fields: str) -> Re
     return model
 
 
-def model_version_feature_names_update(*, user: Any, version_id: object, feature_names: list[str]) -> ModelVersion:
+def model_version_feature_names_update(*, user: User, version_id: object, feature_names: list[str]) -> ModelVersion:
     """Declare or correct the data columns a model version takes (owners and editors; audited)."""
     from .services import clean_feature_names, resolve_feature_names
 
@@ -195,7 +196,7 @@ def _delete(version: ModelVersion | DatasetVersion) -> None:
         raise Conflict(f"{version} is still referred to by {', '.join(kinds)}") from None
 
 
-def model_version_delete(*, user: Any, version_id: object) -> None:
+def model_version_delete(*, user: User, version_id: object) -> None:
     version = model_version_get(user=user, pk=version_id)
     _require_owner(user=user, team=version.team, doing="deleting a model version")
     with transaction.atomic():
@@ -215,7 +216,7 @@ def model_version_delete(*, user: Any, version_id: object) -> None:
         _drop_unshared(keys)
 
 
-def dataset_version_delete(*, user: Any, version_id: object) -> None:
+def dataset_version_delete(*, user: User, version_id: object) -> None:
     version = dataset_version_get(user=user, pk=version_id)
     _require_owner(user=user, team=version.team, doing="deleting a data set version")
     with transaction.atomic():

@@ -3,12 +3,16 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 
 from evalsvc.core.forms import field_of
+from evalsvc.core.users import AnyUser
 from evalsvc.teams.models import WRITE_ROLES, Team
 
 
-def writable_teams(user: Any):
+def writable_teams(user: AnyUser) -> QuerySet[Team]:
+    if not user.is_authenticated:
+        return Team.objects.none()
     return Team.objects.filter(memberships__user=user, memberships__role__in=WRITE_ROLES).distinct()
 
 
@@ -20,7 +24,7 @@ class UploadForm(forms.Form):
     file = forms.FileField(allow_empty_file=True)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: AnyUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         teams = writable_teams(user)
         team = field_of(self, "team", forms.ModelChoiceField)

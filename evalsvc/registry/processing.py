@@ -8,6 +8,7 @@ from django.db import transaction
 
 from evalsvc.audit.services import audit_record
 from evalsvc.core.exceptions import Conflict, ValidationFailed
+from evalsvc.core.users import User
 from evalsvc.teams.selectors import require_write
 from workers.engine.errors import EngineError
 
@@ -17,7 +18,7 @@ from .services import validate_processing
 from .storage import blob_local_path
 
 
-def model_version_processing_set(*, user: Any, version_id: object, processing: dict[str, Any] | None) -> ModelVersion:
+def model_version_processing_set(*, user: User, version_id: object, processing: dict[str, Any] | None) -> ModelVersion:
     """Set (or clear, with None) the processing spec of a version no run has used yet (owners and editors).
 
     Runs read the spec when they run, so a version already used keeps the spec

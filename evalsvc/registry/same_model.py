@@ -13,6 +13,7 @@ from django.db import transaction
 
 from evalsvc.audit.services import audit_record
 from evalsvc.core.exceptions import Forbidden, ValidationFailed
+from evalsvc.core.users import User
 from evalsvc.teams.models import Role, Team
 from evalsvc.teams.selectors import role_for
 
@@ -34,7 +35,7 @@ def declared_same_model(a: ModelVersion, b: ModelVersion) -> bool:
     return a.pk == b.pk or anchor_id(a) == anchor_id(b)
 
 
-def same_model_target(*, user: Any, team: Team, target_id: object) -> ModelVersion:
+def same_model_target(*, user: User, team: Team, target_id: object) -> ModelVersion:
     """The version a new or changed link points at: one the user sees, in the same team."""
     target = model_version_get(user=user, pk=target_id)
     if target.team_id != team.pk:
@@ -42,7 +43,7 @@ def same_model_target(*, user: Any, team: Team, target_id: object) -> ModelVersi
     return target
 
 
-def model_version_same_model_update(*, user: Any, version_id: object, same_model_as: object | None) -> ModelVersion:
+def model_version_same_model_update(*, user: User, version_id: object, same_model_as: object | None) -> ModelVersion:
     """Declare (or with None, withdraw) which version this one is the same model as (owners and editors; audited)."""
     version = model_version_get(user=user, pk=version_id)
     role = role_for(user=user, team=version.team)

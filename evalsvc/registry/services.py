@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, TextChoices
 
 from evalsvc.core.exceptions import Conflict, ValidationFailed
+from evalsvc.core.users import User
 from evalsvc.teams.models import Team
 from evalsvc.teams.selectors import require_write
 from workers.engine.errors import EngineError
@@ -154,7 +155,7 @@ def _duplicate(model: type[DatasetVersion], *, team: Team, sha256: str) -> Datas
 
 def model_version_register(
     *,
-    user: Any,
+    user: User,
     team: Team,
     name: str,
     path: str,
@@ -285,7 +286,7 @@ def model_version_register(
 
 def dataset_version_register(
     *,
-    user: Any,
+    user: User,
     team: Team,
     name: str,
     path: str,
@@ -352,7 +353,7 @@ def dataset_version_register(
 
 
 def model_variant_register(
-    *, user: Any, parent: ModelVersion, path: str, variant: str, notes: str = ""
+    *, user: User, parent: ModelVersion, path: str, variant: str, notes: str = ""
 ) -> ModelVersion:
     """Register a derived file (e.g. a quantized copy) as a new version linked to `parent`.
 

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from evalsvc.core.exceptions import ApplicationError, NotFound
+from evalsvc.core.users import signed_in_user
 
 from . import services
 from .curation import registered_model_update
@@ -30,7 +31,7 @@ def _upload_page(
     done: Callable[[Any], tuple[str, str]],
 ) -> HttpResponse:
     """The form round trip both upload pages share: validate, register, show the service's error or redirect."""
-    form = form_class(request.POST or None, request.FILES or None, user=request.user)
+    form = form_class(request.POST or None, request.FILES or None, user=signed_in_user(request))
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
@@ -62,7 +63,7 @@ def _optional_file(stack: ExitStack, upload: Any) -> str | None:
 def model_upload(request: HttpRequest) -> HttpResponse:
     def register(data: dict[str, Any], stack: ExitStack) -> Any:
         return services.model_version_register(
-            user=request.user,
+            user=signed_in_user(request),
             team=data["team"],
             name=data["name"],
             path=stack.enter_context(uploaded_file_path(data["file"])),
@@ -88,7 +89,7 @@ def model_upload(request: HttpRequest) -> HttpResponse:
 def dataset_upload(request: HttpRequest) -> HttpResponse:
     def register(data: dict[str, Any], stack: ExitStack) -> Any:
         return services.dataset_version_register(
-            user=request.user,
+            user=signed_in_user(request),
             team=data["team"],
             name=data["name"],
             path=stack.enter_context(uploaded_file_path(data["file"])),
@@ -119,7 +120,7 @@ def model_version_processing(request: HttpRequest, pk: str) -> HttpResponse:
         messages.error(request, f"the processing spec is not valid JSON: {exc.msg} (line {exc.lineno})")
         return redirect("model-version-detail", pk=pk)
     try:
-        processing_set(user=request.user, version_id=pk, processing=processing)
+        processing_set(user=signed_in_user(request), version_id=pk, processing=processing)
     except NotFound:
         raise
     except ApplicationError as exc:
@@ -133,10 +134,10 @@ def model_version_processing(request: HttpRequest, pk: str) -> HttpResponse:
 @require_POST
 def model_version_describe(request: HttpRequest, pk: str) -> HttpResponse:
     """Intended use and known limitations, edited on a model version's page (they belong to the model)."""
-    version = model_version_get(user=request.user, pk=pk)
+    version = model_version_get(user=signed_in_user(request), pk=pk)
     try:
         registered_model_update(
-            user=request.user,
+            user=signed_in_user(request),
             model_id=version.registered_model_id,
             intended_use=request.POST.get("intended_use", ""),
             limitations=request.POST.get("limitations", ""),

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evalsvc.core.apis import TEAM_PARAM, page_of, paginated, validated
+from evalsvc.core.users import signed_in_user
 from evalsvc.registry.storage import blob_open
 from evalsvc.registry.uploads import uploaded_file_path
 from evalsvc.teams.selectors import team_get_for_user
@@ -105,7 +106,7 @@ class ReportListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         qs = selectors.reports_for_user(
-            user=request.user,
+            user=signed_in_user(request),
             team=request.query_params.get("team"),
             model_version=request.query_params.get("model_version"),
         )
@@ -115,7 +116,7 @@ class ReportListApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated(ReportIn, request.data)
         report = services.report_generate(
-            user=request.user,
+            user=signed_in_user(request),
             model_version_id=data["model_version"],
             run_ids=data["runs"],
             title=data.get("title"),
@@ -129,13 +130,13 @@ class ReportDetailApi(APIView):
 
     @extend_schema(responses=ReportOut)
     def get(self, request: Request, pk: str) -> Response:
-        return Response(ReportOut(selectors.report_get(user=request.user, pk=pk)).data)
+        return Response(ReportOut(selectors.report_get(user=signed_in_user(request), pk=pk)).data)
 
     @extend_schema(request=ReportEditIn, responses=ReportOut)
     def patch(self, request: Request, pk: str) -> Response:
         data = validated(ReportEditIn, request.data)
         report = services.report_update(
-            user=request.user, report_id=pk, title=data.get("title"), run_ids=data.get("runs"),
+            user=signed_in_user(request), report_id=pk, title=data.get("title"), run_ids=data.get("runs"),
             monitors=data.get("monitors"),
         )  # fmt: skip
         return Response(ReportOut(report).data)
@@ -146,14 +147,14 @@ class ReportDetailApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: str) -> Response:
-        services.report_delete(user=request.user, report_id=pk)
+        services.report_delete(user=signed_in_user(request), report_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ReportPdfApi(APIView):
     @extend_schema(responses={(200, "application/pdf"): OpenApiResponse(description="The PDF as issued")})
     def get(self, request: Request, pk: str) -> FileResponse:
-        report = selectors.report_get(user=request.user, pk=pk)
+        report = selectors.report_get(user=signed_in_user(request), pk=pk)
         response = FileResponse(
             blob_open(report.pdf_key),
             as_attachment=request.query_params.get("inline") is None,
@@ -167,7 +168,7 @@ class ReportPdfApi(APIView):
 class ReportHtmlApi(APIView):
     @extend_schema(responses={(200, "text/html"): OpenApiResponse(description="The same report as HTML")})
     def get(self, request: Request, pk: str) -> HttpResponse:
-        report = selectors.report_get(user=request.user, pk=pk)
+        report = selectors.report_get(user=signed_in_user(request), pk=pk)
         response = HttpResponse(report.html, content_type="text/html; charset=utf-8")
         response["Content-Security-Policy"] = HTML_CSP
         if request.query_params.get("download") is not None:
@@ -180,7 +181,7 @@ class ReportHtmlApi(APIView):
 class ReportJsonApi(APIView):
     @extend_schema(responses={200: OpenApiResponse(description="The report document (schema evalsvc.report/1)")})
     def get(self, request: Request, pk: str) -> Response:
-        return Response(selectors.report_get(user=request.user, pk=pk).document)
+        return Response(selectors.report_get(user=signed_in_user(request), pk=pk).document)
 
 
 class ReportApproveIn(serializers.Serializer):
@@ -197,7 +198,7 @@ class ReportApproveApi(APIView):
     @extend_schema(request=ReportApproveIn, responses=ReportOut)
     def post(self, request: Request, pk: str) -> Response:
         data = validated(ReportApproveIn, request.data)
-        report = services.report_approve(user=request.user, report_id=pk, comment=data.get("comment"))
+        report = services.report_approve(user=signed_in_user(request), report_id=pk, comment=data.get("comment"))
         return Response(ReportOut(report).data)
 
 
@@ -208,7 +209,7 @@ class ReportRegenerateApi(APIView):
     def post(self, request: Request, pk: str) -> Response:
         data = validated(ReportEditIn, request.data)
         report = services.report_regenerate(
-            user=request.user, report_id=pk, title=data.get("title"), run_ids=data.get("runs")
+            user=signed_in_user(request), report_id=pk, title=data.get("title"), run_ids=data.get("runs")
         )
         return Response(ReportOut(report).data, status=status.HTTP_201_CREATED)
 
@@ -240,7 +241,7 @@ class ReportVerifyApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated(VerifyIn, request.data)
         with uploaded_file_path(data["file"]) as path:
-            return Response(selectors.report_verify(user=request.user, path=path))
+            return Response(selectors.report_verify(user=signed_in_user(request), path=path))
 
 
 class PolicyIO(serializers.Serializer):
@@ -259,7 +260,7 @@ class ReportPolicyApi(APIView):
 
     @extend_schema(responses=PolicyIO)
     def get(self, request: Request, team: str) -> Response:
-        found = team_get_for_user(user=request.user, team=team)
+        found = team_get_for_user(user=signed_in_user(request), team=team)
         return Response(
             {
                 "team": found.slug,
@@ -270,10 +271,10 @@ class ReportPolicyApi(APIView):
 
     @extend_schema(request=PolicyIO, responses=PolicyIO)
     def put(self, request: Request, team: str) -> Response:
-        found = team_get_for_user(user=request.user, team=team)
+        found = team_get_for_user(user=signed_in_user(request), team=team)
         data = validated(PolicyIO, request.data)
         policy: ReportPolicy = services.report_policy_set(
-            user=request.user,
+            user=signed_in_user(request),
             team=found,
             thresholds=data["thresholds"],
             allow_self_approval=data.get("allow_self_approval"),

@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from evalsvc.core.forms import field_of
+from evalsvc.core.users import AnyUser
 from evalsvc.evaluations.models import EvaluationRun, RunStatus
 from evalsvc.evaluations.selectors import runs_for_user
 from evalsvc.monitoring.models import Monitor
@@ -34,7 +35,7 @@ class ReportBuilderForm(forms.Form):
     monitor_start = forms.DateTimeField(required=False, label="From", help_text="YYYY-MM-DD or YYYY-MM-DD HH:MM, UTC.")
     monitor_end = forms.DateTimeField(required=False, label="Until (before)")
 
-    def __init__(self, *args: Any, user: Any, model_version: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: AnyUser, model_version: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field_of(self, "model_version", forms.ModelChoiceField).queryset = model_versions_for_user(user=user)
         runs = runs_for_user(user=user, status=RunStatus.SUCCEEDED)

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from evalsvc.core.exceptions import ApplicationError
+from evalsvc.core.users import signed_in_user
 from evalsvc.teams.models import Role
 from evalsvc.teams.selectors import role_for, team_get_for_user
 
@@ -19,7 +20,7 @@ from .models import ReportPolicy
 
 @login_required
 def report_policy(request: HttpRequest, slug: str) -> HttpResponse:
-    team = team_get_for_user(user=request.user, team=slug)
+    team = team_get_for_user(user=signed_in_user(request), team=slug)
     policy = ReportPolicy.objects.filter(team=team).first()
     thresholds_json = json.dumps(policy.thresholds if policy else {}, indent=2, sort_keys=True)
     if request.method == "POST":
@@ -31,7 +32,7 @@ def report_policy(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("report-policy", slug=team.slug)
         try:
             services.report_policy_set(
-                user=request.user,
+                user=signed_in_user(request),
                 team=team,
                 thresholds=thresholds,
                 allow_self_approval=request.POST.get("allow_self_approval") == "on",
@@ -48,6 +49,6 @@ def report_policy(request: HttpRequest, slug: str) -> HttpResponse:
             "team": team,
             "policy": policy,
             "thresholds_json": thresholds_json,
-            "is_owner": role_for(user=request.user, team=team) == Role.OWNER,
+            "is_owner": role_for(user=signed_in_user(request), team=team) == Role.OWNER,
         },
     )

@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 
 from evalsvc.core.exceptions import ValidationFailed
+from evalsvc.core.users import AnyUser
 from evalsvc.registry.storage import hash_file
 from evalsvc.teams.models import Role, Team
 from evalsvc.teams.selectors import get_scoped, role_for, scope_to_user, team_get_for_user
@@ -26,7 +27,7 @@ _RELATED = ("team", "model_version__registered_model", "created_by", "approved_b
 _LIST_DEFERRED = ("html", "document", "replaced_sha256")
 
 
-def reports_for_user(*, user: Any, team: str | None = None, model_version: str | None = None) -> QuerySet[Report]:
+def reports_for_user(*, user: AnyUser, team: str | None = None, model_version: str | None = None) -> QuerySet[Report]:
     """The reports the user may see, as their list shows them: a fixed number of queries per page."""
     qs = scope_to_user(
         Report.objects.select_related("team", "model_version__registered_model", "created_by", "approved_by")
@@ -48,7 +49,7 @@ def reports_for_user(*, user: Any, team: str | None = None, model_version: str |
     return qs
 
 
-def report_get(*, user: Any, pk: object) -> Report:
+def report_get(*, user: AnyUser, pk: object) -> Report:
     return get_scoped(Report.objects.select_related(*_RELATED), user=user, pk=pk, what="report")
 
 
@@ -61,7 +62,7 @@ def self_approval_allowed(*, team: Team) -> bool:
     return bool(ReportPolicy.objects.filter(team=team).values_list("allow_self_approval", flat=True).first())
 
 
-def report_approval_refusal(*, user: Any, report: Report) -> str | None:
+def report_approval_refusal(*, user: AnyUser, report: Report) -> str | None:
     """Why ``user`` may not approve ``report`` for its role or authorship; ``None`` if they may."""
     role = role_for(user=user, team=report.team)
     if role not in REPORT_APPROVE_ROLES:
@@ -80,11 +81,11 @@ def report_approval_refusal(*, user: Any, report: Report) -> str | None:
     return None
 
 
-def report_can_approve(*, user: Any, report: Report) -> bool:
+def report_can_approve(*, user: AnyUser, report: Report) -> bool:
     return report_approval_refusal(user=user, report=report) is None
 
 
-def report_verify(*, user: Any, path: str) -> dict[str, Any]:
+def report_verify(*, user: AnyUser, path: str) -> dict[str, Any]:
     """Is the file at `path` a report evalsvc issued, exactly as issued?
 
     Only identical bytes are: the SHA-256 must be a stored report's. Holding
@@ -127,7 +128,7 @@ def report_verify(*, user: Any, path: str) -> dict[str, Any]:
     return body
 
 
-def _not_issued(*, user: Any, path: str, sha256: str) -> dict[str, Any]:
+def _not_issued(*, user: AnyUser, path: str, sha256: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "issued": False,
         "sha256": sha256,

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from evalsvc.audit.services import audit_record
 from evalsvc.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from evalsvc.core.users import User
 from evalsvc.evaluations.models import EvaluationRun, RunStatus
 from evalsvc.evaluations.selectors import run_get
 from evalsvc.registry.models import ModelVersion
@@ -48,7 +49,7 @@ from .selectors import (
 MAX_RUNS = 50
 
 
-def _require_role(*, user: Any, team: Team, roles: frozenset[str], doing: str) -> str:
+def _require_role(*, user: User, team: Team, roles: frozenset[str], doing: str) -> str:
     role = role_for(user=user, team=team)
     if role is None:
         raise NotFound("team not found")
@@ -80,7 +81,7 @@ def _clean_thresholds(thresholds: Any) -> dict[str, dict[str, float]]:
 
 
 def report_policy_set(
-    *, user: Any, team: Team, thresholds: Any, allow_self_approval: bool | None = None
+    *, user: User, team: Team, thresholds: Any, allow_self_approval: bool | None = None
 ) -> ReportPolicy:
     """Replace the team's report thresholds and, when given, whether authors may approve (owners only)."""
     _require_role(user=user, team=team, roles=frozenset({Role.OWNER}), doing="changing the report policy")
@@ -111,7 +112,7 @@ def report_policy_set(
 # --- rendering --------------------------------------------------------------------
 
 
-def _select_runs(*, user: Any, model_version: ModelVersion, run_ids: Any) -> list[EvaluationRun]:
+def _select_runs(*, user: User, model_version: ModelVersion, run_ids: Any) -> list[EvaluationRun]:
     if not isinstance(run_ids, list | tuple) or not run_ids:
         raise ValidationFailed("pick at least one job to include ('runs': a list of run ids)")
     if len(run_ids) > MAX_RUNS:
@@ -148,7 +149,7 @@ def _moment(value: Any, what: str) -> datetime:
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, dt_timezone.utc)
 
 
-def _select_monitors(*, user: Any, model_version: ModelVersion, periods: Any) -> list[MonitorPeriod]:
+def _select_monitors(*, user: User, model_version: ModelVersion, periods: Any) -> list[MonitorPeriod]:
     """[{"monitor": id, "start": ..., "end": ...}] → the monitors watching this model version, with their periods."""
     from evalsvc.monitoring.selectors import monitor_get
 
@@ -234,7 +235,7 @@ def _drop_blob_later(key: str) -> None:
 
 def report_generate(
     *,
-    user: Any,
+    user: User,
     model_version_id: object,
     run_ids: Any,
     title: str | None = None,
@@ -292,7 +293,7 @@ def report_generate(
     return report
 
 
-def _locked(*, user: Any, report_id: object) -> Report:
+def _locked(*, user: User, report_id: object) -> Report:
     report = report_get(user=user, pk=report_id)
     return (
         Report.objects.select_for_update().select_related("team", "model_version__registered_model").get(pk=report.pk)
@@ -310,7 +311,7 @@ def _refuse_if_approved(report: Report, doing: str) -> None:
 
 
 def report_update(
-    *, user: Any, report_id: object, title: str | None = None, run_ids: Any = None, monitors: Any = None
+    *, user: User, report_id: object, title: str | None = None, run_ids: Any = None, monitors: Any = None
 ) -> Report:
     """Edit a draft (title, jobs) and render it again in place; an approved report is refused."""
     report = report_get(user=user, pk=report_id)
@@ -407,7 +408,7 @@ def _issue_approved(report: Report) -> tuple[str, bool]:
     return draft_sha, created
 
 
-def report_approve(*, user: Any, report_id: object, comment: Any = None, expected_sha256: str | None = None) -> Report:
+def report_approve(*, user: User, report_id: object, comment: Any = None, expected_sha256: str | None = None) -> Report:
     """Approve a draft: the approver, the date and their comment are printed in the PDF issued from then on.
 
     ``expected_sha256``: the draft the approver read; if it has been rendered again since, nothing is approved.
@@ -443,7 +444,7 @@ def report_approve(*, user: Any, report_id: object, comment: Any = None, expecte
     return report
 
 
-def _audit_approval(*, user: Any, report: Report, draft_sha: str, comment: str) -> None:
+def _audit_approval(*, user: User, report: Report, draft_sha: str, comment: str) -> None:
     audit_record(
         actor=user,
         team=report.team,
@@ -463,7 +464,7 @@ def _audit_approval(*, user: Any, report: Report, draft_sha: str, comment: str) 
     )
 
 
-def report_regenerate(*, user: Any, report_id: object, title: str | None = None, run_ids: Any = None) -> Report:
+def report_regenerate(*, user: User, report_id: object, title: str | None = None, run_ids: Any = None) -> Report:
     """The next version of a report, over the same (or newly chosen) jobs and the same monitors' periods;
     it supersedes the old one."""
     report = report_get(user=user, pk=report_id)
@@ -479,7 +480,7 @@ def report_regenerate(*, user: Any, report_id: object, title: str | None = None,
     )
 
 
-def report_delete(*, user: Any, report_id: object) -> None:
+def report_delete(*, user: User, report_id: object) -> None:
     """Delete a draft (its author or an owner); approved reports are kept."""
     report = report_get(user=user, pk=report_id)
     role = _require_role(user=user, team=report.team, roles=REPORT_WRITE_ROLES, doing="deleting reports")

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from evalsvc.core.exceptions import ApplicationError, NotFound
+from evalsvc.core.users import signed_in_user
 from evalsvc.registry.selectors import model_versions_for_user
 from evalsvc.registry.uploads import uploaded_file_path
 from evalsvc.teams.selectors import role_for
@@ -22,7 +23,7 @@ from .forms import ReportBuilderForm, VerifyForm
 
 @login_required
 def report_list(request: HttpRequest) -> HttpResponse:
-    reports = selectors.reports_for_user(user=request.user)[:200]
+    reports = selectors.reports_for_user(user=signed_in_user(request))[:200]
     return render(request, "reports/list.html", {"reports": reports})
 
 
@@ -32,20 +33,20 @@ def report_builder(request: HttpRequest) -> HttpResponse:
     model_version = None
     if chosen:
         try:
-            model_version = model_versions_for_user(user=request.user).filter(pk=chosen).first()
+            model_version = model_versions_for_user(user=signed_in_user(request)).filter(pk=chosen).first()
         except ValidationError:
             model_version = None
     form = ReportBuilderForm(
         request.POST or None,
         initial={"model_version": model_version},
-        user=request.user,
+        user=signed_in_user(request),
         model_version=model_version,
     )
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
             report = services.report_generate(
-                user=request.user,
+                user=signed_in_user(request),
                 model_version_id=form.cleaned_data["model_version"].pk,
                 run_ids=[str(run.pk) for run in form.cleaned_data["runs"]],
                 title=form.cleaned_data["title"],
@@ -64,9 +65,9 @@ def report_builder(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def report_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    report = selectors.report_get(user=request.user, pk=pk)
-    refusal = selectors.report_approval_refusal(user=request.user, report=report)
-    may_approve = role_for(user=request.user, team=report.team) in selectors.REPORT_APPROVE_ROLES
+    report = selectors.report_get(user=signed_in_user(request), pk=pk)
+    refusal = selectors.report_approval_refusal(user=signed_in_user(request), report=report)
+    may_approve = role_for(user=signed_in_user(request), team=report.team) in selectors.REPORT_APPROVE_ROLES
     return render(
         request,
         "reports/detail.html",
@@ -84,7 +85,7 @@ def report_detail(request: HttpRequest, pk: str) -> HttpResponse:
 
 def _act(request: HttpRequest, pk: str, action, done: str) -> HttpResponse:
     try:
-        result = action(user=request.user, report_id=pk)
+        result = action(user=signed_in_user(request), report_id=pk)
     except NotFound:
         raise
     except ApplicationError as exc:
@@ -97,9 +98,9 @@ def _act(request: HttpRequest, pk: str, action, done: str) -> HttpResponse:
 @login_required
 def report_approve(request: HttpRequest, pk: str) -> HttpResponse:
     """The confirmation step: what is being approved, a comment, then the approval itself (POST)."""
-    report = selectors.report_get(user=request.user, pk=pk)
+    report = selectors.report_get(user=signed_in_user(request), pk=pk)
     if request.method != "POST":
-        refusal = selectors.report_approval_refusal(user=request.user, report=report)
+        refusal = selectors.report_approval_refusal(user=signed_in_user(request), report=report)
         if report.is_approved or refusal is not None:
             messages.error(request, "This report is approved already." if report.is_approved else str(refusal))
             return redirect("report-detail", pk=pk)
@@ -130,5 +131,5 @@ def report_verify(request: HttpRequest) -> HttpResponse:
     outcome = None
     if request.method == "POST" and form.is_valid():
         with uploaded_file_path(form.cleaned_data["file"]) as path:
-            outcome = selectors.report_verify(user=request.user, path=path)
+            outcome = selectors.report_verify(user=signed_in_user(request), path=path)
     return render(request, "reports/verify.html", {"form": form, "outcome": outcome})

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from evalsvc.core.users import User
 from evalsvc.evaluations.models import EvaluationRun
 from evalsvc.evaluations.services import run_submit
 from evalsvc.fleet.selectors import live_workers
@@ -116,7 +117,7 @@ class Command(BaseCommand):
                 return False
             time.sleep(0.5)
 
-    def _model(self, team: Team, owner: Any, path: Path, entry: dict[str, Any]) -> ModelVersion:
+    def _model(self, team: Team, owner: User, path: Path, entry: dict[str, Any]) -> ModelVersion:
         sha256, _ = hash_file(path)
         existing = ModelVersion.objects.filter(team=team, sha256=sha256).first()
         if existing:
@@ -127,7 +128,7 @@ class Command(BaseCommand):
         self.stdout.write(f"registered {version} sha256={version.sha256[:12]}")
         return version
 
-    def _dataset(self, team: Team, owner: Any, path: Path, entry: dict[str, Any]) -> DatasetVersion:
+    def _dataset(self, team: Team, owner: User, path: Path, entry: dict[str, Any]) -> DatasetVersion:
         sha256, _ = hash_file(path)
         existing = DatasetVersion.objects.filter(team=team, sha256=sha256).first()
         if existing:
