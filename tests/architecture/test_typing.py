@@ -33,6 +33,13 @@ def test_no_module_is_exempt_from_type_checking():
     assert exempt == []
 
 
+def test_engine_is_checked_strictly():
+    overrides = _mypy_config()["overrides"]
+    engine = next(o for o in overrides if "workers.engine.*" in o["module"])
+    for flag in ("disallow_untyped_defs", "disallow_untyped_calls", "disallow_any_generics", "warn_return_any"):
+        assert engine.get(flag) is True, flag
+
+
 def test_no_user_is_typed_any():
     # Users are django.contrib.auth's User (acting) or AnyUser (reading, anonymous included).
     found = []

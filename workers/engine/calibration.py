@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.feed import read_blocks
 from workers.engine.types import DatasetRef
@@ -22,8 +23,8 @@ from workers.engine.types import DatasetRef
 class Split:
     """Row masks over the data set: ``calibration`` and ``evaluation`` never share a row."""
 
-    calibration: np.ndarray
-    evaluation: np.ndarray
+    calibration: Array
+    evaluation: Array
     method: str
     seed: int
     classes: dict[str, int] = field(default_factory=dict)
@@ -39,7 +40,7 @@ class Split:
         }
 
 
-def read_labels(data: DatasetRef, label: str) -> np.ndarray:
+def read_labels(data: DatasetRef, label: str) -> Array:
     """The label column of every row, read once (an image archive's labels are its folder names)."""
     parts = [b.columns[label] for b in read_blocks(data, [label], {label: "label"})]
     if not parts:
@@ -47,7 +48,7 @@ def read_labels(data: DatasetRef, label: str) -> np.ndarray:
     return np.concatenate([p.astype(object) for p in parts])
 
 
-def stratified_sample(labels: np.ndarray, rows: int, seed: int) -> tuple[np.ndarray, dict[str, int]]:
+def stratified_sample(labels: Array, rows: int, seed: int) -> tuple[Array, dict[str, int]]:
     """A boolean mask of ``rows`` rows drawn per class in proportion to its size (largest remainders).
 
     Every class gets at least one row while ``rows`` allows it, and no class
@@ -82,7 +83,7 @@ def stratified_sample(labels: np.ndarray, rows: int, seed: int) -> tuple[np.ndar
     return mask, {str(c): int(t) for c, t in zip(classes, take, strict=True)}
 
 
-def random_sample(n: int, rows: int, seed: int) -> np.ndarray:
+def random_sample(n: int, rows: int, seed: int) -> Array:
     """A boolean mask of ``rows`` rows drawn uniformly without replacement (data without labels)."""
     mask = np.zeros(n, dtype=bool)
     mask[np.random.default_rng(seed).choice(n, size=min(rows, max(n - 1, 0)), replace=False)] = True
@@ -91,7 +92,7 @@ def random_sample(n: int, rows: int, seed: int) -> np.ndarray:
 
 def split_rows(data: DatasetRef, *, rows: int, seed: int, label: str | None, total: int) -> Split:
     """Calibration rows drawn from ``data`` itself; the rest is for evaluation."""
-    mask: np.ndarray | None = None
+    mask: Array | None = None
     if label:
         mask, classes = stratified_sample(read_labels(data, label), rows, seed)
         method = "stratified"
@@ -118,12 +119,12 @@ def sample_other(data: DatasetRef, *, rows: int, seed: int, label: str | None, t
     return Split(calibration=mask, evaluation=np.zeros(0, dtype=bool), method=method, seed=seed, classes=classes)
 
 
-def _tally(labels: np.ndarray) -> dict[str, int]:
+def _tally(labels: Array) -> dict[str, int]:
     keys, counts = np.unique(np.array([str(v) for v in labels], dtype=object), return_counts=True)
     return {str(k): int(c) for k, c in zip(keys, counts, strict=True)}
 
 
-def first_rows(mask: np.ndarray, limit: int) -> np.ndarray:
+def first_rows(mask: Array, limit: int) -> Array:
     """``mask`` with only its first ``limit`` marked rows kept (a job's ``max_rows``)."""
     kept = mask.copy()
     marked = np.flatnonzero(kept)

@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.formats import inspect_model
 from workers.engine.labels import (
@@ -89,12 +90,12 @@ class ClassifierHead:
                         f"the model declares its classes as {preview(self.column_labels)}; class_labels "
                         f"({preview(self.labels)}) must name the same classes, in any order"
                     )
-        self._truth: list[np.ndarray] = []
-        self._pred: list[np.ndarray] = []
-        self._proba: list[np.ndarray] = []
-        self.scored: tuple[np.ndarray, np.ndarray, np.ndarray | None, list[Any]] | None = None
+        self._truth: list[Array] = []
+        self._pred: list[Array] = []
+        self._proba: list[Array] = []
+        self.scored: tuple[Array, Array, Array | None, list[Any]] | None = None
 
-    def add(self, outputs: dict[str, np.ndarray], truth: np.ndarray) -> None:
+    def add(self, outputs: dict[str, Array], truth: Array) -> None:
         """Keep one batch's true labels, predicted labels and scores."""
         if self.kind is not None:
             # Converting now stores compact int64 rather than text, and a
@@ -163,7 +164,7 @@ class ClassifierHead:
             raise EngineError(f"{what} repeat a value: {preview(labels)}")
         return labels
 
-    def _by_label(self, proba: np.ndarray, labels: list[Any], kind: str) -> np.ndarray:
+    def _by_label(self, proba: Array, labels: list[Any], kind: str) -> Array:
         """Put the score columns in ``labels`` order, reading each by the class it belongs to.
 
         A map output (ZipMap) names its columns itself; a tensor output's
@@ -188,7 +189,7 @@ class ClassifierHead:
         order = [where[label] for label in labels]
         return proba if order == list(range(len(labels))) else proba[:, order]
 
-    def _check_known(self, y_true: np.ndarray, labels: list[Any]) -> None:
+    def _check_known(self, y_true: Array, labels: list[Any]) -> None:
         unknown = sorted(set(np.unique(y_true).tolist()) - set(labels))
         if unknown:
             raise EngineError(
@@ -196,7 +197,7 @@ class ClassifierHead:
                 f"the model's classes are: {preview(labels)}"
             )
 
-    def _check_proba(self, proba: np.ndarray, labels: list[Any]) -> np.ndarray:
+    def _check_proba(self, proba: Array, labels: list[Any]) -> Array:
         if proba.shape[1] == 1 and len(labels) == 2:
             # A single sigmoid column is the score of the second class.
             p = proba[:, 0].astype(np.float64)

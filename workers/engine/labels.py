@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 
 __all__ = ["LabelKind", "coerce_labels", "infer_label_kind", "kind_of_dtype", "preview"]
@@ -41,7 +42,7 @@ def infer_label_kind(values: Iterable[Any]) -> LabelKind:
     return "int"
 
 
-def coerce_labels(values: Sequence[Any] | np.ndarray, kind: LabelKind, what: str) -> np.ndarray:
+def coerce_labels(values: Sequence[Any] | Array, kind: LabelKind, what: str) -> Array:
     """Convert labels to ``kind``.
 
     Parameters
@@ -78,7 +79,7 @@ def preview(values: Iterable[Any], limit: int = 10) -> str:
     return text + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
 
 
-def _to_int(arr: np.ndarray, what: str) -> np.ndarray:
+def _to_int(arr: Array, what: str) -> Array:
     if arr.dtype.kind in "iub":
         return arr.astype(np.int64, copy=False)
     if arr.dtype.kind == "f":
@@ -100,11 +101,11 @@ def _to_int(arr: np.ndarray, what: str) -> np.ndarray:
     return numbers.astype(np.int64)
 
 
-def _to_str(arr: np.ndarray) -> np.ndarray:
+def _to_str(arr: Array) -> Array:
     if arr.dtype.kind in "fiub":
         distinct, inverse = np.unique(arr, return_inverse=True)
         names = np.array([_number_text(v) for v in distinct.tolist()], dtype=object)
-        return names[inverse.ravel()].reshape(arr.shape)
+        return np.asarray(names[inverse.ravel()].reshape(arr.shape))
     return np.array(
         [v if isinstance(v, str) else str(v.item() if isinstance(v, np.generic) else v) for v in arr.ravel()],
         dtype=object,

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import BackendUnavailable, Cancelled, EngineError
 from workers.engine.feed import fixed_rows, run_batch
 from workers.engine.inference.registry import get_backend_class
@@ -25,7 +26,7 @@ from workers.engine.types import ModelSpec, ProgressCallback
 #: outputs near zero do not turn rounding noise into huge ratios.
 REL_FLOOR = 1e-6
 
-Batches = Callable[[], Iterable[dict[str, np.ndarray]]]
+Batches = Callable[[], Iterable[dict[str, Array]]]
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,13 @@ class ParityResult:
 
 def _run(
     model: ModelSpec, target: Target, batches: Batches, on_batch: Callable[[int], None]
-) -> tuple[dict[str, np.ndarray], dict[str, Any], float]:
+) -> tuple[dict[str, Array], dict[str, Any], float]:
     backend_cls = get_backend_class(target.backend)
     options = dict(target.options)
     if target.precision != "fp32":
         options["precision"] = target.precision
     started = time.perf_counter()
-    collected: dict[str, list[np.ndarray]] = {}
+    collected: dict[str, list[Array]] = {}
     with backend_cls(model, device=target.device, options=options) as backend:
         described = backend.describe()
         fixed = fixed_rows(backend.input_specs)
@@ -109,19 +110,19 @@ def _progress_counter(progress: ProgressCallback | None, total: int) -> tuple[Ca
     return on_batch, done
 
 
-def _is_class_output(ref: np.ndarray) -> bool:
+def _is_class_output(ref: Array) -> bool:
     if ref.dtype.kind in "iuUSOb" and ref.ndim == 1:
         return True
     return ref.dtype.kind == "f" and ref.ndim == 2 and ref.shape[1] >= 2
 
 
-def _labels(values: np.ndarray) -> np.ndarray:
+def _labels(values: Array) -> Array:
     if values.dtype.kind == "f" and values.ndim == 2:
-        return values.argmax(axis=1)
+        return np.asarray(values.argmax(axis=1))
     return values
 
 
-def compare_outputs(name: str, ref: np.ndarray, cand: np.ndarray) -> tuple[OutputDiff, np.ndarray]:
+def compare_outputs(name: str, ref: Array, cand: Array) -> tuple[OutputDiff, Array]:
     """Differences of one output; also returns each row's largest absolute difference."""
     if ref.shape != cand.shape:
         raise EngineError(f"output {name!r} has shape {cand.shape} here but {ref.shape} on the reference")
@@ -151,9 +152,7 @@ def compare_outputs(name: str, ref: np.ndarray, cand: np.ndarray) -> tuple[Outpu
     return diff, per_row
 
 
-def _worst_rows(
-    ref: dict[str, np.ndarray], cand: dict[str, np.ndarray], per_row: np.ndarray, top_n: int
-) -> list[dict[str, Any]]:
+def _worst_rows(ref: dict[str, Array], cand: dict[str, Array], per_row: Array, top_n: int) -> list[dict[str, Any]]:
     if not per_row.size:
         return []
     order = np.argsort(-per_row, kind="stable")[:top_n]
@@ -230,7 +229,7 @@ def _candidate(
     model: ModelSpec,
     target: Target,
     batches: Batches,
-    ref_outputs: dict[str, np.ndarray],
+    ref_outputs: dict[str, Array],
     on_batch: Callable[[int], None],
     top_n: int,
 ) -> CandidateResult:
@@ -255,19 +254,19 @@ def _candidate(
     return result
 
 
-def _align_outputs(ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _align_outputs(ref: dict[str, Array], got: dict[str, Array]) -> dict[str, Array]:
     """Another format of the same model may name its outputs differently: pair them by position then."""
     if set(ref) <= set(got) or len(ref) != len(got):
         return got
     return dict(zip(ref, got.values(), strict=True))
 
 
-def repeatable(factory: Callable[[], Iterator[dict[str, np.ndarray]]]) -> Batches:
+def repeatable(factory: Callable[[], Iterator[dict[str, Array]]]) -> Batches:
     """Materialise batches once so every target sees identical arrays (and the file is read once)."""
-    cache: list[dict[str, np.ndarray]] = []
+    cache: list[dict[str, Array]] = []
     filled = [False]
 
-    def batches() -> Iterable[dict[str, np.ndarray]]:
+    def batches() -> Iterable[dict[str, Array]]:
         if not filled[0]:
             for batch in factory():
                 cache.append(batch)

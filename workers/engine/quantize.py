@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 import onnx
 
 from workers.engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from workers.engine.arrays import Array
 
 #: Variant names a quantization job accepts.
 VARIANTS = ("fp16", "int8_dynamic", "int8_static")
@@ -88,7 +91,7 @@ def int8_dynamic(source: str, target: str) -> Variant:
     return Variant("int8_dynamic", target, os.path.getsize(target))
 
 
-def int8_static(source: str, target: str, calibration: Iterable[dict[str, np.ndarray]]) -> Variant:
+def int8_static(source: str, target: str, calibration: Iterable[dict[str, Array]]) -> Variant:
     """Weights and activations to int8 (QDQ), with activation ranges from calibration batches."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -108,7 +111,7 @@ def int8_static(source: str, target: str, calibration: Iterable[dict[str, np.nda
         def __init__(self) -> None:
             self._iter = iter(batches)
 
-        def get_next(self) -> dict[str, np.ndarray] | None:
+        def get_next(self) -> dict[str, Array] | None:
             return next(self._iter, None)
 
     # The quantizer keeps its augmented calibration model in its own temporary directory.

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
-    import numpy as np
+    from workers.engine.arrays import Array
 
 Dim = int | str | None
 Task = Literal["classification", "regression"]
@@ -32,7 +32,7 @@ class Runner(Protocol):
     @property
     def input_specs(self) -> tuple[TensorSpec, ...]: ...
 
-    def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    def predict(self, inputs: dict[str, Array]) -> dict[str, Array]: ...
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 
 __all__ = ["CORRECTIONS", "adjust"]
@@ -27,7 +28,7 @@ __all__ = ["CORRECTIONS", "adjust"]
 CORRECTIONS = ("bonferroni", "fdr", "none")
 
 
-def adjust(p_values: np.ndarray, method: str) -> np.ndarray:
+def adjust(p_values: Array, method: str) -> Array:
     p = np.asarray(p_values, dtype=np.float64)
     if method not in CORRECTIONS:
         raise EngineError(f"unknown correction {method!r}; choose one of {', '.join(CORRECTIONS)}")
@@ -35,4 +36,4 @@ def adjust(p_values: np.ndarray, method: str) -> np.ndarray:
         return p.copy()
     if method == "bonferroni":
         return np.minimum(1.0, p * p.size)
-    return stats.false_discovery_control(p, method="bh")
+    return np.asarray(stats.false_discovery_control(p, method="bh"))

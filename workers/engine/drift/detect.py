@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
+from workers.engine.arrays import Array
 from workers.engine.drift.correction import CORRECTIONS, adjust
 from workers.engine.drift.mmd import mmd_test
 from workers.engine.drift.multivariate import classifier_test, lsdd_test
@@ -142,7 +143,7 @@ def finish_report(
     )
 
 
-def _standardised(profile: ReferenceProfile, frame: pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...]]:
+def _standardised(profile: ReferenceProfile, frame: pd.DataFrame) -> tuple[Array, tuple[str, ...]]:
     names = tuple(n for n, c in profile.columns.items() if c.kind == "numeric")
     if not names:
         return np.empty((frame.shape[0], 0)), names
@@ -244,9 +245,7 @@ def detect_drift(
     )
 
 
-def prediction_drift(
-    reference_predictions: np.ndarray, current_predictions: np.ndarray, *, alpha: float = 0.05
-) -> DriftReport:
+def prediction_drift(reference_predictions: Array, current_predictions: Array, *, alpha: float = 0.05) -> DriftReport:
     """Drift of the predicted-class distribution (chi-square over classes, PSI, Jensen–Shannon)."""
     ref = pd.DataFrame({"predicted_class": pd.Series(np.asarray(reference_predictions).ravel()).astype(str)})
     cur = pd.DataFrame({"predicted_class": pd.Series(np.asarray(current_predictions).ravel()).astype(str)})

@@ -19,12 +19,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import distance
 
+from workers.engine.arrays import Array
+
 __all__ = ["PSI_FLOOR", "jensen_shannon", "psi", "wasserstein_presorted"]
 
 PSI_FLOOR = 1e-4
 
 
-def psi(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+def psi(reference_counts: Array, current_counts: Array) -> float:
     r = np.asarray(reference_counts, dtype=np.float64)
     c = np.asarray(current_counts, dtype=np.float64)
     if r.sum() == 0 or c.sum() == 0:
@@ -34,7 +36,7 @@ def psi(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
     return float(np.sum((c - r) * np.log(c / r)))
 
 
-def jensen_shannon(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+def jensen_shannon(reference_counts: Array, current_counts: Array) -> float:
     r = np.asarray(reference_counts, dtype=np.float64)
     c = np.asarray(current_counts, dtype=np.float64)
     if r.sum() == 0 or c.sum() == 0:
@@ -42,7 +44,7 @@ def jensen_shannon(reference_counts: np.ndarray, current_counts: np.ndarray) -> 
     return float(distance.jensenshannon(r, c, base=2))
 
 
-def wasserstein_presorted(reference_sorted: np.ndarray, current: np.ndarray) -> float:
+def wasserstein_presorted(reference_sorted: Array, current: Array) -> float:
     """Order-1 Wasserstein distance between a sorted reference and a current sample.
 
     The same sum as scipy's (area between the ECDFs over the merged sample),

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.feed import input_batches
 from workers.engine.types import DatasetRef, ModelSpec
@@ -72,7 +73,7 @@ def model_embeddings(
     feature_columns: list[str] | None = None,
     processing: dict[str, Any] | None = None,
     tokenizer_path: str | None = None,
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> tuple[Array, dict[str, Any]]:
     """One embedding per row (up to ``max_rows``), and what it was read from."""
     from workers.engine.inference.registry import get_backend_class
 
@@ -85,7 +86,7 @@ def model_embeddings(
         "processing": processing,
         "tokenizer_path": tokenizer_path,
     }
-    parts: list[np.ndarray] = []
+    parts: list[Array] = []
     if source == "input":
         for inputs in input_batches(model, data, **common):
             first = next(iter(inputs.values()))

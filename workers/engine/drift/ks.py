@@ -37,6 +37,8 @@ import numpy as np
 from scipy import stats
 from scipy.stats import _stats_py
 
+from workers.engine.arrays import Array
+
 __all__ = ["COARSE_EDGES", "KSCounts", "KSGrid", "ks_presorted", "ks_pvalue"]
 
 #: scipy's switch from the exact to the asymptotic distribution (``method="auto"``).
@@ -76,13 +78,13 @@ def ks_pvalue(d: float, n1: int, n2: int, method: str = "auto") -> tuple[float, 
 class KSGrid:
     """Coarse edges of a sorted reference with the exact reference counts at each."""
 
-    edges: np.ndarray
-    ref_lt: np.ndarray
-    ref_le: np.ndarray
+    edges: Array
+    ref_lt: Array
+    ref_le: Array
     n: int
 
     @classmethod
-    def from_sorted(cls, sorted_values: np.ndarray, *, extra: np.ndarray | None = None) -> KSGrid:
+    def from_sorted(cls, sorted_values: Array, *, extra: Array | None = None) -> KSGrid:
         r = sorted_values
         points = r[np.linspace(0, r.size - 1, min(COARSE_EDGES, r.size)).astype(np.intp)] if r.size else r
         edges = np.unique(np.concatenate([points, extra if extra is not None else np.empty(0)]))
@@ -93,7 +95,7 @@ class KSGrid:
             n=int(r.size),
         )
 
-    def intervals(self, values: np.ndarray) -> np.ndarray:
+    def intervals(self, values: Array) -> Array:
         """Interval ``t`` of each value: ``edges[t-1] <= v < edges[t]`` (0 below the first edge)."""
         return np.searchsorted(self.edges, values, side="right")
 
@@ -102,17 +104,17 @@ class KSGrid:
 class KSCounts:
     """Current values per grid interval (``G + 1``) and at each edge (``G``), plus pass-2 values."""
 
-    interval: np.ndarray
-    at_edge: np.ndarray
+    interval: Array
+    at_edge: Array
     n: int = 0
-    collected: list[np.ndarray] | None = None
+    collected: list[Array] | None = None
 
     @classmethod
     def empty(cls, grid: KSGrid) -> KSCounts:
         g = grid.edges.size
         return cls(np.zeros(g + 1, dtype=np.int64), np.zeros(g, dtype=np.int64))
 
-    def add(self, grid: KSGrid, values: np.ndarray) -> None:
+    def add(self, grid: KSGrid, values: Array) -> None:
         """Pass 1: count a block of current values (no NaN)."""
         if values.size == 0:
             return
@@ -120,20 +122,20 @@ class KSCounts:
         # cheaper than searching every value among the edges.
         self.add_sorted(grid, np.sort(values))
 
-    def add_sorted(self, grid: KSGrid, xs: np.ndarray) -> None:
+    def add_sorted(self, grid: KSGrid, xs: Array) -> None:
         """Pass 1 for a block already sorted."""
         lt = np.searchsorted(xs, grid.edges, side="left")
         self.interval += np.diff(lt, prepend=0, append=xs.size)
         self.at_edge += np.searchsorted(xs, grid.edges, side="right") - lt
         self.n += int(xs.size)
 
-    def cur_lt(self) -> np.ndarray:
+    def cur_lt(self) -> Array:
         """``#cur < edges[t]`` for each edge."""
         return np.cumsum(self.interval)[:-1]
 
     # --- bounds and pass 2 -----------------------------------------------------------------
 
-    def bounds(self, grid: KSGrid) -> tuple[float, np.ndarray]:
+    def bounds(self, grid: KSGrid) -> tuple[float, Array]:
         """The statistic's lower bound and the intervals that may hold a larger value."""
         n, m = grid.n, self.n
         c_lt = self.cur_lt()
@@ -152,7 +154,7 @@ class KSCounts:
         candidates = (np.maximum(up_plus, up_minus) >= lower - _EPS) & (self.interval > 0)
         return lower, candidates
 
-    def collect(self, grid: KSGrid, values: np.ndarray, candidates: np.ndarray) -> None:
+    def collect(self, grid: KSGrid, values: Array, candidates: Array) -> None:
         """Pass 2: keep the current values (no NaN) that fall in candidate intervals."""
         if self.collected is None:
             self.collected = []
@@ -167,7 +169,7 @@ class KSCounts:
         else:
             self.collect_sorted(np.sort(values), lows, highs)
 
-    def collect_sorted(self, xs: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> None:
+    def collect_sorted(self, xs: Array, lows: Array, highs: Array) -> None:
         """Pass 2 for a sorted block: the candidate ranges are slices of it."""
         if self.collected is None:
             self.collected = []
@@ -175,13 +177,13 @@ class KSCounts:
         self.collected.extend(xs[i:j] for i, j in zip(a, b, strict=True) if j > i)
 
     @staticmethod
-    def ranges(grid: KSGrid, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def ranges(grid: KSGrid, candidates: Array) -> tuple[Array, Array]:
         """Runs of adjacent candidate intervals as value ranges ``[low, high)``."""
         flags = np.concatenate([[False], candidates, [False]]).astype(np.int8)
         bounds = np.concatenate([[-np.inf], grid.edges, [np.inf]])
         return bounds[np.flatnonzero(np.diff(flags) == 1)], bounds[np.flatnonzero(np.diff(flags) == -1)]
 
-    def statistic(self, grid: KSGrid, reference_sorted: np.ndarray, lower: float) -> float:
+    def statistic(self, grid: KSGrid, reference_sorted: Array, lower: float) -> float:
         """The exact statistic from the lower bound and the collected values."""
         n, m = grid.n, self.n
         v = np.sort(np.concatenate(self.collected)) if self.collected else np.empty(0)
@@ -198,7 +200,7 @@ class KSCounts:
         return max(lower, float(plus.max()), float(minus.max()))
 
 
-def ks_presorted(reference_sorted: np.ndarray, current: np.ndarray, method: str = "auto") -> tuple[float, float]:
+def ks_presorted(reference_sorted: Array, current: Array, method: str = "auto") -> tuple[float, float]:
     """``ks_2samp(reference, current)`` for a sorted reference (both passes over one array)."""
     grid = KSGrid.from_sorted(reference_sorted)
     values = np.asarray(current, dtype=np.float64)

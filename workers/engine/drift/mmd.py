@@ -26,13 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.drift.report import MultivariateDrift
 from workers.engine.errors import EngineError
 
 __all__ = ["cap_rows", "mmd_test", "permutation_indicators", "sigma_median"]
 
 
-def cap_rows(x: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+def cap_rows(x: Array, cap: int, rng: np.random.Generator) -> Array:
     if x.shape[0] <= cap:
         return x
     return x[np.sort(rng.choice(x.shape[0], cap, replace=False))]
@@ -54,7 +55,7 @@ def _squared_distances(z: Any) -> Any:
     return d.clamp_(min=1e-30)
 
 
-def sigma_median(d_ref: np.ndarray) -> float:
+def sigma_median(d_ref: Array) -> float:
     """alibi-detect's median heuristic on the reference's own squared distances."""
     d_ref = np.asarray(d_ref)
     n = d_ref.shape[0]
@@ -62,7 +63,7 @@ def sigma_median(d_ref: np.ndarray) -> float:
     return float(np.sqrt(0.5 * float(np.partition(d_ref, k, axis=None)[k])))
 
 
-def permutation_indicators(permutations: np.ndarray, n_ref: int) -> np.ndarray:
+def permutation_indicators(permutations: Array, n_ref: int) -> Array:
     """(n + m) × P matrix, column p is 1 for the rows permutation p puts on the reference side.
 
     A permutation is given as alibi-detect draws it: ``perm[i]`` is the row
@@ -76,20 +77,20 @@ def permutation_indicators(permutations: np.ndarray, n_ref: int) -> np.ndarray:
     return a
 
 
-def _mmd2_from_sums(s_xx: np.ndarray, s_xy: np.ndarray, s_yy: np.ndarray, n: int, m: int) -> np.ndarray:
-    return s_xx / (n * (n - 1)) + s_yy / (m * (m - 1)) - 2.0 * s_xy / (n * m)
+def _mmd2_from_sums(s_xx: Array, s_xy: Array, s_yy: Array, n: int, m: int) -> Array:
+    return np.asarray(s_xx / (n * (n - 1)) + s_yy / (m * (m - 1)) - 2.0 * s_xy / (n * m))
 
 
 def mmd_test(
-    x_ref: np.ndarray,
-    x_cur: np.ndarray,
+    x_ref: Array,
+    x_cur: Array,
     *,
     alpha: float = 0.05,
     n_permutations: int = 100,
     sigma: float | None = None,
     max_per_side: int = 2000,
     seed: int = 0,
-    permutations: np.ndarray | None = None,
+    permutations: Array | None = None,
     columns: tuple[str, ...] = (),
     detector: str = "mmd",
 ) -> MultivariateDrift:

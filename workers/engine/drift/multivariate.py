@@ -25,6 +25,7 @@ import time
 import numpy as np
 from scipy import stats
 
+from workers.engine.arrays import Array
 from workers.engine.drift.mmd import cap_rows, mmd_test
 from workers.engine.drift.report import MultivariateDrift
 from workers.engine.errors import EngineError
@@ -33,8 +34,8 @@ __all__ = ["classifier_test", "embedding_drift", "lsdd_test", "random_projection
 
 
 def lsdd_test(
-    x_ref: np.ndarray,
-    x_cur: np.ndarray,
+    x_ref: Array,
+    x_cur: Array,
     *,
     alpha: float = 0.05,
     n_permutations: int = 100,
@@ -72,8 +73,8 @@ def lsdd_test(
 
 
 def classifier_test(
-    x_ref: np.ndarray,
-    x_cur: np.ndarray,
+    x_ref: Array,
+    x_cur: Array,
     *,
     alpha: float = 0.05,
     folds: int = 5,
@@ -119,7 +120,7 @@ def classifier_test(
     )
 
 
-def random_projection(x: np.ndarray, dim: int = 32, seed: int = 0) -> np.ndarray:
+def random_projection(x: Array, dim: int = 32, seed: int = 0) -> Array:
     """Project rows of ``x`` (flattened) to ``dim`` dimensions with a fixed Gaussian matrix."""
     x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
     if x.shape[1] <= dim:
@@ -129,8 +130,8 @@ def random_projection(x: np.ndarray, dim: int = 32, seed: int = 0) -> np.ndarray
 
 
 def embedding_drift(
-    ref_embeddings: np.ndarray,
-    cur_embeddings: np.ndarray,
+    ref_embeddings: Array,
+    cur_embeddings: Array,
     *,
     dim: int = 32,
     alpha: float = 0.05,

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.classifier import _is_label, _is_proba
 from workers.engine.errors import EngineError
 from workers.engine.feed import input_batches
@@ -35,7 +36,7 @@ def predicted_classes(
     feature_columns: list[str] | None = None,
     processing: dict[str, Any] | None = None,
     tokenizer_path: str | None = None,
-) -> np.ndarray:
+) -> Array:
     backend_cls = get_backend_class(backend)
     if not backend_cls.supports(model):
         raise EngineError(f"backend {backend!r} cannot run {model.format!r} models")

@@ -23,10 +23,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from workers.engine.arrays import Array
 from workers.engine.drift.ks import KSGrid
 from workers.engine.drift.report import ColumnKind
 from workers.engine.errors import EngineError
@@ -61,21 +63,21 @@ def infer_kind(series: pd.Series, *, max_int_categories: int = 10) -> ColumnKind
     return "numeric"
 
 
-def _sorted_quantiles(s: np.ndarray, qs: np.ndarray) -> np.ndarray:
+def _sorted_quantiles(s: Array, qs: Array) -> Array:
     """``np.quantile(s, qs)`` (linear interpolation) for an already sorted ``s``."""
     pos = qs * (s.size - 1)
     lo = np.floor(pos).astype(np.intp)
     hi = np.minimum(lo + 1, s.size - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+    return np.asarray(s[lo] + (s[hi] - s[lo]) * (pos - lo))
 
 
-def categorical_values(series: pd.Series) -> np.ndarray:
+def categorical_values(series: pd.Series) -> Array:
     """A column's values as strings, missing ones as ``"(missing)"``."""
     out = series.astype("object").where(series.notna(), MISSING)
     return np.asarray(out.map(str), dtype=object)
 
 
-def _psi_edges(sorted_values: np.ndarray) -> np.ndarray:
+def _psi_edges(sorted_values: Array) -> Array:
     """Inner edges of the PSI bins: the reference's deciles, duplicates merged."""
     if sorted_values.size == 0:
         return np.empty(0)
@@ -83,16 +85,16 @@ def _psi_edges(sorted_values: np.ndarray) -> np.ndarray:
     return np.unique(qs)
 
 
-def _display_edges(sorted_values: np.ndarray) -> np.ndarray:
+def _display_edges(sorted_values: Array) -> Array:
     if sorted_values.size == 0:
         return np.array([0.0, 1.0])
     lo, hi = _sorted_quantiles(sorted_values, np.array([0.005, 0.995]))
     if hi <= lo:
         lo, hi = float(sorted_values[0]) - 0.5, float(sorted_values[-1]) + 0.5
-    return np.linspace(lo, hi, DISPLAY_BINS + 1)
+    return np.asarray(np.linspace(lo, hi, DISPLAY_BINS + 1))
 
 
-def display_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+def display_counts(values: Array, edges: Array) -> Array:
     """Counts over ``edges`` with the outer bins open-ended."""
     idx = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
     return np.bincount(idx, minlength=edges.size - 1)
@@ -106,26 +108,24 @@ class ColumnProfile:
     kind: ColumnKind
     n: int
     missing: int
-    sorted_values: np.ndarray | None = None
+    sorted_values: Array | None = None
     #: The coarse KS grid (:class:`~workers.engine.drift.ks.KSGrid`): edges, #ref < and <= each.
-    ks_edges: np.ndarray | None = None
-    ks_ref_lt: np.ndarray | None = None
-    ks_ref_le: np.ndarray | None = None
-    psi_edges: np.ndarray | None = None
-    psi_counts: np.ndarray | None = None
+    ks_edges: Array | None = None
+    ks_ref_lt: Array | None = None
+    ks_ref_le: Array | None = None
+    psi_edges: Array | None = None
+    psi_counts: Array | None = None
     #: A uniform sample of ``sorted_values`` (sorted) for the sampled statistics; None: all of them.
-    sample_sorted: np.ndarray | None = None
-    display_edges: np.ndarray | None = None
-    display_counts: np.ndarray | None = None
+    sample_sorted: Array | None = None
+    display_edges: Array | None = None
+    display_counts: Array | None = None
     mean: float = 0.0
     std: float = 1.0
     categories: tuple[str, ...] = ()
-    counts: np.ndarray | None = None
+    counts: Array | None = None
 
     @classmethod
-    def numeric(
-        cls, name: str, values: np.ndarray, *, sample_rows: int = DEFAULT_SAMPLE, seed: int = 0
-    ) -> ColumnProfile:
+    def numeric(cls, name: str, values: Array, *, sample_rows: int = DEFAULT_SAMPLE, seed: int = 0) -> ColumnProfile:
         values = np.asarray(values, dtype=np.float64)
         finite = values[~np.isnan(values)]
         s = np.sort(finite)
@@ -154,14 +154,14 @@ class ColumnProfile:
             std=float(s.std()) if s.size > 1 and s.std() > 0 else 1.0,
         )
 
-    def need(self, value: np.ndarray | None, what: str) -> np.ndarray:
+    def need(self, value: Array | None, what: str) -> Array:
         """One of this column's arrays, which a profile of the other kind (or a damaged cache) lacks."""
         if value is None:
             raise EngineError(f"the reference profile of {self.kind} column {self.name!r} has no {what}")
         return value
 
     @property
-    def reference_sample(self) -> np.ndarray:
+    def reference_sample(self) -> Array:
         """Sorted reference values for the sampled statistics (Wasserstein, Cramér–von Mises)."""
         if self.sample_sorted is not None:
             return self.sample_sorted
@@ -252,8 +252,8 @@ class ReferenceProfile:
 
     def save(self, path: str | Path) -> None:
         """Write the profile to one ``.npz`` file (no pickles)."""
-        arrays: dict[str, np.ndarray] = {}
-        meta: list[dict] = []
+        arrays: dict[str, Array] = {}
+        meta: list[dict[str, Any]] = []
         for i, col in enumerate(self.columns.values()):
             entry = {
                 "name": col.name,

@@ -140,4 +140,5 @@ class DriftReport:
         data = asdict(self)
         data["drift"] = self.drift
         data["drifted_features"] = list(self.drifted_features)
-        return _finite(data)
+        finite: dict[str, Any] = _finite(data)
+        return finite

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from workers.engine.arrays import Array
 from workers.engine.drift.effect import jensen_shannon, psi, wasserstein_presorted
 from workers.engine.drift.ks import KSCounts, ks_pvalue
 from workers.engine.drift.reference import ColumnProfile, ReferenceProfile, categorical_values
@@ -102,9 +103,9 @@ class _NumericState:
         self.missing = 0
         self.seconds = 0.0
         self.lower = 0.0
-        self.candidates: np.ndarray | None = None
+        self.candidates: Array | None = None
 
-    def add(self, raw: np.ndarray) -> None:
+    def add(self, raw: Array) -> None:
         start = time.perf_counter()
         nan = np.isnan(raw)
         values = raw[~nan] if nan.any() else raw
@@ -112,7 +113,7 @@ class _NumericState:
         self.ks.add(self.grid, values)
         self.seconds += time.perf_counter() - start
 
-    def add_whole(self, raw: np.ndarray) -> None:
+    def add_whole(self, raw: Array) -> None:
         """Both passes at once, when this block is all the current data: one sort serves both."""
         start = time.perf_counter()
         nan = np.isnan(raw)
@@ -132,14 +133,14 @@ class _NumericState:
         self.lower, self.candidates = self.ks.bounds(self.grid)
         return bool(self.candidates.any())
 
-    def collect(self, raw: np.ndarray) -> None:
+    def collect(self, raw: Array) -> None:
         if self.candidates is None or not self.candidates.any():
             return
         start = time.perf_counter()
         self.ks.collect(self.grid, raw[~np.isnan(raw)], self.candidates)
         self.seconds += time.perf_counter() - start
 
-    def bin_counts(self, edges: np.ndarray) -> np.ndarray:
+    def bin_counts(self, edges: Array) -> Array:
         """Current counts between ``edges`` (all on the grid), outer bins open-ended."""
         cur_lt = self.ks.cur_lt()[np.searchsorted(self.grid.edges, edges)]
         return np.diff(cur_lt, prepend=0, append=self.ks.n)
@@ -179,7 +180,7 @@ class CurrentAccumulator:
         threads = self.options.threads or min(4, os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(threads) if threads > 1 and len(self._numeric) > 1 else None
 
-    def _numeric_arrays(self, block: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
+    def _numeric_arrays(self, block: pd.DataFrame, names: list[str]) -> dict[str, Array]:
         arrays = {}
         for name in names:
             series = block[name]
@@ -191,7 +192,7 @@ class CurrentAccumulator:
             )
         return arrays
 
-    def _each_numeric(self, method: str, arrays: dict[str, np.ndarray]) -> None:
+    def _each_numeric(self, method: str, arrays: dict[str, Array]) -> None:
         if self._pool is not None:
             list(self._pool.map(lambda n: getattr(self._numeric[n], method)(arrays[n]), arrays))
         else:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.datasets import count_rows
 from workers.engine.errors import EngineError
 from workers.engine.evaluate.breakdown import read_slice_values
@@ -54,7 +55,7 @@ def evaluate(
     processing: ProcessingSpec | None = None,
     tokenizer_path: str | None = None,
     backend_options: dict[str, Any] | None = None,
-    select: np.ndarray | None = None,
+    select: Array | None = None,
     slice_columns: list[str] | None = None,
     analytic_intervals_above: int | None = ANALYTIC_ROWS,
 ) -> EvaluationResult:

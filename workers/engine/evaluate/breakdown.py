@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.feed.reader import read_blocks
 from workers.engine.metrics._common import indices
 from workers.engine.metrics.curves import binary_curves, calibration, threshold_counts, threshold_sweep
@@ -29,14 +30,14 @@ def read_slice_values(
     data: DatasetRef,
     columns: list[str],
     *,
-    select: np.ndarray | None = None,
+    select: Array | None = None,
     start: int = 0,
     stop: int | None = None,
-) -> dict[str, np.ndarray]:
+) -> dict[str, Array]:
     """The values of ``columns`` for the rows an evaluation scored (``select`` mask, or ``start`` to ``stop``)."""
     if not columns:
         return {}
-    parts: dict[str, list[np.ndarray]] = {c: [] for c in columns}
+    parts: dict[str, list[Array]] = {c: [] for c in columns}
     for block in read_blocks(data, list(columns), dict.fromkeys(columns, "any"), start=start, stop=stop):
         keep = None
         if select is not None:
@@ -53,7 +54,7 @@ def read_slice_values(
     return {c: _concat(v) for c, v in parts.items()}
 
 
-def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+def _concat(arrays: list[Array]) -> Array:
     if not arrays:
         return np.empty(0, dtype=object)
     if len({a.dtype for a in arrays}) > 1:
@@ -61,9 +62,7 @@ def _concat(arrays: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(arrays)
 
 
-def _operating_point(
-    t: np.ndarray, p: np.ndarray, scores: np.ndarray, pi: int, declared: float | None
-) -> dict[str, Any]:
+def _operating_point(t: Array, p: Array, scores: Array, pi: int, declared: float | None) -> dict[str, Any]:
     """The point the model's own predictions sit at, from its confusion counts (not read off the sweep)."""
     predicted, actual = p == pi, t == pi
     tp = int(np.sum(predicted & actual))
@@ -91,14 +90,14 @@ def _operating_point(
 
 
 def classification_breakdown(
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    proba: np.ndarray | None,
+    y_true: Array,
+    y_pred: Array,
+    proba: Array | None,
     labels: list[Any],
     positive_label: Any,
     *,
     threshold: float | None = None,
-    slices: dict[str, np.ndarray] | None = None,
+    slices: dict[str, Array] | None = None,
 ) -> dict[str, Any]:
     """Curves, calibration and threshold sweep (binary) or one-vs-rest curves (several classes), and slices.
 
@@ -157,9 +156,7 @@ def classification_breakdown(
     return out
 
 
-def regression_breakdown(
-    y_true: np.ndarray, y_pred: np.ndarray, slices: dict[str, np.ndarray] | None
-) -> dict[str, Any]:
+def regression_breakdown(y_true: Array, y_pred: Array, slices: dict[str, Array] | None) -> dict[str, Any]:
     if not slices:
         return {}
     return {"slices": [regression_slices(column, values, y_true, y_pred) for column, values in slices.items()]}

@@ -6,13 +6,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.evaluate.scoring import Scorer
 from workers.engine.feed import Feed, MissingTally, run_batch
 from workers.engine.types import ProgressCallback, Runner
 
 __all__ = ["run_rows"]
 
-Outputs = dict[str, np.ndarray]
+Outputs = dict[str, Array]
 
 
 def run_rows(

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.evaluate.breakdown import read_slice_values
 from workers.engine.evaluate.result import EvaluationResult
@@ -62,8 +63,8 @@ class PartialEvaluation:
     start: int
     stop: int
     rows: int
-    labels: np.ndarray
-    outputs: dict[str, np.ndarray]
+    labels: Array
+    outputs: dict[str, Array]
     missing: dict[tuple[str, str], int] = field(default_factory=dict)
     first_row: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -94,7 +95,7 @@ class PartialEvaluation:
             first_row=first_row,
         )
 
-    def confusion_counts(self, classes: list[Any]) -> np.ndarray:
+    def confusion_counts(self, classes: list[Any]) -> Array:
         """This part's confusion matrix over ``classes`` from a label output; parts' matrices add up."""
         predicted = next((v for v in self.outputs.values() if v.dtype.kind in "iuUO" and v.ndim == 1), None)
         if predicted is None:
@@ -105,7 +106,7 @@ class PartialEvaluation:
         k = len(classes)
         return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
+    def to_arrays(self) -> dict[str, Array]:
         """Plain arrays for ``numpy.savez``; text is stored as fixed-width unicode, never pickled."""
         arrays = {
             "range": np.array([self.start, self.stop, self.rows], dtype=np.int64),
@@ -179,8 +180,8 @@ def evaluate_rows(
         )
         scorer = make_scorer(runner, model, plan)
         tally = MissingTally(plan.features, plan.label)
-        labels: list[np.ndarray] = []
-        outputs: list[dict[str, np.ndarray]] = []
+        labels: list[Array] = []
+        outputs: list[dict[str, Array]] = []
         total = stop - start
         done = 0
         for block in feed.blocks(batch_size, start=start, stop=stop):
@@ -285,11 +286,11 @@ def _open(model: ModelSpec, backend: str, device: str, options: dict[str, Any] |
     return backend_cls(model, device=device, options=feed_backend_options(backend, options))
 
 
-def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+def _concat(arrays: list[Array]) -> Array:
     return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
-def _storable(values: np.ndarray) -> np.ndarray:
+def _storable(values: Array) -> Array:
     if values.dtype.kind != "O":
         return values
     if not all(isinstance(v, str) for v in values.ravel().tolist()):
@@ -297,5 +298,5 @@ def _storable(values: np.ndarray) -> np.ndarray:
     return values.astype(str)
 
 
-def _loaded(values: np.ndarray) -> np.ndarray:
+def _loaded(values: Array) -> Array:
     return values.astype(object) if values.dtype.kind == "U" else values

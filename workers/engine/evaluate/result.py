@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
+
 __all__ = ["RESIDUAL_SAMPLE", "EvaluationResult", "residual_sample"]
 
 #: Most (y_true, y_pred) pairs kept for a regression residual plot.
@@ -46,7 +48,7 @@ class EvaluationResult:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def residual_sample(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, list[float]]:
+def residual_sample(y_true: Array, y_pred: Array) -> dict[str, list[float]]:
     n = y_true.size
     # Evenly spaced rows: deterministic, and it spans the whole file.
     idx = np.arange(n) if n <= RESIDUAL_SAMPLE else np.linspace(0, n - 1, RESIDUAL_SAMPLE).round().astype(np.int64)

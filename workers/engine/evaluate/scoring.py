@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workers.engine.arrays import Array
 from workers.engine.classifier import ClassifierHead
 from workers.engine.errors import EngineError
 from workers.engine.evaluate.breakdown import classification_breakdown, regression_breakdown
@@ -28,13 +29,13 @@ class ClassificationScorer:
         self.plan = plan
         self.model = model
         #: Slice column -> every scored row's value, set before :meth:`result`.
-        self.slices: dict[str, np.ndarray] | None = None
+        self.slices: dict[str, Array] | None = None
         self.reader = OutputReader(plan.spec_output) if plan.spec_output is not None else None
         self.head: ClassifierHead | None = (
             ClassifierHead(runner, model, plan.class_labels, plan.label) if self.reader is None else None  # type: ignore[arg-type]
         )
 
-    def prepare(self, labels: np.ndarray) -> np.ndarray:
+    def prepare(self, labels: Array) -> Array:
         """A block's labels in the model's kind, checked before the block runs: a bad label stops the job early."""
         head = self.head
         if head is None or head.kind is None:
@@ -44,7 +45,7 @@ class ClassificationScorer:
             head._check_known(labels, head.labels)
         return labels
 
-    def add(self, outputs: dict[str, np.ndarray], labels: np.ndarray) -> None:
+    def add(self, outputs: dict[str, Array], labels: Array) -> None:
         if self.reader is not None:
             outputs = self.reader.read(outputs, labels)
             if self.head is None:  # the class count is known from the first block
@@ -100,15 +101,15 @@ class RegressionScorer:
     def __init__(self, runner: Runner, plan: Plan, outputs: tuple[TensorSpec, ...]) -> None:
         self.plan = plan
         self.out_name = regression_output_name(outputs, plan.spec_output)
-        self.truth: list[np.ndarray] = []
-        self.predicted: list[np.ndarray] = []
-        self.slices: dict[str, np.ndarray] | None = None
+        self.truth: list[Array] = []
+        self.predicted: list[Array] = []
+        self.slices: dict[str, Array] | None = None
 
-    def prepare(self, labels: np.ndarray) -> np.ndarray:
+    def prepare(self, labels: Array) -> Array:
         """A block's targets as float64, checked before the block runs."""
         return _numeric_labels(labels, self.plan.label)
 
-    def add(self, outputs: dict[str, np.ndarray], labels: np.ndarray) -> None:
+    def add(self, outputs: dict[str, Array], labels: Array) -> None:
         spec = self.plan.spec_output
         values = regression_output(outputs, spec, self.out_name) if spec else outputs[self.out_name]
         self.truth.append(labels)
@@ -145,21 +146,21 @@ def regression_output_name(outputs: tuple[TensorSpec, ...], spec: Any = None) ->
     raise EngineError(f"a regression model needs exactly one floating-point output; it has: {described}")
 
 
-def _coerce_distinct(labels: np.ndarray, kind: str, what: str) -> np.ndarray:
+def _coerce_distinct(labels: Array, kind: str, what: str) -> Array:
     """:func:`coerce_labels`, converting each distinct value once (a label column holds few)."""
     if labels.dtype.kind in "iub":
         return coerce_labels(labels, kind, what)
     codes, uniques = pd.factorize(labels, use_na_sentinel=False)
-    return coerce_labels(np.asarray(uniques, dtype=object), kind, what)[codes]
+    return np.asarray(coerce_labels(np.asarray(uniques, dtype=object), kind, what)[codes])
 
 
-def _regression_values(values: np.ndarray, name: str, rows: int) -> np.ndarray:
+def _regression_values(values: Array, name: str, rows: int) -> Array:
     if values.size != rows or values.shape[0] != rows:
         raise EngineError(f"regression output {name!r} has shape {values.shape}; expected one value per row")
     return values.reshape(rows).astype(np.float64)
 
 
-def _numeric_labels(values: np.ndarray, label: str) -> np.ndarray:
+def _numeric_labels(values: Array, label: str) -> Array:
     if values.dtype.kind == "f" and np.isfinite(values).all():
         return values.astype(np.float64, copy=False)
     numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
@@ -167,4 +168,4 @@ def _numeric_labels(values: np.ndarray, label: str) -> np.ndarray:
     if bad.any():
         examples = preview(np.unique(values[bad].astype(str)))
         raise EngineError(f"label column {label!r} holds values that are not numbers: {examples}")
-    return numbers
+    return np.asarray(numbers)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.explain.coalitions import sample_budget
 from workers.engine.explain.forward import Forward
@@ -36,34 +37,34 @@ def estimate_model_rows(
     if method in ("kernel_shap", "shap_kernel"):
         return n + 2 * rows + rows * sample_budget(m, p.nsamples) * n
     if method == "exact_shapley":
-        return n + 2 * rows + rows * (2**m) * n
+        return n + 2 * rows + rows * (1 << m) * n
     if method == "shapley_value_sampling":
-        return rows * (1 + p.n_samples * m)
+        return int(rows * (1 + p.n_samples * m))
     if method == "feature_ablation":
         return rows * (1 + m)
     if method == "occlusion":
         return rows * (1 + (windows if windows is not None else m))
     if method in ("captum_kernel_shap", "lime"):
-        return rows * (1 + p.n_samples)
+        return int(rows * (1 + p.n_samples))
     if method in ("shap_permutation", "shap_partition"):
-        return rows * (p.max_evals * n + 1)
+        return int(rows * (p.max_evals * n + 1))
     if method == "integrated_gradients":
-        return rows * (p.n_steps + 2)
+        return int(rows * (p.n_steps + 2))
     if method in ("saliency", "deeplift"):
         return rows * 2
     if method == "gradient_shap":
-        return rows * (p.n_samples + 1)
+        return int(rows * (p.n_samples + 1))
     if method == "noise_tunnel":
         inner = 52 if p.base == "integrated_gradients" else 1
-        return rows * (p.nt_samples * inner + 1)
+        return int(rows * (p.nt_samples * inner + 1))
     if method == "shap_deep":
         return rows * n * 2
     if method == "shap_gradient":
-        return rows * (p.nsamples + 1)
+        return int(rows * (p.nsamples + 1))
     raise EngineError(f"no cost model for method {method!r}")
 
 
-def model_rows_per_second(forward: Forward, sample: np.ndarray, *, seconds: float = 0.2) -> float:
+def model_rows_per_second(forward: Forward, sample: Array, *, seconds: float = 0.2) -> float:
     """The model's throughput on blocks of real rows, measured for about ``seconds``."""
     block = np.concatenate([sample] * max(1, math.ceil(forward.batch_size / max(1, len(sample)))))[: forward.batch_size]
     forward(block)  # warm-up
@@ -96,12 +97,12 @@ def samples_for_time(
 
 def sampling_error(
     forward: Forward,
-    x: np.ndarray,
-    background: np.ndarray,
+    x: Array,
+    background: Array,
     *,
     nsamples: int,
-    background_weights: np.ndarray | None = None,
-    groups: np.ndarray | None = None,
+    background_weights: Array | None = None,
+    groups: Array | None = None,
     seeds: int = 3,
 ) -> dict[str, float]:
     """Standard deviation of KernelSHAP attributions across ``seeds`` seeds on the pilot row(s) ``x``.

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workers.engine.arrays import Array
+
 __all__ = ["Coalitions", "kernel_coalitions", "sample_budget"]
 
 
@@ -36,8 +38,8 @@ __all__ = ["Coalitions", "kernel_coalitions", "sample_budget"]
 class Coalitions:
     """Per row: ``masks`` (rows, samples, M) bool, ``weights`` (rows, samples) float64."""
 
-    masks: np.ndarray
-    weights: np.ndarray
+    masks: Array
+    weights: Array
     #: Samples from completely enumerated subset sizes (shared by every row).
     enumerated: int
 
@@ -49,7 +51,7 @@ def sample_budget(m: int, nsamples: int | str = "auto") -> int:
     return max(0, min(n, max_samples))
 
 
-def _size_weights(m: int) -> tuple[np.ndarray, int, int]:
+def _size_weights(m: int) -> tuple[Array, int, int]:
     num_sizes = math.ceil((m - 1) / 2)
     num_paired = (m - 1) // 2
     w = np.array([(m - 1.0) / (i * (m - i)) for i in range(1, num_sizes + 1)])
@@ -57,12 +59,12 @@ def _size_weights(m: int) -> tuple[np.ndarray, int, int]:
     return w / w.sum(), num_sizes, num_paired
 
 
-def _enumerated(m: int, nsamples: int) -> tuple[np.ndarray, np.ndarray, int]:
+def _enumerated(m: int, nsamples: int) -> tuple[Array, Array, int]:
     weight, num_sizes, num_paired = _size_weights(m)
     left = float(nsamples)
     remaining = weight.copy()
-    masks: list[np.ndarray] = []
-    weights: list[np.ndarray] = []
+    masks: list[Array] = []
+    weights: list[Array] = []
     full = 0
     for size in range(1, num_sizes + 1):
         paired = size <= num_paired
@@ -112,8 +114,8 @@ def kernel_coalitions(m: int, rows: int, nsamples: int | str, rng: np.random.Gen
 
 
 def _random_part(
-    m: int, rows: int, left: int, size_p: np.ndarray, full: int, num_paired: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
+    m: int, rows: int, left: int, size_p: Array, full: int, num_paired: int, rng: np.random.Generator
+) -> tuple[Array, Array]:
     cap = 4 * left
     # A paired draw fills two slots, so about left/2 draws usually suffice; draw more only if some row needs it.
     k = min(cap, left // 2 + 16 + left // 16)
@@ -135,7 +137,7 @@ def _random_part(
         k = min(cap, 2 * k)
 
 
-def _codes(cand: np.ndarray, hasher: np.ndarray) -> np.ndarray:
+def _codes(cand: Array, hasher: Array) -> Array:
     """One uint64 per mask: the bits themselves up to 64 features, a multiplicative hash of the words beyond."""
     rows, k, m = cand.shape
     packed = np.packbits(cand, axis=-1, bitorder="little")
@@ -146,12 +148,10 @@ def _codes(cand: np.ndarray, hasher: np.ndarray) -> np.ndarray:
     if words.shape[-1] == 1:
         return words[..., 0]
     with np.errstate(over="ignore"):
-        return (words * hasher).sum(axis=-1)
+        return np.asarray((words * hasher).sum(axis=-1))
 
 
-def _accept(
-    cand: np.ndarray, sizes: np.ndarray, left: int, num_paired: int, hasher: np.ndarray
-) -> tuple[bool, tuple[np.ndarray, np.ndarray]]:
+def _accept(cand: Array, sizes: Array, left: int, num_paired: int, hasher: Array) -> tuple[bool, tuple[Array, Array]]:
     rows, k, m = cand.shape
     codes = _codes(cand, hasher)
     order = np.argsort(codes, axis=1, kind="stable")

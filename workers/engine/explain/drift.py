@@ -15,13 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
+
 __all__ = ["attribution_drift", "ndcg"]
 
 #: Clarify's default alert threshold for nDCG.
 NDCG_THRESHOLD = 0.90
 
 
-def ndcg(reference: np.ndarray, current: np.ndarray, *, top_k: int | None = None) -> float:
+def ndcg(reference: Array, current: Array, *, top_k: int | None = None) -> float:
     """nDCG of the current ranking, with the reference importances as relevance."""
     ref = np.abs(np.asarray(reference, dtype=np.float64))
     cur = np.abs(np.asarray(current, dtype=np.float64))
@@ -34,8 +36,8 @@ def ndcg(reference: np.ndarray, current: np.ndarray, *, top_k: int | None = None
 
 
 def attribution_drift(
-    reference: np.ndarray,
-    current: np.ndarray,
+    reference: Array,
+    current: Array,
     features: list[str],
     *,
     top_k: int | None = None,

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.explain.forward import Forward
 from workers.engine.explain.kernel_shap import BLOCK_ROWS, ShapValues, _normalised
@@ -24,11 +25,11 @@ MAX_EXACT_FEATURES = 16
 
 
 def model_rows_exact(rows: int, features: int, background_rows: int) -> int:
-    return background_rows + rows + rows * (2**features) * background_rows
+    return background_rows + rows + rows * (1 << features) * background_rows
 
 
 def exact_shapley(
-    forward: Forward, x: np.ndarray, background: np.ndarray, *, background_weights: np.ndarray | None = None
+    forward: Forward, x: Array, background: Array, *, background_weights: Array | None = None
 ) -> ShapValues:
     """Exact Shapley values of ``forward`` at the rows of ``x``; at most :data:`MAX_EXACT_FEATURES` features."""
     x = np.asarray(x, dtype=np.float64)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.explain.methods import Attributions, Inputs, run_method
 from workers.engine.explain.params import Common, MethodInfo
 from workers.engine.explain.trust import (
@@ -34,9 +35,9 @@ def assess(
     *,
     forward: Any,
     torch_form: Any,
-    scale: np.ndarray,
-    expand: Callable[[np.ndarray], np.ndarray],
-    baseline_output: np.ndarray | None,
+    scale: Array,
+    expand: Callable[[Array], Array],
+    baseline_output: Array | None,
     seeds: int = 3,
     max_rows: int = 10,
     thresholds: dict[str, tuple[str, float]] | None = None,
@@ -90,7 +91,7 @@ def assess(
     def do_sensitivity() -> None:
         k = min(3, n)
 
-        def explain(x: np.ndarray) -> np.ndarray:
+        def explain(x: Array) -> Array:
             reps = len(x) // k
             again = Inputs(
                 x=x,

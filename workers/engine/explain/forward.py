@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 
 __all__ = ["Forward", "ForwardStats", "forward_from_predict"]
 
-ArrayFn = Callable[[np.ndarray], np.ndarray]
+ArrayFn = Callable[[Array], Array]
 
 
 @dataclass
@@ -74,10 +75,10 @@ class Forward:
         self.output_names = output_names
         self.stats = ForwardStats()
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: Array) -> Array:
         x = np.ascontiguousarray(x, dtype=self.dtype)
         n = len(x)
-        parts: list[np.ndarray] = []
+        parts: list[Array] = []
         for start in range(0, n, self.batch_size):
             chunk = x[start : start + self.batch_size]
             t0 = time.perf_counter()
@@ -102,7 +103,7 @@ class Forward:
 
 
 def forward_from_predict(
-    predict: Callable[[dict[str, np.ndarray]], Mapping[str, np.ndarray]],
+    predict: Callable[[dict[str, Array]], Mapping[str, Array]],
     *,
     input_name: str,
     output_name: str,
@@ -112,7 +113,7 @@ def forward_from_predict(
 ) -> Forward:
     """A :class:`Forward` over a backend's ``predict`` (named arrays in and out) for one input and one output."""
 
-    def fn(x: np.ndarray) -> np.ndarray:
+    def fn(x: Array) -> Array:
         outputs = predict({input_name: x})
         if output_name not in outputs:
             raise EngineError(f"the model has no output {output_name!r}; it returns: {', '.join(sorted(outputs))}")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 
 __all__ = ["feature_mask", "heatmap", "overlay_png_array", "patch_mask", "superpixel_mask"]
 
 
-def patch_mask(height: int, width: int, patch: int) -> np.ndarray:
+def patch_mask(height: int, width: int, patch: int) -> Array:
     """(H, W) feature ids of square patches of side ``patch`` (the last row/column of patches may be smaller)."""
     if patch < 1:
         raise EngineError(f"the patch size must be at least 1 pixel, got {patch}")
@@ -26,7 +27,7 @@ def patch_mask(height: int, width: int, patch: int) -> np.ndarray:
     return (r * cols + c).astype(np.int64)
 
 
-def superpixel_mask(image_hwc: np.ndarray, segments: int, *, compactness: float = 10.0) -> np.ndarray:
+def superpixel_mask(image_hwc: Array, segments: int, *, compactness: float = 10.0) -> Array:
     """(H, W) feature ids of SLIC superpixels of the image (scikit-image), numbered from 0."""
     try:
         from skimage.segmentation import slic
@@ -36,10 +37,10 @@ def superpixel_mask(image_hwc: np.ndarray, segments: int, *, compactness: float 
         ) from exc
     labels = slic(np.asarray(image_hwc, dtype=np.float64), n_segments=segments, compactness=compactness, start_label=0)
     _, ids = np.unique(labels, return_inverse=True)
-    return ids.reshape(labels.shape).astype(np.int64)
+    return np.asarray(ids.reshape(labels.shape).astype(np.int64))
 
 
-def feature_mask(pixel_mask: np.ndarray, input_shape: tuple[int, ...], layout: str = "nchw") -> np.ndarray:
+def feature_mask(pixel_mask: Array, input_shape: tuple[int, ...], layout: str = "nchw") -> Array:
     """Broadcast an (H, W) mask over the channels of one model input (``layout`` ``nchw`` or ``nhwc``)."""
     if layout == "nchw":
         c, h, w = input_shape
@@ -52,7 +53,7 @@ def feature_mask(pixel_mask: np.ndarray, input_shape: tuple[int, ...], layout: s
     return np.broadcast_to(pixel_mask[:, :, None], (h, w, c)).copy()
 
 
-def heatmap(attributions: np.ndarray, pixel_mask: np.ndarray, out_size: tuple[int, int] | None = None) -> np.ndarray:
+def heatmap(attributions: Array, pixel_mask: Array, out_size: tuple[int, int] | None = None) -> Array:
     """(H, W) heatmap: each pixel gets its feature's attribution over the feature's pixel count.
 
     With ``out_size`` ``(height, width)`` of the original image the map is
@@ -62,14 +63,14 @@ def heatmap(attributions: np.ndarray, pixel_mask: np.ndarray, out_size: tuple[in
     sizes = np.bincount(ids, minlength=len(attributions)).astype(np.float64)
     per_pixel = (np.asarray(attributions, dtype=np.float64) / np.maximum(sizes, 1))[ids].reshape(pixel_mask.shape)
     if out_size is None:
-        return per_pixel
+        return np.asarray(per_pixel)
     oh, ow = out_size
     rows = np.minimum((np.arange(oh) * pixel_mask.shape[0]) // oh, pixel_mask.shape[0] - 1)
     cols = np.minimum((np.arange(ow) * pixel_mask.shape[1]) // ow, pixel_mask.shape[1] - 1)
-    return per_pixel[rows][:, cols]
+    return np.asarray(per_pixel[rows][:, cols])
 
 
-def overlay_png_array(image_hwc: np.ndarray, heat: np.ndarray, *, alpha: float = 0.5) -> np.ndarray:
+def overlay_png_array(image_hwc: Array, heat: Array, *, alpha: float = 0.5) -> Array:
     """RGB uint8 image with the heatmap blended over it: red for positive, blue for negative attribution."""
     img = np.asarray(image_hwc, dtype=np.float64)
     if img.ndim == 2:
@@ -81,4 +82,4 @@ def overlay_png_array(image_hwc: np.ndarray, heat: np.ndarray, *, alpha: float =
     colour = np.where(h > 0, np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0]))
     weight = alpha * np.abs(h)
     out = img[:, :, :3] * (1 - weight) + colour * weight
-    return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
+    return np.asarray((np.clip(out, 0, 1) * 255).round().astype(np.uint8))

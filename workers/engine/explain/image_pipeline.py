@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.explain.forward import Forward, forward_from_predict
 from workers.engine.explain.image import feature_mask, heatmap, patch_mask, superpixel_mask
@@ -38,7 +39,7 @@ MAX_FILTER_IMAGES = 5000
 IMAGE_BASELINES = ("zeros", "mean")
 
 
-def _baseline_image(image: np.ndarray, baseline: str) -> np.ndarray:
+def _baseline_image(image: Array, baseline: str) -> Array:
     if baseline == "zeros":
         return np.zeros_like(image)
     if baseline == "mean":
@@ -46,7 +47,7 @@ def _baseline_image(image: np.ndarray, baseline: str) -> np.ndarray:
     raise EngineError(f"image explanations take the baseline zeros or mean, not {baseline!r}")
 
 
-def patch_forward(image: np.ndarray, base: np.ndarray, mask: np.ndarray, prepare: Any, model: Forward) -> Forward:
+def patch_forward(image: Array, base: Array, mask: Array, prepare: Any, model: Forward) -> Forward:
     """A :class:`Forward` over patch coalitions ``(n, P)`` in [0, 1] for one original image.
 
     ``prepare`` maps a list of (H, W, 3) uint8 images to the model's input
@@ -58,13 +59,13 @@ def patch_forward(image: np.ndarray, base: np.ndarray, mask: np.ndarray, prepare
     same_grid = getattr(prepare, "per_pixel", False)
     layout_nchw = getattr(prepare, "layout", "nchw") == "nchw"
 
-    def fn(z: np.ndarray) -> np.ndarray:
+    def fn(z: Array) -> Array:
         keep = z.astype(np.float64)[:, ids].reshape(len(z), *image.shape[:2])
         if same_grid:
             k = keep[:, None] if layout_nchw else keep[..., None]
-            return (pre_b + k * (pre_x - pre_b)).astype(pre_x.dtype)
+            return np.asarray((pre_b + k * (pre_x - pre_b)).astype(pre_x.dtype))
         mixed = base[None] + keep[..., None] * (image[None].astype(np.float64) - base[None])
-        return prepare(list(np.clip(mixed.round(), 0, 255).astype(np.uint8)))
+        return np.asarray(prepare(list(np.clip(mixed.round(), 0, 255).astype(np.uint8))))
 
     return Forward(lambda z: model(fn(z)), batch_size=model.batch_size, dtype=np.float64)
 
@@ -72,7 +73,7 @@ def patch_forward(image: np.ndarray, base: np.ndarray, mask: np.ndarray, prepare
 def explain_image(
     info: Any,
     params: Any,
-    image: np.ndarray,
+    image: Array,
     target: int,
     *,
     patch: int,
@@ -106,7 +107,7 @@ IMAGE_GRADIENT_METHODS = ("integrated_gradients", "saliency")
 def explain_image_gradient(
     info: Any,
     params: Any,
-    image: np.ndarray,
+    image: Array,
     target: int,
     *,
     patch: int,
@@ -147,9 +148,9 @@ INFIDELITY_SHARE = 0.25
 
 
 def removal_infidelity(
-    image: np.ndarray,
-    mask: np.ndarray,
-    values: np.ndarray,
+    image: Array,
+    mask: Array,
+    values: Array,
     target: int,
     *,
     baseline: str,
@@ -173,7 +174,7 @@ def removal_infidelity(
     return float(inf[0]), float(change[0])
 
 
-def _thumb(image: np.ndarray, heat: np.ndarray) -> tuple[list[Any], list[Any]]:
+def _thumb(image: Array, heat: Array) -> tuple[list[Any], list[Any]]:
     h, w = image.shape[:2]
     step = max(1, -(-max(h, w) // THUMB_SIDE))
     return image[::step, ::step].tolist(), np.round(heat[::step, ::step], 6).tolist()
@@ -182,7 +183,7 @@ def _thumb(image: np.ndarray, heat: np.ndarray) -> tuple[list[Any], list[Any]]:
 def _prepare_fn(spec: Any) -> Any:
     from workers.engine.processing.image import prepare_images
 
-    def prepare(images: list[np.ndarray]) -> np.ndarray:
+    def prepare(images: list[Array]) -> Array:
         return prepare_images(images, spec)
 
     prepare.per_pixel = spec.resize is None and spec.center_crop is None  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.explain.coalitions import kernel_coalitions, sample_budget
 from workers.engine.explain.forward import Forward
@@ -35,30 +36,30 @@ BLOCK_ROWS = 1 << 17
 class ShapValues:
     """Attributions ``values`` (rows, features, outputs), ``base_values`` (outputs,) and ``outputs`` f(x) (rows, outputs)."""
 
-    values: np.ndarray
-    base_values: np.ndarray
-    outputs: np.ndarray
+    values: Array
+    base_values: Array
+    outputs: Array
     #: Coalitions evaluated per row (the KernelSHAP budget actually used).
     samples: int
 
-    def additivity_error(self) -> np.ndarray:
+    def additivity_error(self) -> Array:
         """Per row and output: ``|sum(values) + base - f(x)|`` over ``max(|f(x) - base|, tiny)``."""
         gap = np.abs(self.values.sum(axis=1) + self.base_values - self.outputs)
         scale = np.maximum(np.abs(self.outputs - self.base_values), 1e-12)
-        return gap / scale
+        return np.asarray(gap / scale)
 
 
-def _normalised(weights: np.ndarray | None, n: int) -> np.ndarray:
+def _normalised(weights: Array | None, n: int) -> Array:
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != (n,) or (w < 0).any() or w.sum() <= 0:
         raise EngineError("background weights must be one non-negative number per background row, not all zero")
-    return w / w.sum()
+    return np.asarray(w / w.sum())
 
 
-def varying_features(x: np.ndarray, background: np.ndarray) -> np.ndarray:
+def varying_features(x: Array, background: Array) -> Array:
     """(rows, features) bool: the feature differs from at least one background row (shap's ``varying_groups``)."""
     same = np.isclose(x[:, None, :], background[None, :, :], rtol=1e-5, atol=1e-8, equal_nan=True)
-    return ~same.all(axis=1)
+    return np.asarray(~same.all(axis=1))
 
 
 def model_rows_kernel_shap(rows: int, features: int, background_rows: int, nsamples: int | str = "auto") -> int:
@@ -68,13 +69,13 @@ def model_rows_kernel_shap(rows: int, features: int, background_rows: int, nsamp
 
 def kernel_shap(
     forward: Forward,
-    x: np.ndarray,
-    background: np.ndarray,
+    x: Array,
+    background: Array,
     *,
-    background_weights: np.ndarray | None = None,
+    background_weights: Array | None = None,
     nsamples: int | str = "auto",
     seed: int = 0,
-    groups: np.ndarray | None = None,
+    groups: Array | None = None,
 ) -> ShapValues:
     """KernelSHAP attributions of ``forward`` at the rows of ``x`` against ``background``.
 
@@ -164,18 +165,18 @@ def _one_blas_thread() -> Any:
 
 def _explain_group(
     forward: Forward,
-    x: np.ndarray,
-    background: np.ndarray,
-    w_bg: np.ndarray,
-    fnull: np.ndarray,
-    fx: np.ndarray,
-    cols: np.ndarray,
-    gidx: np.ndarray,
+    x: Array,
+    background: Array,
+    w_bg: Array,
+    fnull: Array,
+    fx: Array,
+    cols: Array,
+    gidx: Array,
     m_all: int,
     shape: tuple[int, ...],
     nsamples: int | str,
     rng: np.random.Generator,
-) -> np.ndarray:
+) -> Array:
     rows, width = x.shape
     m = len(cols)
     n_bg = len(background)
@@ -232,7 +233,7 @@ def _explain_group(
     return out
 
 
-def _solve(masks: np.ndarray, weights: np.ndarray, ey: np.ndarray, fx: np.ndarray, fnull: np.ndarray) -> np.ndarray:
+def _solve(masks: Array, weights: Array, ey: Array, fx: Array, fnull: Array) -> Array:
     """Constrained weighted least squares for every row and output at once (shap's ``solve``).
 
     shap regresses ``ey - fnull - m_L (fx - fnull)`` on ``m_i - m_L`` (the

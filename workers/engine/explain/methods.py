@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.explain.exact import exact_shapley
 from workers.engine.explain.forward import Forward
@@ -29,32 +30,32 @@ __all__ = ["Attributions", "Inputs", "group_sum", "run_method"]
 class Inputs:
     """What a method explains and against what."""
 
-    x: np.ndarray
+    x: Array
     #: (1 or rows, *shape) reference for captum methods (zeros, mean, median, pad tokens...).
-    baseline: np.ndarray
+    baseline: Array
     #: (n, *shape) reference data for SHAP methods, with ``background_weights``.
-    background: np.ndarray
-    background_weights: np.ndarray | None
+    background: Array
+    background_weights: Array | None
     #: ``shape``-shaped feature ids, or None (every element a feature).
-    groups: np.ndarray | None
+    groups: Array | None
     #: Output column explained, per row.
-    targets: np.ndarray
+    targets: Array
 
 
 @dataclass(frozen=True)
 class Attributions:
     """Per row and feature; ``base_values``/``deltas`` where the method has them."""
 
-    values: np.ndarray
-    outputs: np.ndarray
-    base_values: np.ndarray | None = None
+    values: Array
+    outputs: Array
+    base_values: Array | None = None
     #: Integrated gradients' convergence delta per row (sum of attributions - (f(x) - f(baseline))).
-    deltas: np.ndarray | None = None
+    deltas: Array | None = None
     #: Integration steps used per row (integrated gradients).
-    steps: np.ndarray | None = None
+    steps: Array | None = None
 
 
-def group_sum(values: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+def group_sum(values: Array, groups: Array | None) -> Array:
     """(rows, *shape) element attributions summed into (rows, M) feature attributions."""
     flat = values.reshape(len(values), -1)
     if groups is None:
@@ -66,7 +67,7 @@ def group_sum(values: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def _pick(values: np.ndarray, targets: np.ndarray) -> np.ndarray:
+def _pick(values: Array, targets: Array) -> Array:
     """(rows, M, d) -> (rows, M) at each row's target."""
     return values[np.arange(len(values)), :, targets]
 
@@ -257,7 +258,7 @@ def _shap(info: MethodInfo, params: Any, inputs: Inputs, forward: Forward, torch
         if inputs.groups is not None and info.name != "shap_partition":
             raise EngineError(f"{info.name} explains every input element; use kernel_shap for grouped features")
 
-        def f(a: np.ndarray) -> np.ndarray:
+        def f(a: Array) -> Array:
             return forward(np.asarray(a).reshape(len(a), *shape))
 
         bg = inputs.background.reshape(len(inputs.background), -1)
@@ -295,17 +296,17 @@ def _shap(info: MethodInfo, params: Any, inputs: Inputs, forward: Forward, torch
     if info.name == "shap_deep":
         explainer = shap.DeepExplainer(module, background)
         values = np.asarray(explainer.shap_values(x, check_additivity=False))
-        base = np.asarray(explainer.expected_value).reshape(-1)[t]
+        expected: Array | None = np.asarray(explainer.expected_value).reshape(-1)[t]
     else:
         torch.manual_seed(params.seed)
         explainer = shap.GradientExplainer(module, background)
         values = np.asarray(explainer.shap_values(x, nsamples=params.nsamples, rseed=params.seed))
-        base = None
+        expected = None
     # shap returns (rows, *shape, outputs) for multi-output torch models.
     values = np.moveaxis(values.reshape(len(t), -1, values.shape[-1]), -1, 1)
     picked = values[np.arange(len(t)), t]
     return Attributions(
         values=group_sum(picked.reshape(len(t), *shape), inputs.groups),
         outputs=forward(inputs.x)[np.arange(len(t)), t],
-        base_values=base,
+        base_values=expected,
     )

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workers.engine.arrays import Array
 from workers.engine.datasets import iter_batches
 from workers.engine.errors import EngineError
 from workers.engine.explain.budget import estimate_model_rows, model_rows_per_second, samples_for_time, sampling_error
@@ -285,7 +286,7 @@ class TabularExplanation:
         """What was chosen when it opened and must be the same in every part of a split job (JSON-ready)."""
         return dict(self._decided or {})
 
-    def explain(self, start: int, stop: int, *, progress: ProgressCallback | None = None) -> dict[str, np.ndarray]:
+    def explain(self, start: int, stop: int, *, progress: ProgressCallback | None = None) -> dict[str, Array]:
         """Attributions of the explained rows at positions ``start:stop``; ``start`` is a multiple of BLOCK_ROWS."""
         if start % BLOCK_ROWS or not 0 <= start <= stop <= self.rows:
             raise ValueError(f"rows {start}:{stop} are not a range of blocks of the {self.rows} explained rows")
@@ -319,7 +320,7 @@ class TabularExplanation:
             "model_seconds": np.array(stats.seconds),
         }  # fmt: skip
 
-    def finish(self, parts: list[dict[str, np.ndarray]], *, seconds: float | None = None) -> dict[str, Any]:
+    def finish(self, parts: list[dict[str, Array]], *, seconds: float | None = None) -> dict[str, Any]:
         """The result from every range's arrays in row order; ``seconds``: the job's time, where it was split."""
         info, params, view, explained = self.info, self.params, self.view, self.explained
         gradient, forward, torch_form = self.gradient, self.forward, self.torch_form
@@ -453,7 +454,7 @@ def _rule(rows: dict[str, Any]) -> RowFilter:
     )
 
 
-def _cohort_keys(by: str, frame: pd.DataFrame, predicted: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
+def _cohort_keys(by: str, frame: pd.DataFrame, predicted: Array, truth: Array | None) -> Array:
     if by == "label":
         if truth is None:
             raise EngineError("cohorts by label need the data set's label column")
@@ -462,15 +463,15 @@ def _cohort_keys(by: str, frame: pd.DataFrame, predicted: np.ndarray, truth: np.
         return np.asarray(predicted).astype(str)
     if by not in frame:
         raise EngineError(f"cohorts by {by!r}: the data set has no such column")
-    return frame[by].astype(str).to_numpy()
+    return np.asarray(frame[by].astype(str).to_numpy())
 
 
-def _group_sizes(view: TabularView) -> np.ndarray:
+def _group_sizes(view: TabularView) -> Array:
     ids = view.model_groups()
     return np.bincount(ids)[ids].astype(np.float64)
 
 
-def _noise_scale(x: np.ndarray, view: TabularView, gradient: bool) -> np.ndarray:
+def _noise_scale(x: Array, view: TabularView, gradient: bool) -> Array:
     sd = x.std(axis=0)
     sd = np.where(sd > 0, sd, 1.0)
     if not gradient:

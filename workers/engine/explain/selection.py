@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 
 __all__ = ["RowFilter", "cohorts", "global_importance", "select_rows"]
@@ -33,10 +34,10 @@ def select_rows(
     rule: RowFilter,
     *,
     n_rows: int,
-    predicted: np.ndarray | None = None,
-    labels: np.ndarray | None = None,
-    column: np.ndarray | None = None,
-) -> np.ndarray:
+    predicted: Array | None = None,
+    labels: Array | None = None,
+    column: Array | None = None,
+) -> Array:
     """Indices (0-based, data set order) of the rows a filter picks; a permanent EngineError if it cannot apply."""
     if rule.kind == "indices":
         idx = np.asarray(rule.indices, dtype=np.int64)
@@ -65,12 +66,12 @@ def select_rows(
     return np.flatnonzero(hit)[: rule.limit]
 
 
-def global_importance(values: np.ndarray) -> np.ndarray:
+def global_importance(values: Array) -> Array:
     """Mean |attribution| per feature over the rows."""
     return np.abs(values).mean(axis=0) if len(values) else np.zeros(values.shape[1:])
 
 
-def cohorts(values: np.ndarray, keys: np.ndarray) -> dict[str, dict[str, Any]]:
+def cohorts(values: Array, keys: Array) -> dict[str, dict[str, Any]]:
     """Global importance and row count per cohort (rows sharing a label, prediction or column value)."""
     out: dict[str, dict[str, Any]] = {}
     keys = np.asarray(keys).astype(str)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.explain.forward import Forward
 from workers.engine.processing.spec import TabularInput
@@ -34,10 +35,10 @@ class TabularView:
     dtype: str = "float32"
 
     @property
-    def categorical(self) -> np.ndarray:
+    def categorical(self) -> Array:
         return np.array([c in self.categories for c in self.columns])
 
-    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+    def encode(self, frame: pd.DataFrame) -> Array:
         """(rows, columns) float64 user matrix; an unknown category is an error naming it."""
         out = np.empty((len(frame), len(self.columns)))
         for j, column in enumerate(self.columns):
@@ -55,7 +56,7 @@ class TabularView:
                 out[:, j] = pd.to_numeric(values, errors="raise").to_numpy(np.float64)
         return out
 
-    def to_model(self, z: np.ndarray) -> np.ndarray:
+    def to_model(self, z: Array) -> Array:
         """User matrix -> model input (scaled numbers, one-hot blocks in place)."""
         parts = []
         for j, column in enumerate(self.columns):
@@ -67,9 +68,9 @@ class TabularView:
             else:
                 mean, std = self.scaling.get(column, (0.0, 1.0))
                 parts.append(((col - mean) / std)[:, None])
-        return np.concatenate(parts, axis=1).astype(self.dtype)
+        return np.asarray(np.concatenate(parts, axis=1).astype(self.dtype))
 
-    def model_groups(self) -> np.ndarray:
+    def model_groups(self) -> Array:
         """For each model input column, the user column it comes from."""
         ids = []
         for j, column in enumerate(self.columns):
@@ -99,8 +100,8 @@ def tabular_view(spec: TabularInput | None, columns: list[str]) -> TabularView:
 
 
 def baseline_rows(
-    kind: str, reference: np.ndarray, categorical: np.ndarray, *, k: int = 10, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+    kind: str, reference: Array, categorical: Array, *, k: int = 10, seed: int = 0
+) -> tuple[Array, Array]:
     """Baseline or background rows in the user's space, with weights.
 
     ``zeros``: one row of zeros (category 0); ``mean`` / ``median``: one row

@@ -14,36 +14,35 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.explain.forward import Forward
 from workers.engine.explain.kernel_shap import kernel_shap
 
 __all__ = ["token_attributions", "token_baseline"]
 
 
-def token_baseline(ids: np.ndarray, keep: np.ndarray, baseline_id: int) -> np.ndarray:
+def token_baseline(ids: Array, keep: Array, baseline_id: int) -> Array:
     """The row with every token that is not kept (special tokens, padding) replaced by ``baseline_id``."""
     return np.where(keep, ids, baseline_id)
 
 
-def _with_mask(
-    predict: Callable[[np.ndarray, np.ndarray], np.ndarray], mask: np.ndarray
-) -> Callable[[np.ndarray], np.ndarray]:
+def _with_mask(predict: Callable[[Array, Array], Array], mask: Array) -> Callable[[Array], Array]:
     """``predict`` on a batch of variants of one row, each with that row's attention mask."""
 
-    def call(x: np.ndarray) -> np.ndarray:
+    def call(x: Array) -> Array:
         return predict(x.astype(np.int64), np.repeat(mask, len(x), axis=0))
 
     return call
 
 
 def token_attributions(
-    predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    ids: np.ndarray,
-    attention_mask: np.ndarray,
-    special: np.ndarray,
+    predict: Callable[[Array, Array], Array],
+    ids: Array,
+    attention_mask: Array,
+    special: Array,
     *,
     baseline_id: int,
-    targets: np.ndarray,
+    targets: Array,
     nsamples: int | str = "auto",
     seed: int = 0,
     batch_size: int = 256,

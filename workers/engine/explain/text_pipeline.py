@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workers.engine.arrays import Array
 from workers.engine.datasets import iter_batches
 from workers.engine.errors import EngineError
 from workers.engine.explain.params import TEXT_METHODS, parse_method
@@ -54,7 +55,7 @@ def _output_name(backend: Any) -> str:
     return str(preferred[0].name)
 
 
-def _choose(rows: dict[str, Any], n_rows: int, predicted: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
+def _choose(rows: dict[str, Any], n_rows: int, predicted: Array, truth: Array | None) -> Array:
     if "indices" in rows:
         rule = RowFilter("indices", indices=tuple(int(i) for i in rows["indices"]), limit=0)
     else:
@@ -67,7 +68,7 @@ def _choose(rows: dict[str, Any], n_rows: int, predicted: np.ndarray, truth: np.
     return local
 
 
-def _trust(per: dict[int, dict[str, Any]], runs: list[list[np.ndarray]], positions: list[np.ndarray]) -> dict[str, Any]:
+def _trust(per: dict[int, dict[str, Any]], runs: list[list[Array]], positions: list[Array]) -> dict[str, Any]:
     """Additivity over every explained row; stability (rank agreement across seeds) over each re-run row's tokens."""
     errors = np.concatenate(
         [
@@ -125,7 +126,7 @@ def run_text_explanation(
         output_name = _output_name(backend)
         stats = {"rows": 0, "calls": 0, "seconds": 0.0}
 
-        def predict(batch_ids: np.ndarray, batch_mask: np.ndarray) -> np.ndarray:
+        def predict(batch_ids: Array, batch_mask: Array) -> Array:
             feed = {spec.input_ids_name: batch_ids.astype(spec.dtype)}
             if spec.attention_mask_name:
                 feed[spec.attention_mask_name] = batch_mask.astype(spec.dtype)
@@ -164,7 +165,7 @@ def run_text_explanation(
         model_rows, model_calls, model_seconds = stats["rows"], stats["calls"], stats["seconds"]
         # Stability: the first rows again with two other seeds, ranked over their tokens.
         again = [int(r) for r in explained[:5]]
-        runs: list[list[np.ndarray]] = [[per[r]["values"] for r in again]]
+        runs: list[list[Array]] = [[per[r]["values"] for r in again]]
         for s in (1, 2):
             runs.append(
                 [
@@ -178,7 +179,7 @@ def run_text_explanation(
             )  # fmt: skip
         describe = backend.describe()
 
-    def positions(r: int) -> np.ndarray:
+    def positions(r: int) -> Array:
         return np.flatnonzero(~special[r] & (mask[r] != 0))
 
     trust = _trust(per, runs, [positions(r) for r in again])

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError, InvalidArtifact
 from workers.engine.types import ModelSpec
 
@@ -97,7 +98,7 @@ def onnx2torch_unsupported(model: Any) -> list[str]:
 def load_torch_form(
     spec: ModelSpec,
     *,
-    check_rows: np.ndarray | None = None,
+    check_rows: Array | None = None,
     onnx_predict: Any = None,
     rtol: float = 1e-4,
     atol: float = 1e-5,

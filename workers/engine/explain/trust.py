@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.explain.forward import Forward
 
 __all__ = [
@@ -58,16 +59,16 @@ class TrustReport:
         return {"scores": self.scores, "details": self.details, "flags": self.flags}
 
 
-def additivity_errors(values: np.ndarray, base: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+def additivity_errors(values: Array, base: Array, outputs: Array) -> Array:
     gap = np.abs(values.sum(axis=1) + base - outputs)
-    return gap / np.maximum(np.abs(outputs - base), 1e-12)
+    return np.asarray(gap / np.maximum(np.abs(outputs - base), 1e-12))
 
 
-def completeness_errors(deltas: np.ndarray, outputs: np.ndarray, baseline_outputs: np.ndarray) -> np.ndarray:
-    return np.abs(deltas) / np.maximum(np.abs(outputs - baseline_outputs), 1e-12)
+def completeness_errors(deltas: Array, outputs: Array, baseline_outputs: Array) -> Array:
+    return np.asarray(np.abs(deltas) / np.maximum(np.abs(outputs - baseline_outputs), 1e-12))
 
 
-def noise_scale(background: np.ndarray) -> np.ndarray:
+def noise_scale(background: Array) -> Array:
     """Per element: the background's standard deviation, or 1 where it is constant."""
     sd = np.asarray(background, dtype=np.float64).std(axis=0)
     return np.where(sd > 0, sd, 1.0)
@@ -75,17 +76,17 @@ def noise_scale(background: np.ndarray) -> np.ndarray:
 
 def infidelity(
     forward: Forward,
-    x: np.ndarray,
-    element_attr: np.ndarray,
-    targets: np.ndarray,
-    scale: np.ndarray,
+    x: Array,
+    element_attr: Array,
+    targets: Array,
+    scale: Array,
     *,
     n_perturb: int = 64,
     sigma: float = 0.1,
     seed: int = 0,
-    noise: np.ndarray | None = None,
-    baseline: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    noise: Array | None = None,
+    baseline: Array | None = None,
+) -> tuple[Array, Array]:
     """Per row: (infidelity, mean squared output change) over ``n_perturb`` Gaussian perturbations.
 
     ``element_attr`` has the input's shape per row. All rows' perturbations
@@ -112,14 +113,14 @@ def infidelity(
 
 
 def sensitivity_max(
-    explain: Callable[[np.ndarray], np.ndarray],
-    x: np.ndarray,
-    scale: np.ndarray,
+    explain: Callable[[Array], Array],
+    x: Array,
+    scale: Array,
     *,
     radius: float = 0.02,
     n_perturb: int = 5,
     seed: int = 0,
-) -> np.ndarray:
+) -> Array:
     """Per row: captum's ``sensitivity_max`` with uniform noise of ``radius`` × each element's scale."""
     import torch
     from captum.metrics import sensitivity_max as captum_sensitivity
@@ -130,7 +131,8 @@ def sensitivity_max(
     def perturb(inputs: Any, perturb_radius: float = radius) -> torch.Tensor:
         inputs = inputs[0] if isinstance(inputs, tuple) else inputs
         noise = torch.empty_like(inputs).uniform_(-perturb_radius, perturb_radius)
-        return inputs + noise * sc
+        perturbed: torch.Tensor = inputs + noise * sc
+        return perturbed
 
     def explanation(inputs: Any, **_: Any) -> tuple[torch.Tensor]:
         inputs = inputs[0] if isinstance(inputs, tuple) else inputs
@@ -139,10 +141,10 @@ def sensitivity_max(
 
     xt = torch.tensor(x, dtype=torch.float32)
     out = captum_sensitivity(explanation, xt, perturb_func=perturb, perturb_radius=radius, n_perturb_samples=n_perturb)
-    return out.detach().numpy().astype(np.float64)
+    return np.asarray(out.detach().numpy().astype(np.float64))
 
 
-def stability(runs: list[np.ndarray], *, top_k: int = 10) -> float:
+def stability(runs: list[Array], *, top_k: int = 10) -> float:
     """Mean over rows and seed pairs of Spearman's rho on the union of both runs' top-k features (by |attribution|)."""
     from scipy.stats import spearmanr
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.tabular import list_names
 from workers.engine.types import TensorSpec
@@ -77,7 +78,7 @@ def column_type(spec: TensorSpec, data_format: str) -> str:
     return "number"
 
 
-def to_matrix(columns: Mapping[str, np.ndarray], features: Sequence[str], spec: TensorSpec) -> np.ndarray:
+def to_matrix(columns: Mapping[str, Array], features: Sequence[str], spec: TensorSpec) -> Array:
     """One C-contiguous ``rows x features`` array of the input's element type.
 
     Raises
@@ -106,16 +107,16 @@ def to_matrix(columns: Mapping[str, np.ndarray], features: Sequence[str], spec: 
     return out
 
 
-def _integral(values: np.ndarray) -> bool:
+def _integral(values: Array) -> bool:
     return bool((values == np.round(values)).all())
 
 
-def _numbers(values: np.ndarray, column: str, spec: TensorSpec) -> np.ndarray:
+def _numbers(values: Array, column: str, spec: TensorSpec) -> Array:
     numeric = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
     bad = np.isnan(numeric) & ~pd.isna(values)
     if bad.any():
         raise EngineError(_cannot_take(column, spec, values[int(np.argmax(bad))]))
-    return numeric
+    return np.asarray(numeric)
 
 
 def _cannot_take(column: str, spec: TensorSpec, value: Any) -> str:

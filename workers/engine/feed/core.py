@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.feed.convert import column_type, tabular_input, to_matrix
 from workers.engine.feed.reader import ColumnType, RawBlock, read_blocks
@@ -25,7 +26,7 @@ from workers.engine.types import DatasetRef, Runner, TensorSpec
 
 __all__ = ["Feed", "FeedBlock", "fixed_rows", "model_sized", "run_batch"]
 
-Inputs = dict[str, np.ndarray]
+Inputs = dict[str, Array]
 
 
 def fixed_rows(inputs: tuple[TensorSpec, ...]) -> int | None:
@@ -85,7 +86,7 @@ class FeedBlock:
 
     raw: RawBlock
     inputs: Inputs | None
-    labels: np.ndarray | None
+    labels: Array | None
 
     @property
     def offset(self) -> int:
@@ -145,7 +146,7 @@ class Feed:
         processing: InputSpec | None = None,
         tokenizer_path: str | None = None,
         block_rows: int | None = None,
-        select: np.ndarray | None = None,
+        select: Array | None = None,
     ) -> None:
         check_data_format(processing, data)
         self.data = data
@@ -211,7 +212,7 @@ class Feed:
                 raise EngineError(f"missing values in feature columns {', '.join(bad)}: the model cannot take them")
             yield from block.batches(batch_size)
 
-    def matrix(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+    def matrix(self, start: int = 0, stop: int | None = None) -> Array:
         """Rows ``start`` to ``stop`` of a single-input model as one array (for explanations, drift)."""
         parts = []
         for block in self.blocks(max(1, self.block_rows or 1), start=start, stop=stop):
@@ -232,7 +233,7 @@ class Feed:
         table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         return table[self.features]
 
-    def build(self, frame: pd.DataFrame | dict[str, np.ndarray], offset: int = 0) -> Inputs:
+    def build(self, frame: pd.DataFrame | dict[str, Array], offset: int = 0) -> Inputs:
         """Model inputs for rows as :meth:`frame` returns them (or a dict of column arrays)."""
         if self.builder is not None:
             table = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
@@ -314,7 +315,7 @@ def _part(block: RawBlock, lo: int, hi: int) -> RawBlock:
 
 
 def _join(a: RawBlock, b: RawBlock) -> RawBlock:
-    missing: dict[str, np.ndarray | None] = {}
+    missing: dict[str, Array | None] = {}
     for name in a.columns:
         ma, mb = a.missing.get(name), b.missing.get(name)
         missing[name] = (
@@ -328,7 +329,7 @@ def _join(a: RawBlock, b: RawBlock) -> RawBlock:
     return RawBlock(offset=a.offset, rows=a.rows + b.rows, columns=columns, missing=missing)
 
 
-def _selected(blocks: Iterator[RawBlock], select: np.ndarray) -> Iterator[RawBlock]:
+def _selected(blocks: Iterator[RawBlock], select: Array) -> Iterator[RawBlock]:
     """Only the rows ``select`` marks, block by block (a block keeps its first row's offset)."""
     for block in blocks:
         keep = np.zeros(block.rows, dtype=bool)
@@ -345,7 +346,7 @@ def _selected(blocks: Iterator[RawBlock], select: np.ndarray) -> Iterator[RawBlo
             )
 
 
-def _concat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _concat(a: Array, b: Array) -> Array:
     if a.dtype != b.dtype and (a.dtype == object or b.dtype == object):
         return np.concatenate([a.astype(object), b.astype(object)])
     return np.concatenate([a, b])

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from workers.engine.errors import EngineError
@@ -14,6 +13,9 @@ from workers.engine.feed.core import Feed
 from workers.engine.formats import inspect_model
 from workers.engine.processing.spec import ProcessingSpec, parse_processing_spec
 from workers.engine.types import DatasetRef, ModelSpec, TensorSpec
+
+if TYPE_CHECKING:
+    from workers.engine.arrays import Array
 
 __all__ = ["input_batches", "model_feed", "processed_batches", "raw_rows"]
 
@@ -50,7 +52,7 @@ def input_batches(
     feature_columns: list[str] | None = None,
     processing: ProcessingSpec | dict[str, Any] | None = None,
     tokenizer_path: str | None = None,
-) -> Iterator[dict[str, np.ndarray]]:
+) -> Iterator[dict[str, Array]]:
     """Named input arrays of at most ``batch_size`` rows, ``max_rows`` in all, as every job feeds them."""
     feed = model_feed(
         model, data, feature_columns=feature_columns, processing=processing, tokenizer_path=tokenizer_path
@@ -66,7 +68,7 @@ def processed_batches(
     batch_size: int,
     max_rows: int | None = None,
     tokenizer_path: str | None = None,
-) -> Iterator[dict[str, np.ndarray]]:
+) -> Iterator[dict[str, Array]]:
     """Like :func:`input_batches`, for a processing spec that must have an input part.
 
     Raises
@@ -93,7 +95,7 @@ def raw_rows(
     feature_columns: list[str] | None = None,
     processing: ProcessingSpec | dict[str, Any] | None = None,
     tokenizer_path: str | None = None,
-) -> tuple[pd.DataFrame, Callable[[pd.DataFrame, tuple[TensorSpec, ...]], dict[str, np.ndarray]]]:
+) -> tuple[pd.DataFrame, Callable[[pd.DataFrame, tuple[TensorSpec, ...]], dict[str, Array]]]:
     """Up to ``rows`` raw rows of the data set and the callable that turns a slice of them into model inputs.
 
     Profiles time the callable and the model together ("preprocessing in") or
@@ -110,7 +112,7 @@ def raw_rows(
         raise EngineError("the profiling rows have missing feature values: the model cannot take them")
     features = feed.features
 
-    def preprocess(chunk: pd.DataFrame, specs: tuple[TensorSpec, ...]) -> dict[str, np.ndarray]:
+    def preprocess(chunk: pd.DataFrame, specs: tuple[TensorSpec, ...]) -> dict[str, Array]:
         spec = tabular_input(specs, features)
         return {spec.name: to_matrix({c: chunk[c].to_numpy() for c in features}, features, spec)}
 

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from workers.engine.arrays import Array
 from workers.engine.csvchunks import BLOCK_BYTES, CsvChunks, column_array
 from workers.engine.csvfile import MISSING_VARIANTS, utf8_error
 from workers.engine.errors import InvalidDataset
@@ -56,8 +57,8 @@ class RawBlock:
 
     offset: int
     rows: int
-    columns: dict[str, np.ndarray]
-    missing: dict[str, np.ndarray | None]
+    columns: dict[str, Array]
+    missing: dict[str, Array | None]
 
 
 def read_blocks(
@@ -189,14 +190,14 @@ def _split(block: RawBlock, block_rows: int | None) -> Iterator[RawBlock]:
 
 
 def _arrow_block(batch: Any, columns: list[str], types: Mapping[str, ColumnType], offset: int) -> RawBlock:
-    arrays: dict[str, np.ndarray] = {}
-    missing: dict[str, np.ndarray | None] = {}
+    arrays: dict[str, Array] = {}
+    missing: dict[str, Array | None] = {}
     for name in columns:
         arrays[name], missing[name] = _from_arrow(column_array(batch, name), types.get(name, "any"))
     return RawBlock(offset=offset, rows=batch.num_rows, columns=arrays, missing=missing)
 
 
-def _from_arrow(column: Any, wanted: ColumnType) -> tuple[np.ndarray, np.ndarray | None]:
+def _from_arrow(column: Any, wanted: ColumnType) -> tuple[Array, Array | None]:
     pa = _pa()
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
@@ -228,12 +229,12 @@ def _from_arrow(column: Any, wanted: ColumnType) -> tuple[np.ndarray, np.ndarray
     return values, missing
 
 
-def _as_text(values: np.ndarray, missing: np.ndarray | None) -> np.ndarray:
+def _as_text(values: Array, missing: Array | None) -> Array:
     # As pandas' astype(str) writes them: 1.0 stays "1.0", True is "True".
     text = pd.Series(values).astype(str).to_numpy(dtype=object)
     if missing is not None:
         text[missing] = None
-    return text
+    return np.asarray(text)
 
 
 def _pandas_csv_blocks(
@@ -275,8 +276,8 @@ def _pandas_csv_blocks(
 
 
 def _frame_block(frame: pd.DataFrame, columns: list[str], types: Mapping[str, ColumnType], offset: int) -> RawBlock:
-    arrays: dict[str, np.ndarray] = {}
-    missing: dict[str, np.ndarray | None] = {}
+    arrays: dict[str, Array] = {}
+    missing: dict[str, Array | None] = {}
     for name in columns:
         series = frame[name]
         na = series.isna().to_numpy()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.feed.reader import RawBlock
 
@@ -26,7 +27,7 @@ class MissingTally:
 
     def add(self, block: RawBlock) -> None:
         """Count the block's missing values, then its infinite ones, column by column."""
-        infinite: list[tuple[str, np.ndarray]] = []
+        infinite: list[tuple[str, Array]] = []
         for name in self.columns:
             missing = block.missing.get(name)
             if missing is not None:
@@ -39,7 +40,7 @@ class MissingTally:
         for name, inf in infinite:
             self._count(name, "infinite", inf, block.offset)
 
-    def _count(self, name: str, what: str, bad: np.ndarray, offset: int) -> None:
+    def _count(self, name: str, what: str, bad: Array, offset: int) -> None:
         n = int(np.count_nonzero(bad))
         if not n:
             return

@@ -83,7 +83,7 @@ def onnx_dtype_name(elem_type: int) -> str:
     if elem_type in _DTYPE_NAMES:
         return _DTYPE_NAMES[elem_type]
     try:
-        return TensorProto.DataType.Name(elem_type).lower()
+        return str(TensorProto.DataType.Name(elem_type).lower())
     except ValueError:
         return f"unknown({elem_type})"
 

@@ -15,11 +15,12 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from workers.engine.errors import BackendUnavailable, EngineError, clean_message
+
+if TYPE_CHECKING:
+    from workers.engine.arrays import Array
 
 __all__ = [
     "PRECISIONS",
@@ -318,10 +319,10 @@ class CudaDriver:
         self._buffers.append(ptr.value)
         return int(ptr.value)
 
-    def to_device(self, ptr: int, array: np.ndarray) -> None:
+    def to_device(self, ptr: int, array: Array) -> None:
         self._check(self._lib.cuMemcpyHtoDAsync_v2(ptr, array.ctypes.data, array.nbytes, self.stream), "HtoD")
 
-    def to_host(self, array: np.ndarray, ptr: int) -> None:
+    def to_host(self, array: Array, ptr: int) -> None:
         self._check(self._lib.cuMemcpyDtoHAsync_v2(array.ctypes.data, ptr, array.nbytes, self.stream), "DtoH")
 
     def synchronize(self) -> None:

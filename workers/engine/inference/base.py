@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import abc
 from types import TracebackType
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from workers.engine.errors import EngineError
 from workers.engine.types import ModelSpec, TensorSpec
+
+if TYPE_CHECKING:
+    from workers.engine.arrays import Array
 
 __all__ = ["Backend"]
 
@@ -114,7 +115,7 @@ class Backend(abc.ABC):
         """Load the model; raise :class:`InvalidArtifact` if the runtime cannot use it."""
 
     @abc.abstractmethod
-    def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def predict(self, inputs: dict[str, Array]) -> dict[str, Array]:
         """Run one batch: input name -> array in, output name -> array out."""
 
     @abc.abstractmethod

@@ -49,6 +49,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
+from workers.engine.arrays import Array
 from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
 from workers.engine.inference._common import (
     clean_message,
@@ -146,7 +147,7 @@ class OnnxRuntimeBackend(Backend):
         super().__init__(spec, device=device, options=options)
         self._session: ort.InferenceSession | None = None
         self._run: Callable[..., list[Any]] | None = None
-        self._pack: Callable[[list[Any]], dict[str, np.ndarray]] = _packer([], tensors=True)
+        self._pack: Callable[[list[Any]], dict[str, Array]] = _packer([], tensors=True)
         self._output_names: list[str] = []
         self._provider = ""
         self._precision = ""
@@ -281,7 +282,7 @@ class OnnxRuntimeBackend(Backend):
         except Exception as exc:  # RuntimeException, EPFail, out of memory: maybe not the model's fault
             raise EngineError(f"ONNX Runtime failed to load the model: {self._clean(exc)}", permanent=False) from exc
 
-    def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def predict(self, inputs: dict[str, Array]) -> dict[str, Array]:
         run = self._run
         if run is None:
             raise EngineError("onnxruntime backend: predict() called before load()", permanent=False)
@@ -291,7 +292,7 @@ class OnnxRuntimeBackend(Backend):
             raise self._run_error(exc, inputs) from exc
         return self._pack(values)
 
-    def _run_error(self, exc: Exception, inputs: dict[str, np.ndarray]) -> EngineError:
+    def _run_error(self, exc: Exception, inputs: dict[str, Array]) -> EngineError:
         # Only on failure: the checks InferenceSession.run would do up front.
         expected = [s.name for s in self._inputs or ()]
         missing = [name for name in expected if name not in inputs]
@@ -358,7 +359,7 @@ def _public_run(session: ort.InferenceSession) -> Callable[..., list[Any]]:
 
 def _packer(
     names: list[str], *, tensors: bool, keys: dict[str, tuple[Any, ...]] | None = None
-) -> Callable[[list[Any]], dict[str, np.ndarray]]:
+) -> Callable[[list[Any]], dict[str, Array]]:
     """Build the function that names a run's outputs; chosen once per model because it runs on every call.
 
     ONNX Runtime returns fresh numpy arrays for tensor outputs, so they are
@@ -379,7 +380,7 @@ def _packer(
     return lambda values: {name: values[i] for i, name in pairs}
 
 
-def _as_array(value: Any, name: str, keys: dict[str, tuple[Any, ...]]) -> np.ndarray:
+def _as_array(value: Any, name: str, keys: dict[str, tuple[Any, ...]]) -> Array:
     if isinstance(value, np.ndarray):
         return value
     if isinstance(value, list) and value and isinstance(value[0], dict):

@@ -31,6 +31,7 @@ import numpy as np
 import openvino as ov
 from openvino._pyopenvino import InferRequest as _RequestBase  # the binding under the public wrapper
 
+from workers.engine.arrays import Array
 from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
 from workers.engine.formats.openvino_ir import port_spec
 from workers.engine.inference._common import (
@@ -96,7 +97,7 @@ class OpenVinoBackend(Backend):
         super().__init__(spec, device=device, options=options)
         self._compiled: Any = None
         self._request: Any = None
-        self._feeds: dict[str, tuple[int, np.dtype]] = {}
+        self._feeds: dict[str, tuple[int, np.dtype[Any]]] = {}
         self._fetches: tuple[tuple[str, int], ...] = ()
         self._execution_devices: list[str] = []
         self._precision = ""
@@ -139,7 +140,7 @@ class OpenVinoBackend(Backend):
         except RuntimeError as exc:
             raise EngineError(f"OpenVINO cannot compile the model for {target}: {self._clean(exc)}") from exc
         inputs = tuple(port_spec(port) for port in compiled.inputs)
-        feeds: dict[str, tuple[int, np.dtype]] = {}
+        feeds: dict[str, tuple[int, np.dtype[Any]]] = {}
         for index, port in enumerate(compiled.inputs):
             dtype = np.dtype(port.get_element_type().to_dtype())
             # Every tensor name of a port is accepted, as OpenVINO itself does.
@@ -160,7 +161,7 @@ class OpenVinoBackend(Backend):
         self._in_tensors: list[Any] = [None] * len(inputs)
         # numpy views of those tensors' memory, made once: ``Tensor.data`` builds a new view per call.
         # A placeholder until its input's first call sets the shape (and with it the view).
-        self._in_views: list[np.ndarray] = [np.empty(0)] * len(inputs)
+        self._in_views: list[Array] = [np.empty(0)] * len(inputs)
         self._in_shapes: list[tuple[int, ...] | None] = [None] * len(inputs)
         self._out_names = [name for name, _ in self._fetches]
 
@@ -241,7 +242,7 @@ class OpenVinoBackend(Backend):
         by_name.update({op.removeprefix("ai.onnx:"): op for op in graph_ops if op.startswith("ai.onnx:")})
         return [by_name.get(n.strip(), n.strip()) for n in match.group(1).split(",") if n.strip()]
 
-    def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def predict(self, inputs: dict[str, Array]) -> dict[str, Array]:
         request = self._request
         if request is None:
             raise EngineError("openvino backend: predict() called before load()", permanent=False)
@@ -252,7 +253,7 @@ class OpenVinoBackend(Backend):
         try:
             for name, array in inputs.items():
                 index, dtype = self._feeds[name]
-                if type(array) is not np.ndarray or array.dtype != dtype or not _shareable(array.flags):
+                if type(array) is not Array or array.dtype != dtype or not _shareable(array.flags):
                     # OpenVINO shares only C-ordered, writeable memory of the model's type.
                     array = np.array(array, dtype=dtype, order="C")
                 if array.nbytes > SHARE_INPUT_BYTES:
@@ -286,7 +287,7 @@ class OpenVinoBackend(Backend):
         """OpenVINO's own timing of the last inference, without any Python around it."""
         return int(self._request.latency * 1e6) if self._request is not None else None
 
-    def _input_error(self, inputs: dict[str, np.ndarray]) -> EngineError:
+    def _input_error(self, inputs: dict[str, Array]) -> EngineError:
         expected = [spec.name for spec in self._inputs or ()]
         return EngineError(
             f"openvino backend: the model takes inputs {', '.join(expected)}; got {', '.join(map(str, inputs)) or 'none'}"

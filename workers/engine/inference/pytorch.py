@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from workers.engine.arrays import Array
 from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
 from workers.engine.formats.torch_export import load_torch_export
 from workers.engine.formats.torchscript import check_torchscript_archive
@@ -227,7 +228,7 @@ class TorchBackend(Backend):
         # A dict's keys are known only once it has run.
         return ()
 
-    def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def predict(self, inputs: dict[str, Array]) -> dict[str, Array]:
         forward = self._forward
         if forward is None:
             raise EngineError("torch backend: predict() called before load()", permanent=False)
@@ -235,7 +236,7 @@ class TorchBackend(Backend):
             # The hot path: one CPU tensor sharing the caller's array, one output array sharing the result's.
             try:
                 array = inputs[self._arg_names[0]]
-                if type(array) is np.ndarray and array.flags.writeable:
+                if type(array) is Array and array.flags.writeable:
                     tensor = torch.from_numpy(array)
                 else:
                     tensor = self._tensor(array)
@@ -281,7 +282,7 @@ class TorchBackend(Backend):
             return EngineError(f"PyTorch failed to run the model: {self._clean(exc)}")
         return EngineError(f"PyTorch failed to run the model: {self._clean(exc)}", permanent=False)
 
-    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+    def _tensor(self, array: Array) -> torch.Tensor:
         if not isinstance(array, np.ndarray):
             array = np.asarray(array)
         # from_numpy shares memory; a read-only array (a view on a buffer) is
@@ -293,14 +294,14 @@ class TorchBackend(Backend):
             tensor = tensor.half()
         return tensor
 
-    def _array(self, tensor: torch.Tensor) -> np.ndarray:
+    def _array(self, tensor: torch.Tensor) -> Array:
         if self._half and tensor.dtype == torch.float16:
             tensor = tensor.float()
         if tensor.device.type != "cpu":
             tensor = tensor.cpu()
         return tensor.numpy()
 
-    def _named(self, result: Any) -> dict[str, np.ndarray]:
+    def _named(self, result: Any) -> dict[str, Array]:
         if isinstance(result, dict):
             return {str(k): self._array(v) for k, v in result.items()}
         if isinstance(result, (tuple, list)):

@@ -44,6 +44,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
 from workers.engine.inference._common import (
     CudaDriver,
@@ -139,8 +140,8 @@ class TensorRtBackend(Backend):
         self._context: Any = None
         self._keep: tuple[Any, ...] = ()
         self._max_batch = 64
-        self._in: list[tuple[str, np.dtype, int]] = []  # name, dtype, device pointer
-        self._out: list[tuple[str, np.dtype, int]] = []
+        self._in: list[tuple[str, np.dtype[Any], int]] = []  # name, dtype, device pointer
+        self._out: list[tuple[str, np.dtype[Any], int]] = []
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._out_shapes: dict[str, tuple[int, ...]] = {}
         self._precision = ""
@@ -211,7 +212,7 @@ class TensorRtBackend(Backend):
             self.unload()
             raise
 
-    def _calibration_data(self) -> np.ndarray | None:
+    def _calibration_data(self) -> Array | None:
         data = self.options.get("calibration_data")
         if data is None:
             return None
@@ -227,7 +228,7 @@ class TensorRtBackend(Backend):
         return np.ascontiguousarray(data, dtype=np.float32)
 
     def _engine_from_cache_or_build(
-        self, trt: Any, precision: str, max_batch: int, opt_batch: int, calibration: np.ndarray | None
+        self, trt: Any, precision: str, max_batch: int, opt_batch: int, calibration: Array | None
     ) -> Any:
         cache_dir = str(self.options.get("cache_dir") or default_cache_dir("tensorrt"))
         sha256 = self.spec.sha256 or file_sha256(self.spec.path)
@@ -264,7 +265,7 @@ class TensorRtBackend(Backend):
         return engine
 
     def _build(
-        self, trt: Any, logger: Any, precision: str, max_batch: int, opt_batch: int, calibration: np.ndarray | None
+        self, trt: Any, logger: Any, precision: str, max_batch: int, opt_batch: int, calibration: Array | None
     ) -> bytes:
         builder = trt.Builder(logger)
         network = builder.create_network(0)
@@ -343,7 +344,7 @@ class TensorRtBackend(Backend):
 
     # --------------------------------------------------------------- predict
 
-    def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def predict(self, inputs: dict[str, Array]) -> dict[str, Array]:
         if self._context is None:
             raise EngineError("tensorrt backend: predict() called before load()", permanent=False)
         unknown = sorted(set(inputs) - {name for name, _, _ in self._in})
@@ -366,7 +367,7 @@ class TensorRtBackend(Backend):
         ]
         return {name: np.concatenate([p[name] for p in parts]) for name, _, _ in self._out}
 
-    def _run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _run(self, arrays: dict[str, Array]) -> dict[str, Array]:
         context, cuda = self._context, self._cuda
         assert cuda is not None
         cuda.make_current()
@@ -455,7 +456,7 @@ def _logger(trt: Any) -> Any:
     return _Logger()
 
 
-def _calibrator(trt: Any, cuda: CudaDriver | None, data: np.ndarray, batch: int) -> Any:
+def _calibrator(trt: Any, cuda: CudaDriver | None, data: Array, batch: int) -> Any:
     assert cuda is not None
     driver: CudaDriver = cuda  # the methods below close over it
     ptr = driver.alloc(data[:batch].nbytes)

@@ -18,15 +18,16 @@ each batch; the tensors are reallocated only when the shape changes.
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from workers.engine.errors import BackendUnavailable, EngineError, InvalidArtifact
 from workers.engine.formats.tflite import TFLITE_IDENTIFIER, tflite_tensor_spec
 from workers.engine.inference._common import clean_message, dtype_precision, int_option, precision_option
 from workers.engine.inference.base import Backend
 from workers.engine.types import ModelSpec
+
+if TYPE_CHECKING:
+    from workers.engine.arrays import Array
 
 try:
     import ai_edge_litert
@@ -115,7 +116,7 @@ class TfLiteBackend(Backend):
         self._precision = dtype_precision(s.dtype for s in self._inputs + self._outputs)
         self._interpreter = interpreter
 
-    def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def predict(self, inputs: dict[str, Array]) -> dict[str, Array]:
         interpreter = self._interpreter
         if interpreter is None:
             raise EngineError("tflite backend: predict() called before load()", permanent=False)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.inference.base import Backend
 from workers.engine.latency.results import ConcurrencyLevel, ConcurrencySweep
@@ -87,7 +88,7 @@ def measure_level(
     rule: StabilityRule,
     *,
     warmup_s: float = 0.2,
-) -> tuple[np.ndarray, int, StabilityReport]:
+) -> tuple[Array, int, StabilityReport]:
     """Run ``len(backends)`` threads and measure until stable.
 
     Returns
@@ -114,7 +115,7 @@ def measure_level(
         thread.start()
     clock = time.perf_counter_ns
     windows: list[Window] = []
-    chunks: list[np.ndarray] = []
+    chunks: list[Array] = []
     walls: list[int] = []
     reason = "max_windows"
     try:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.feed.convert import INPUT_DTYPES, tabular_input, to_matrix
 from workers.engine.types import TensorSpec
@@ -29,7 +30,7 @@ __all__ = [
     "tabular_preprocess",
 ]
 
-Batch = dict[str, np.ndarray]
+Batch = dict[str, Array]
 Preprocess = Callable[[Any], Batch]
 
 # Integer inputs are usually indices (token ids, categories): small values

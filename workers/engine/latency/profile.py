@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import BackendUnavailable, Cancelled, EngineError, clean_message
 from workers.engine.inference.base import Backend
 from workers.engine.inference.registry import get_backend_class
@@ -90,7 +91,7 @@ def _runtime_timer(backend: Backend) -> Callable[[], int] | None:
     return reader if isinstance(value, int) else None
 
 
-def _keep(samples: np.ndarray, cap: int) -> list[int]:
+def _keep(samples: Array, cap: int) -> list[int]:
     if samples.size <= cap:
         return [int(v) for v in samples.tolist()]
     # Evenly spaced in time: keeps the distribution and any drift visible.

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.latency._json import json_dict
 from workers.engine.latency.results import CellKey, ProfileResult
@@ -104,7 +105,7 @@ class SampleComparison:
         return json_dict(self)
 
 
-def cliffs_delta(candidate: Sequence[float] | np.ndarray, baseline: Sequence[float] | np.ndarray) -> float:
+def cliffs_delta(candidate: Sequence[float] | Array, baseline: Sequence[float] | Array) -> float:
     """``P(c > b) - P(c < b)`` over all pairs, in ``[-1, 1]`` (exact, via ranks)."""
     c = np.asarray(candidate, dtype=np.float64)
     b = np.asarray(baseline, dtype=np.float64)
@@ -116,7 +117,7 @@ def cliffs_delta(candidate: Sequence[float] | np.ndarray, baseline: Sequence[flo
     return float((below - above) / (c.size * b.size))
 
 
-def correlation_time(samples: np.ndarray) -> float:
+def correlation_time(samples: Array) -> float:
     """``(1 + r) / (1 - r)`` from the lag-1 autocorrelation ``r`` of the samples' ranks (1 when ``r <= 0``).
 
     For an AR(1) process this is its integrated autocorrelation time: how
@@ -144,7 +145,7 @@ def block_count(n: int, tau: float = 1.0) -> int:
     return int(min(MAX_BLOCKS, max(MIN_BLOCKS, int(n // length)), n))
 
 
-def block_medians(samples: np.ndarray, blocks: int | None = None) -> np.ndarray:
+def block_medians(samples: Array, blocks: int | None = None) -> Array:
     """Medians of ``numpy.array_split(samples, blocks)``, in measurement order.
 
     ``blocks`` defaults to :func:`block_count` of the samples' :func:`correlation_time`.
@@ -155,13 +156,13 @@ def block_medians(samples: np.ndarray, blocks: int | None = None) -> np.ndarray:
     return np.array([np.median(p) for p in np.array_split(samples, blocks)])
 
 
-def _lag1(values: np.ndarray) -> float | None:
+def _lag1(values: Array) -> float | None:
     centred = values - values.mean()
     denominator = float(np.dot(centred, centred))
     return float(np.dot(centred[1:], centred[:-1]) / denominator) if denominator > 0 else None
 
 
-def _ratio_interval(ratio: float, base: np.ndarray, cand: np.ndarray, confidence: float) -> tuple[float, float]:
+def _ratio_interval(ratio: float, base: Array, cand: Array, confidence: float) -> tuple[float, float]:
     lb, lc = np.log(base), np.log(cand)
     vb, vc = lb.var(ddof=1) / lb.size, lc.var(ddof=1) / lc.size
     se = float(np.sqrt(vb + vc))
@@ -173,8 +174,8 @@ def _ratio_interval(ratio: float, base: np.ndarray, cand: np.ndarray, confidence
 
 
 def compare_samples(
-    baseline_ns: Sequence[int] | np.ndarray,
-    candidate_ns: Sequence[int] | np.ndarray,
+    baseline_ns: Sequence[int] | Array,
+    candidate_ns: Sequence[int] | Array,
     *,
     alpha: float = 0.01,
     threshold: float = 0.10,

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.latency._json import json_dict
 from workers.engine.latency.host import HostFacts
 from workers.engine.latency.memory import MemoryUsage
@@ -113,7 +114,7 @@ class VariantResult:
     #: Every runtime timing behind ``runtime_latency``, encoded like ``samples``.
     runtime_samples: dict[str, Any] | None = None
 
-    def all_samples_ns(self) -> np.ndarray:
+    def all_samples_ns(self) -> Array:
         """Every sample the percentiles were computed from (the chart subset for results stored without them)."""
         if self.samples is not None:
             return decode_samples(self.samples)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 
 __all__ = ["ENCODING", "decode_samples", "encode_samples"]
@@ -31,7 +32,7 @@ __all__ = ["ENCODING", "decode_samples", "encode_samples"]
 ENCODING = "byteplanes+zlib+base64"
 
 
-def encode_samples(samples_ns: np.ndarray) -> dict[str, Any]:
+def encode_samples(samples_ns: Array) -> dict[str, Any]:
     """``{"encoding", "dtype", "itemsize", "count", "data"}`` holding every sample, in order."""
     values = np.asarray(samples_ns).ravel()
     if values.size and (values < 0).any():
@@ -47,7 +48,7 @@ def encode_samples(samples_ns: np.ndarray) -> dict[str, Any]:
             "data": data}  # fmt: skip
 
 
-def decode_samples(stored: dict[str, Any]) -> np.ndarray:
+def decode_samples(stored: dict[str, Any]) -> Array:
     """The int64 nanosecond samples :func:`encode_samples` stored, in measurement order."""
     if stored.get("encoding") != ENCODING:
         raise EngineError(f"unknown sample encoding {stored.get('encoding')!r}", permanent=True)

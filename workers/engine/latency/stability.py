@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.latency._json import json_dict
 
@@ -125,7 +126,7 @@ class Window:
     complete: bool = True
 
     @classmethod
-    def of(cls, durations_ns: Sequence[int] | np.ndarray, wall_ns: int, *, complete: bool = True) -> Window:
+    def of(cls, durations_ns: Sequence[int] | Array, wall_ns: int, *, complete: bool = True) -> Window:
         """Build a window from its call durations and its wall-clock length."""
         values = np.asarray(durations_ns, dtype=np.float64)
         if values.size == 0:
@@ -206,12 +207,12 @@ class Measurement:
     merges them. ``total_calls`` counts every timed call.
     """
 
-    samples_ns: np.ndarray
+    samples_ns: Array
     wall_ns: int
     report: StabilityReport
     total_calls: int
     #: What ``after()`` returned after each reported call (see :func:`measure_until_stable`).
-    side_ns: np.ndarray | None = None
+    side_ns: Array | None = None
 
 
 def _report(windows: list[Window], rule: StabilityRule, reason: str, seconds: float) -> StabilityReport:
@@ -227,12 +228,12 @@ def _report(windows: list[Window], rule: StabilityRule, reason: str, seconds: fl
     )
 
 
-def _merge(chunks: list[np.ndarray], walls: list[int], rule: StabilityRule) -> tuple[np.ndarray, int]:
+def _merge(chunks: list[Array], walls: list[int], rule: StabilityRule) -> tuple[Array, int]:
     kept = chunks[-rule.windows :]
     return (np.concatenate(kept) if kept else np.empty(0, dtype=np.int64)), int(sum(walls[-rule.windows :]))
 
 
-def evaluate_sequence(durations_ns: Sequence[int] | np.ndarray, rule: StabilityRule, *, gap_ns: int = 0) -> Measurement:
+def evaluate_sequence(durations_ns: Sequence[int] | Array, rule: StabilityRule, *, gap_ns: int = 0) -> Measurement:
     """Apply the window rule to a recorded timing sequence.
 
     Parameters
@@ -254,7 +255,7 @@ def evaluate_sequence(durations_ns: Sequence[int] | np.ndarray, rule: StabilityR
     window_ns = int(rule.min_window_s * 1e9)
     cap_ns = int(rule.max_seconds * 1e9)
     windows: list[Window] = []
-    chunks: list[np.ndarray] = []
+    chunks: list[Array] = []
     walls: list[int] = []
     elapsed = 0
     start = 0
@@ -328,8 +329,8 @@ def measure_until_stable(
     window_ns = int(rule.min_window_s * 1e9)
     min_calls = rule.min_calls
     windows: list[Window] = []
-    chunks: list[np.ndarray] = []
-    side_chunks: list[np.ndarray] = []
+    chunks: list[Array] = []
+    side_chunks: list[Array] = []
     walls: list[int] = []
     begin = clock()
     deadline = begin + int(rule.max_seconds * 1e9)

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.latency._json import json_dict
 
@@ -57,7 +58,7 @@ PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
 _NS_PER_MS = 1e6
 
 
-def _sorted(samples: Iterable[float] | np.ndarray) -> np.ndarray:
+def _sorted(samples: Iterable[float] | Array) -> Array:
     values = np.sort(np.asarray(samples, dtype=np.float64).ravel())
     if values.size == 0:
         raise EngineError("cannot take a percentile of no samples", permanent=False)
@@ -71,7 +72,7 @@ def _check(q: float, method: str) -> None:
         raise EngineError(f"unknown percentile method {method!r}; choose one of {', '.join(PERCENTILE_METHODS)}")
 
 
-def _from_sorted(values: np.ndarray, q: float, method: str) -> float:
+def _from_sorted(values: Array, q: float, method: str) -> float:
     n = values.size
     if method == "linear":
         return float(np.percentile(values, q, method="linear"))
@@ -82,7 +83,7 @@ def _from_sorted(values: np.ndarray, q: float, method: str) -> float:
     return float(values[max(int(math.ceil(n * q / 100.0)) - 1, 0)])
 
 
-def percentile(samples: Iterable[float] | np.ndarray, q: float, method: PercentileMethod = "linear") -> float:
+def percentile(samples: Iterable[float] | Array, q: float, method: PercentileMethod = "linear") -> float:
     """Return the ``q``-th percentile of ``samples``.
 
     Parameters
@@ -105,7 +106,7 @@ def percentile(samples: Iterable[float] | np.ndarray, q: float, method: Percenti
 
 
 def percentiles(
-    samples: Iterable[float] | np.ndarray, qs: Sequence[float] = PERCENTILES, method: PercentileMethod = "linear"
+    samples: Iterable[float] | Array, qs: Sequence[float] = PERCENTILES, method: PercentileMethod = "linear"
 ) -> dict[float, float]:
     """Return ``{q: percentile}`` for every ``q`` in ``qs``, sorting the samples once."""
     for q in qs:
@@ -114,7 +115,7 @@ def percentiles(
     return {q: _from_sorted(values, q, method) for q in qs}
 
 
-def bimodality_gap(samples: Iterable[float] | np.ndarray) -> float:
+def bimodality_gap(samples: Iterable[float] | Array) -> float:
     """The widest empty gap in the middle 80 % of the samples, relative to the median.
 
     A unimodal latency distribution is dense between its 10th and 90th
@@ -175,7 +176,7 @@ class LatencySummary:
 
 
 def summarize(
-    samples_ns: Sequence[int] | np.ndarray,
+    samples_ns: Sequence[int] | Array,
     *,
     batch_size: int,
     wall_ns: int | None = None,

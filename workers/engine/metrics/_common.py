@@ -7,20 +7,22 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
+
 
 def to_python(value: Any) -> Any:
     """Turn a numpy scalar into the matching Python scalar; leave others as they are."""
     return value.item() if isinstance(value, np.generic) else value
 
 
-def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def safe_div(num: Array, den: Array) -> Array:
     """``num / den`` with 0 where ``den`` is 0 (scikit-learn's ``zero_division=0``)."""
     out = np.zeros(np.broadcast(num, den).shape, dtype=np.float64)
     np.divide(num, den, out=out, where=den != 0)
     return out
 
 
-def indices(values: Sequence[Any] | np.ndarray, labels: list[Any], name: str) -> np.ndarray:
+def indices(values: Sequence[Any] | Array, labels: list[Any], name: str) -> Array:
     """Map each value to its position in ``labels``; reject unknown values."""
     lookup = {label: i for i, label in enumerate(labels)}
     arr = np.asarray(values).ravel()

@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.metrics._common import safe_div
 from workers.engine.metrics.intervals import CONFIDENCE
 
@@ -86,7 +87,7 @@ def wald(
 # ------------------------------------------------------------------ ROC AUC
 
 
-def midranks(values: np.ndarray) -> np.ndarray:
+def midranks(values: Array) -> Array:
     """1-based ranks of ``values``, tied values sharing the mean of their ranks (Sun & Xu's midranks)."""
     order = np.argsort(values)
     out = np.empty(values.size, dtype=np.float64)
@@ -94,13 +95,13 @@ def midranks(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sorted_midranks(ranked: np.ndarray) -> np.ndarray:
+def _sorted_midranks(ranked: Array) -> Array:
     starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
     ends = np.r_[starts[1:], ranked.size]
     return np.repeat((starts + ends + 1) / 2.0, ends - starts)
 
 
-def delong(is_positive: np.ndarray, scores: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def delong(is_positive: Array, scores: Array) -> tuple[float, Array, Array]:
     """``(auc, v10, v01)``: the AUC and the placement values of the positives and of the negatives.
 
     One sort serves the three midrank vectors: the positives' (and the
@@ -124,12 +125,12 @@ def delong(is_positive: np.ndarray, scores: np.ndarray) -> tuple[float, np.ndarr
     return float(v10.mean()), v10, v01
 
 
-def delong_variance(v10: np.ndarray, v01: np.ndarray) -> float:
+def delong_variance(v10: Array, v01: Array) -> float:
     """DeLong's variance of the AUC from the placement values."""
     return float(np.var(v10, ddof=1) / v10.size + np.var(v01, ddof=1) / v01.size)
 
 
-def binary_auc_interval(is_positive: np.ndarray, scores: np.ndarray) -> dict[str, Any] | None:
+def binary_auc_interval(is_positive: Array, scores: Array) -> dict[str, Any] | None:
     is_positive = np.asarray(is_positive, dtype=bool)
     m = int(is_positive.sum())
     if m < 2 or is_positive.size - m < 2:
@@ -138,7 +139,7 @@ def binary_auc_interval(is_positive: np.ndarray, scores: np.ndarray) -> dict[str
     return wald(auc, delong_variance(v10, v01), is_positive.size, "delong")
 
 
-def macro_auc_interval(t: np.ndarray, proba: np.ndarray, k: int) -> dict[str, Any] | None:
+def macro_auc_interval(t: Array, proba: Array, k: int) -> dict[str, Any] | None:
     """One-vs-rest macro AUC over ``k`` classes with the stratified DeLong variance (module docstring)."""
     n = t.size
     counts = np.bincount(t, minlength=k)
@@ -156,7 +157,7 @@ def macro_auc_interval(t: np.ndarray, proba: np.ndarray, k: int) -> dict[str, An
     return wald(float(np.mean(aucs)), _stratified_rows_variance(influence, t, k), n, "delong")
 
 
-def _stratified_rows_variance(values: np.ndarray, strata: np.ndarray, k: int) -> float:
+def _stratified_rows_variance(values: Array, strata: Array, k: int) -> float:
     counts = np.bincount(strata, minlength=k).astype(np.float64)
     means = safe_div(np.bincount(strata, weights=values, minlength=k), counts)
     centred = values - means[strata]
@@ -167,7 +168,7 @@ def _stratified_rows_variance(values: np.ndarray, strata: np.ndarray, k: int) ->
 # ---------------------------------------------------- confusion-matrix metrics
 
 
-def stratified_cell_variance(cm: np.ndarray, values: np.ndarray) -> np.ndarray:
+def stratified_cell_variance(cm: Array, values: Array) -> Array:
     """Variance of ``Σ rows' influence`` when each true class's rows are resampled among its cells.
 
     ``cm`` is the confusion matrix (rows true), ``values`` the influence value
@@ -180,7 +181,7 @@ def stratified_cell_variance(cm: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.asarray((safe_div(n_s, n_s - 1) * squares).sum(axis=-1))
 
 
-def _rates(cm: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def _rates(cm: Array) -> tuple[dict[str, Array], Array, Array]:
     tp = np.diag(cm).astype(np.float64)
     predicted, actual = cm.sum(axis=0).astype(np.float64), cm.sum(axis=1).astype(np.float64)
     estimates = {
@@ -191,7 +192,7 @@ def _rates(cm: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarra
     return estimates, predicted, actual
 
 
-def per_class_intervals(cm: np.ndarray, metric: str) -> list[dict[str, Any] | None]:
+def per_class_intervals(cm: Array, metric: str) -> list[dict[str, Any] | None]:
     """The delta-method interval of each class's ``metric`` (``precision``, ``recall`` or ``f1``).
 
     Class ``c``'s influence is ``a`` on the cell (c, c), ``b`` on the other
@@ -216,7 +217,7 @@ def per_class_intervals(cm: np.ndarray, metric: str) -> list[dict[str, Any] | No
     return [wald(float(estimate[c]), float(variance[c]), n, "delta") for c in range(cm.shape[0])]
 
 
-def macro_cell_values(cm: np.ndarray) -> dict[str, np.ndarray]:
+def macro_cell_values(cm: Array) -> dict[str, Array]:
     """Each macro average's influence value per cell (true ``s``, predicted ``q``): the mean of the classes'."""
     estimates, predicted, actual = _rates(cm)
     present = (predicted + actual) > 0
@@ -232,7 +233,7 @@ def macro_cell_values(cm: np.ndarray) -> dict[str, np.ndarray]:
     return {name: v / present.sum() for name, v in values.items()}
 
 
-def macro_intervals(cm: np.ndarray) -> dict[str, dict[str, Any] | None]:
+def macro_intervals(cm: Array) -> dict[str, dict[str, Any] | None]:
     """Delta-method intervals of the macro precision, recall and F1 over the classes present."""
     estimates, predicted, actual = _rates(cm)
     present = (predicted + actual) > 0
@@ -247,7 +248,7 @@ def macro_intervals(cm: np.ndarray) -> dict[str, dict[str, Any] | None]:
 # ---------------------------------------------------------------- regression
 
 
-def regression_analytic(err: np.ndarray, y_true: np.ndarray) -> dict[str, Any]:
+def regression_analytic(err: Array, y_true: Array) -> dict[str, Any]:
     """Normal-theory intervals of MAE, RMSE and R² (module docstring); a metric left out if undefined."""
     n = err.size
     out: dict[str, Any] = {}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from workers.engine.arrays import Array
+
 __all__ = ["roc_auc", "roc_auc_binary"]
 
 
-def roc_auc_binary(is_positive: np.ndarray, scores: np.ndarray) -> float | None:
+def roc_auc_binary(is_positive: Array, scores: Array) -> float | None:
     """Area under the ROC curve from the Mann-Whitney U statistic.
 
     Tied scores share their average rank, which counts a positive-negative
@@ -28,7 +30,7 @@ def roc_auc_binary(is_positive: np.ndarray, scores: np.ndarray) -> float | None:
     return float(u / (n_pos * n_neg))
 
 
-def roc_auc(t: np.ndarray, proba: np.ndarray | None, k: int, positive_index: int | None) -> float | None:
+def roc_auc(t: Array, proba: Array | None, k: int, positive_index: int | None) -> float | None:
     """Binary AUC of column ``positive_index``, or the unweighted mean of the one-vs-rest AUCs."""
     if proba is None:
         return None

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.metrics._common import indices, names, safe_div, to_python
 from workers.engine.metrics.auc import roc_auc
 from workers.engine.metrics.intervals import ANALYTIC_ROWS, DEFAULT_RESAMPLES, DEFAULT_SEED
@@ -16,9 +17,9 @@ __all__ = ["classification_metrics"]
 
 
 def classification_metrics(
-    y_true: Sequence[Any] | np.ndarray,
-    y_pred: Sequence[Any] | np.ndarray,
-    proba: np.ndarray | None,
+    y_true: Sequence[Any] | Array,
+    y_pred: Sequence[Any] | Array,
+    proba: Array | None,
     labels: Sequence[Any],
     positive_label: Any = None,
     *,

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
+
 __all__ = [
     "CALIBRATION_BINS",
     "MAX_CURVE_POINTS",
@@ -37,7 +39,7 @@ MAX_CURVE_POINTS = 200
 CALIBRATION_BINS = 10
 
 
-def threshold_counts(is_positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def threshold_counts(is_positive: Array, scores: Array) -> tuple[Array, Array, Array]:
     """Distinct thresholds (descending) and the true and false positives at each (``score >= threshold``)."""
     positive = np.asarray(is_positive, dtype=bool).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
@@ -50,23 +52,23 @@ def threshold_counts(is_positive: np.ndarray, scores: np.ndarray) -> tuple[np.nd
     return s[ends], tps, fps
 
 
-def downsample(n: int, max_points: int = MAX_CURVE_POINTS) -> np.ndarray:
+def downsample(n: int, max_points: int = MAX_CURVE_POINTS) -> Array:
     """Indices of at most ``max_points`` of ``n`` points, evenly spaced, first and last included."""
     if n <= max_points:
         return np.arange(n)
     return np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
 
 
-def _rounded(values: np.ndarray) -> list[float | None]:
+def _rounded(values: Array) -> list[float | None]:
     return [None if not np.isfinite(v) else float(v) for v in values.tolist()]
 
 
 def binary_curves(
-    is_positive: np.ndarray,
-    scores: np.ndarray,
+    is_positive: Array,
+    scores: Array,
     *,
     max_points: int = MAX_CURVE_POINTS,
-    counts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    counts: tuple[Array, Array, Array] | None = None,
 ) -> dict[str, Any] | None:
     """ROC and precision-recall curves of one class's scores, with their exact areas.
 
@@ -120,11 +122,11 @@ def binary_curves(
 
 
 def threshold_sweep(
-    is_positive: np.ndarray,
-    scores: np.ndarray,
+    is_positive: Array,
+    scores: Array,
     *,
     max_points: int = MAX_CURVE_POINTS,
-    counts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    counts: tuple[Array, Array, Array] | None = None,
 ) -> dict[str, Any] | None:
     """Precision, recall, F1 and false positive rate at each distinct score used as the threshold.
 
@@ -163,7 +165,7 @@ def threshold_sweep(
     }
 
 
-def calibration(is_positive: np.ndarray, scores: np.ndarray, *, bins: int = CALIBRATION_BINS) -> dict[str, Any] | None:
+def calibration(is_positive: Array, scores: Array, *, bins: int = CALIBRATION_BINS) -> dict[str, Any] | None:
     """Reliability diagram over ``bins`` equal-width bins of [0, 1], Brier score and expected calibration error.
 
     ``mean_predicted`` and ``fraction_positive`` are those of the non-empty

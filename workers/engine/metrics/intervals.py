@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
+
 __all__ = [
     "ANALYTIC_ROWS",
     "CONFIDENCE",
@@ -68,7 +70,7 @@ def wilson_interval(successes: int, n: int) -> dict[str, Any] | None:
     return {"low": bounds[0], "high": bounds[1], "method": "wilson", "n": int(n)}
 
 
-def resample_indices(n: int, strata: np.ndarray | None, resamples: int, seed: int) -> Iterator[np.ndarray]:
+def resample_indices(n: int, strata: Array | None, resamples: int, seed: int) -> Iterator[Array]:
     """Blocks of resampled row indices, shape ``(block, n)``, drawn as the module docstring says.
 
     ``strata`` holds each row's stratum (a class index); ``None`` draws from all rows.
@@ -89,7 +91,7 @@ def resample_indices(n: int, strata: np.ndarray | None, resamples: int, seed: in
         done += size
 
 
-def bootstrap_interval(values: np.ndarray, n: int, confidence: float = CONFIDENCE) -> dict[str, Any] | None:
+def bootstrap_interval(values: Array, n: int, confidence: float = CONFIDENCE) -> dict[str, Any] | None:
     """Percentile interval over the resampled values that are defined (finite)."""
     values = np.asarray(values, dtype=np.float64)
     finite = values[np.isfinite(values)]
@@ -105,20 +107,20 @@ def bootstrap_interval(values: np.ndarray, n: int, confidence: float = CONFIDENC
 
 def bootstrap_stats(
     n: int,
-    strata: np.ndarray | None,
+    strata: Array | None,
     resamples: int,
     seed: int,
-    statistic: Callable[[np.ndarray], dict[str, np.ndarray]],
-) -> dict[str, np.ndarray]:
+    statistic: Callable[[Array], dict[str, Array]],
+) -> dict[str, Array]:
     """Apply ``statistic`` (a block of index rows → named arrays, one value per row) to every resample."""
-    parts: dict[str, list[np.ndarray]] = {}
+    parts: dict[str, list[Array]] = {}
     for block in resample_indices(n, strata, resamples, seed):
         for name, values in statistic(block).items():
             parts.setdefault(name, []).append(np.asarray(values, dtype=np.float64))
     return {name: np.concatenate(chunks) for name, chunks in parts.items()}
 
 
-def _groups(strata: np.ndarray) -> list[np.ndarray]:
+def _groups(strata: Array) -> list[Array]:
     strata = np.asarray(strata)
     k = int(strata.max()) + 1 if strata.size else 0
     order = np.argsort(strata, kind="stable")

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.metrics.intervals import ANALYTIC_ROWS, DEFAULT_RESAMPLES, DEFAULT_SEED
 from workers.engine.metrics.uncertainty import regression_intervals
 
@@ -14,8 +15,8 @@ __all__ = ["regression_metrics"]
 
 
 def regression_metrics(
-    y_true: Sequence[float] | np.ndarray,
-    y_pred: Sequence[float] | np.ndarray,
+    y_true: Sequence[float] | Array,
+    y_pred: Sequence[float] | Array,
     *,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workers.engine.arrays import Array
 from workers.engine.metrics._common import safe_div
 from workers.engine.metrics.auc import roc_auc_binary
 from workers.engine.metrics.intervals import wilson_interval
@@ -44,7 +45,7 @@ def _number(value: float) -> str:
     return f"{value:.6g}"
 
 
-def slice_codes(values: np.ndarray) -> tuple[np.ndarray, list[str], dict[str, Any]]:
+def slice_codes(values: Array) -> tuple[Array, list[str], dict[str, Any]]:
     """Each row's slice index, the slices' names, and how the slices were made.
 
     Numbers with more than :data:`MAX_DISTINCT_NUMBERS` distinct values are
@@ -96,7 +97,7 @@ def slice_codes(values: np.ndarray) -> tuple[np.ndarray, list[str], dict[str, An
     return np.asarray(codes, dtype=np.int64), names, {"binned": None}
 
 
-def _rows(names: list[str], counts: np.ndarray) -> list[dict[str, Any]]:
+def _rows(names: list[str], counts: Array) -> list[dict[str, Any]]:
     return [
         {"slice": name, "rows": int(n), "small": bool(n < MIN_SLICE_ROWS)}
         for name, n in zip(names, counts.tolist(), strict=True)
@@ -105,10 +106,10 @@ def _rows(names: list[str], counts: np.ndarray) -> list[dict[str, Any]]:
 
 def classification_slices(
     column: str,
-    values: np.ndarray,
-    t: np.ndarray,
-    p: np.ndarray,
-    proba: np.ndarray | None,
+    values: Array,
+    t: Array,
+    p: Array,
+    proba: Array | None,
     k: int,
     positive_index: int | None,
 ) -> dict[str, Any]:
@@ -152,7 +153,7 @@ def classification_slices(
     return {"column": column, **how, "min_rows": MIN_SLICE_ROWS, "slices": rows}
 
 
-def regression_slices(column: str, values: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+def regression_slices(column: str, values: Array, y_true: Array, y_pred: Array) -> dict[str, Any]:
     """Rows, MAE, RMSE and R² (``None`` for a constant target in the slice) per slice of ``values``."""
     codes, names, how = slice_codes(values)
     m = len(names)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.metrics import analytic
 from workers.engine.metrics._common import safe_div
 from workers.engine.metrics.intervals import (
@@ -56,9 +57,9 @@ def _method(resamples: int, requested: int, seed: int, strata: str | None) -> di
 
 
 def classification_intervals(
-    t: np.ndarray,
-    p: np.ndarray,
-    proba: np.ndarray | None,
+    t: Array,
+    p: Array,
+    proba: Array | None,
     labels: list[Any],
     positive_index: int | None,
     *,
@@ -123,7 +124,7 @@ def classification_intervals(
 
 
 def regression_intervals(
-    err: np.ndarray, y_true: np.ndarray, *, resamples: int, seed: int, analytic_above: int | None = ANALYTIC_ROWS
+    err: Array, y_true: Array, *, resamples: int, seed: int, analytic_above: int | None = ANALYTIC_ROWS
 ) -> dict[str, Any]:
     """``{"intervals", "interval_method"}`` for :func:`regression_metrics`."""
     n = y_true.size
@@ -136,7 +137,7 @@ def regression_intervals(
     requested, resamples = resamples, _planned(resamples, n, 2)
     if resamples > 0:
 
-        def statistic(idx: np.ndarray) -> dict[str, np.ndarray]:
+        def statistic(idx: Array) -> dict[str, Array]:
             e, y = err[idx], y_true[idx]
             ss_res = np.einsum("ij,ij->i", e, e)
             centred = y - y.mean(axis=1, keepdims=True)
@@ -162,9 +163,9 @@ def _analytic_method(above: int, *, classification: bool) -> dict[str, Any]:
 
 
 def _analytic_classification(
-    cm: np.ndarray,
-    t: np.ndarray,
-    proba: np.ndarray | None,
+    cm: Array,
+    t: Array,
+    proba: Array | None,
     labels: list[Any],
     positive_index: int | None,
     auc_columns: list[int],
@@ -192,7 +193,7 @@ def _analytic_classification(
         intervals["roc_auc"] = analytic.macro_auc_interval(t, proba, k)
 
 
-def _auc_columns(t: np.ndarray, proba: np.ndarray | None, k: int, positive_index: int | None) -> list[int]:
+def _auc_columns(t: Array, proba: Array | None, k: int, positive_index: int | None) -> list[int]:
     if proba is None or not np.isfinite(proba).all():
         return []
     if (np.bincount(t, minlength=k) == 0).any():
@@ -201,13 +202,13 @@ def _auc_columns(t: np.ndarray, proba: np.ndarray | None, k: int, positive_index
 
 
 def _classification_statistic(
-    t: np.ndarray, p: np.ndarray, proba: np.ndarray | None, k: int, auc_columns: list[int]
-) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    t: Array, p: Array, proba: Array | None, k: int, auc_columns: list[int]
+) -> Callable[[Array], dict[str, Array]]:
     n = t.size
     correct = t == p
     sorted_columns = [_SortedScores(proba[:, c], t == c) for c in auc_columns] if proba is not None else []
 
-    def statistic(idx: np.ndarray) -> dict[str, np.ndarray]:
+    def statistic(idx: Array) -> dict[str, Array]:
         b = len(idx)
         offsets = (np.arange(b) * k)[:, None]
         tt, pp = t[idx] + offsets, p[idx] + offsets
@@ -238,7 +239,7 @@ class _SortedScores:
     all in integers, which is what the ROC area of the resampled rows is.
     """
 
-    def __init__(self, scores: np.ndarray, positive: np.ndarray) -> None:
+    def __init__(self, scores: Array, positive: Array) -> None:
         self.order = np.argsort(scores, kind="stable")
         ranked = scores[self.order]
         self.starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
@@ -248,7 +249,7 @@ class _SortedScores:
             self.group = np.repeat(np.arange(self.starts.size), np.diff(np.r_[self.starts, ranked.size]))
         self.positive = positive[self.order]
 
-    def auc(self, weights: np.ndarray) -> np.ndarray:
+    def auc(self, weights: Array) -> Array:
         w = weights[:, self.order]
         pos = np.where(self.positive, w, 0)
         neg = w - pos
@@ -261,4 +262,4 @@ class _SortedScores:
         else:
             twice = 2 * below
         wins = np.einsum("ij,ij->i", pos, twice) / 2.0
-        return wins / (pos.sum(axis=1).astype(np.float64) * neg.sum(axis=1))
+        return np.asarray(wins / (pos.sum(axis=1).astype(np.float64) * neg.sum(axis=1)))

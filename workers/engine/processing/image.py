@@ -38,6 +38,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from workers.engine.arrays import Array
 from workers.engine.errors import InvalidDataset
 from workers.engine.processing.spec import ImageInput
 
@@ -56,7 +57,7 @@ _RESAMPLE = {
 }
 
 
-def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "the image") -> np.ndarray:
+def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "the image") -> Array:
     """Decode an encoded image to an upright ``(height, width, 3)`` uint8 RGB array.
 
     Parameters
@@ -147,7 +148,7 @@ def center_crop_box(height: int, width: int, crop: tuple[int, int]) -> tuple[int
     return pad_top, pad_left, int(round((padded_h - crop_h) / 2.0)), int(round((padded_w - crop_w) / 2.0))
 
 
-def prepare_images(images: list[np.ndarray], spec: ImageInput) -> np.ndarray:
+def prepare_images(images: list[Array], spec: ImageInput) -> Array:
     """Turn decoded images into one model input batch.
 
     Parameters
@@ -196,7 +197,7 @@ def prepare_images(images: list[np.ndarray], spec: ImageInput) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def _as_pil(array: np.ndarray, color: str) -> Image.Image:
+def _as_pil(array: Array, color: str) -> Image.Image:
     if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
         raise ValueError(f"expected a (height, width, 3) uint8 image, got {array.dtype} {array.shape}")
     image = Image.fromarray(array, "L" if array.ndim == 2 else "RGB")
@@ -205,7 +206,7 @@ def _as_pil(array: np.ndarray, color: str) -> Image.Image:
     return image.convert("RGB") if image.mode != "RGB" else image
 
 
-def _geometry(image: Image.Image, spec: ImageInput) -> np.ndarray:
+def _geometry(image: Image.Image, spec: ImageInput) -> Array:
     height, width = resized_size(image.height, image.width, spec)
     if (height, width) != (image.height, image.width):
         image = image.resize((width, height), _RESAMPLE[spec.interpolation])

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.labels import coerce_labels
 from workers.engine.processing.post import PostResult, apply_output, sigmoid
@@ -92,11 +93,11 @@ class InputBuilder:
         first = known[next(iter(self.rename.values()))].shape if known else None
         self.fixed_rows = first[0] if first and isinstance(first[0], int) else None
 
-    def build(self, frame: pd.DataFrame, offset: int) -> dict[str, np.ndarray]:
+    def build(self, frame: pd.DataFrame, offset: int) -> dict[str, Array]:
         """This batch's inputs under the model's names; messages count data rows from ``offset + 1``."""
         return {self.rename[k]: v for k, v in self._prepare(frame, offset).items()}
 
-    def _prepare(self, frame: pd.DataFrame, offset: int) -> dict[str, np.ndarray]:
+    def _prepare(self, frame: pd.DataFrame, offset: int) -> dict[str, Array]:
         spec = self.spec
         if isinstance(spec, TabularInput):
             from workers.engine.processing.tabular import prepare_tabular
@@ -167,7 +168,7 @@ class OutputReader:
         self._top_hits = 0
         self._top_rows = 0
 
-    def read(self, outputs: dict[str, np.ndarray], truth: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def read(self, outputs: dict[str, Array], truth: Array | None = None) -> dict[str, Array]:
         """Post-process one batch; returns ``{"label": ..., "probabilities": ...}``."""
         post = apply_output(outputs, self.spec)
         assert post.scores is not None and post.classes is not None
@@ -196,7 +197,7 @@ class OutputReader:
         """Rows whose true label was among the top k, and rows counted."""
         return self._top_hits, self._top_rows
 
-    def _count_top_k(self, post: PostResult, truth: np.ndarray) -> None:
+    def _count_top_k(self, post: PostResult, truth: Array) -> None:
         assert post.top_k is not None
         if post.top_k.labels is not None:
             best, kind = post.top_k.labels, "str"
@@ -207,7 +208,7 @@ class OutputReader:
         self._top_rows += len(y)
 
 
-def regression_output(outputs: dict[str, np.ndarray], spec: OutputSpec, default_name: str) -> np.ndarray:
+def regression_output(outputs: dict[str, Array], spec: OutputSpec, default_name: str) -> Array:
     """The regression values of one batch: the spec's output (or ``default_name``) after its activation."""
     if spec.detection is not None or spec.labels is not None or spec.top_k is not None or spec.threshold is not None:
         raise EngineError("a regression model's processing spec may only set output_name and a sigmoid activation")

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
 from workers.engine.processing.spec import DetectionSpec, OutputSpec
 
@@ -53,9 +54,9 @@ __all__ = [
 class TopK:
     """The ``k`` best classes per row: ``(rows, k)`` indices, scores and (with a label map) labels."""
 
-    indices: np.ndarray
-    scores: np.ndarray
-    labels: np.ndarray | None = None
+    indices: Array
+    scores: Array
+    labels: Array | None = None
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,10 @@ class Detections:
     when the spec has a label map.
     """
 
-    boxes: np.ndarray
-    scores: np.ndarray
-    classes: np.ndarray
-    labels: np.ndarray | None = None
+    boxes: Array
+    scores: Array
+    classes: Array
+    labels: Array | None = None
 
 
 @dataclass(frozen=True)
@@ -94,37 +95,37 @@ class PostResult:
         above are then ``None``).
     """
 
-    scores: np.ndarray | None = None
-    classes: np.ndarray | None = None
-    labels: np.ndarray | None = None
+    scores: Array | None = None
+    classes: Array | None = None
+    labels: Array | None = None
     class_labels: tuple[str, ...] | None = None
     top_k: TopK | None = None
     detections: tuple[Detections, ...] | None = None
 
 
-def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+def softmax(x: Array, axis: int = -1) -> Array:
     """Numerically stable softmax in float64."""
     z = np.asarray(x, dtype=np.float64)
     z = z - np.max(z, axis=axis, keepdims=True)
     e = np.exp(z)
-    return e / np.sum(e, axis=axis, keepdims=True)
+    return np.asarray(e / np.sum(e, axis=axis, keepdims=True))
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: Array) -> Array:
     """Logistic function in float64, without overflow for large ``|x|``."""
     z = np.asarray(x, dtype=np.float64)
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k(scores: Array, k: int) -> tuple[Array, Array]:
     """Indices and values of the ``k`` highest scores per row; equal scores keep class order."""
     k = min(k, scores.shape[1])
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return order.astype(np.int64), np.take_along_axis(scores, order, axis=1)
 
 
-def decode_boxes(boxes: np.ndarray, fmt: str) -> np.ndarray:
+def decode_boxes(boxes: Array, fmt: str) -> Array:
     """Convert ``(..., 4)`` boxes from ``"xyxy"``, ``"cxcywh"`` or ``"xywh"`` to float64 ``xyxy``."""
     b = np.asarray(boxes, dtype=np.float64)
     if fmt == "xyxy":
@@ -137,7 +138,7 @@ def decode_boxes(boxes: np.ndarray, fmt: str) -> np.ndarray:
     raise ValueError(f"unknown box format {fmt!r}")
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def box_iou(a: Array, b: Array) -> Array:
     """Pairwise IoU of ``(n, 4)`` and ``(m, 4)`` ``xyxy`` boxes, ``(n, m)``; 0 where the union is not positive."""
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
@@ -149,7 +150,7 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, classes: np.ndarray | None = None) -> np.ndarray:
+def nms(boxes: Array, scores: Array, iou_threshold: float, classes: Array | None = None) -> Array:
     """Greedy non-maximum suppression; returns kept indices by descending score (ties: lower index first).
 
     With ``classes``, boxes only suppress boxes of their own class
@@ -169,7 +170,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, classes: np
     return merged[np.argsort(rank[merged], kind="stable")]
 
 
-def _greedy(boxes: np.ndarray, order: np.ndarray, threshold: float) -> np.ndarray:
+def _greedy(boxes: Array, order: Array, threshold: float) -> Array:
     alive = order
     keep: list[int] = []
     while alive.size:
@@ -183,7 +184,7 @@ def _greedy(boxes: np.ndarray, order: np.ndarray, threshold: float) -> np.ndarra
     return np.asarray(keep, dtype=np.int64)
 
 
-def apply_output(outputs: dict[str, np.ndarray], spec: OutputSpec) -> PostResult:
+def apply_output(outputs: dict[str, Array], spec: OutputSpec) -> PostResult:
     """Turn one batch of raw model outputs into scores, predictions, top-k or detections.
 
     Parameters
@@ -241,7 +242,7 @@ def apply_output(outputs: dict[str, np.ndarray], spec: OutputSpec) -> PostResult
     return PostResult(scores, classes, labels, class_labels, best)
 
 
-def _activate(x: np.ndarray, activation: str) -> np.ndarray:
+def _activate(x: Array, activation: str) -> Array:
     if activation == "softmax":
         return softmax(x, axis=-1)
     if activation == "sigmoid":
@@ -249,14 +250,14 @@ def _activate(x: np.ndarray, activation: str) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def _check_finite(values: np.ndarray, name: str) -> None:
+def _check_finite(values: Array, name: str) -> None:
     bad = np.isnan(values)
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
         raise EngineError(f"output {name!r} holds NaN scores (first in batch row {row + 1})")
 
 
-def _pick(outputs: dict[str, np.ndarray], name: str | None) -> str:
+def _pick(outputs: dict[str, Array], name: str | None) -> str:
     if name is not None:
         if name not in outputs:
             raise EngineError(f"the model has no output {name!r}; its outputs are: {', '.join(outputs)}")
@@ -271,7 +272,7 @@ def _pick(outputs: dict[str, np.ndarray], name: str | None) -> str:
     )
 
 
-def _detect(outputs: dict[str, np.ndarray], spec: OutputSpec, det: DetectionSpec) -> tuple[Detections, ...]:
+def _detect(outputs: dict[str, Array], spec: OutputSpec, det: DetectionSpec) -> tuple[Detections, ...]:
     boxes, scores, classes = _detection_arrays(outputs, det)
     if scores.ndim == 3:
         if spec.activation == "softmax":
@@ -298,7 +299,7 @@ def _detect(outputs: dict[str, np.ndarray], spec: OutputSpec, det: DetectionSpec
     return tuple(result)
 
 
-def _box_labels(classes: np.ndarray, mapping: dict[int, str] | None) -> np.ndarray | None:
+def _box_labels(classes: Array, mapping: dict[int, str] | None) -> Array | None:
     if mapping is None:
         return None
     missing = sorted({int(c) for c in classes} - set(mapping))
@@ -307,9 +308,7 @@ def _box_labels(classes: np.ndarray, mapping: dict[int, str] | None) -> np.ndarr
     return np.asarray([mapping[int(c)] for c in classes], dtype=object)
 
 
-def _detection_arrays(
-    outputs: dict[str, np.ndarray], det: DetectionSpec
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _detection_arrays(outputs: dict[str, Array], det: DetectionSpec) -> tuple[Array, Array, Array | None]:
     for name in (det.boxes_output, det.scores_output, det.classes_output):
         if name is not None and name not in outputs:
             raise EngineError(f"the model has no output {name!r}; its outputs are: {', '.join(outputs)}")

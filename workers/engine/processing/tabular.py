@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from workers.engine.arrays import Array
 from workers.engine.errors import InvalidDataset
 from workers.engine.labels import coerce_labels
 from workers.engine.processing.spec import TabularInput
@@ -22,7 +23,7 @@ __all__ = ["DEFAULT_INPUT_NAME", "prepare_tabular", "tabular_column_names"]
 DEFAULT_INPUT_NAME = "input"
 
 
-def prepare_tabular(frame: pd.DataFrame, spec: TabularInput, *, row_offset: int = 0) -> dict[str, np.ndarray]:
+def prepare_tabular(frame: pd.DataFrame, spec: TabularInput, *, row_offset: int = 0) -> dict[str, Array]:
     """Build the model input from a batch of rows.
 
     Parameters
@@ -99,9 +100,9 @@ def _check_missing(values: pd.Series, column: str, offset: int) -> None:
         )
 
 
-def _numbers(values: pd.Series, column: str, offset: int) -> np.ndarray:
+def _numbers(values: pd.Series, column: str, offset: int) -> Array:
     if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
-        return values.to_numpy(dtype=np.float64)
+        return np.asarray(values.to_numpy(dtype=np.float64))
     parsed = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
     bad = np.isnan(parsed)
     if bad.any():
@@ -110,10 +111,10 @@ def _numbers(values: pd.Series, column: str, offset: int) -> np.ndarray:
             f"column {column!r} holds {values.iloc[i]!r} in data row {offset + i + 1}, which is not a number; "
             "give the column categories in the processing spec if it is categorical"
         )
-    return parsed
+    return np.asarray(parsed)
 
 
-def _one_hot(values: pd.Series, column: str, cats: tuple[str, ...], unknown: str, offset: int) -> np.ndarray:
+def _one_hot(values: pd.Series, column: str, cats: tuple[str, ...], unknown: str, offset: int) -> Array:
     text = coerce_labels(values.to_numpy(), "str", f"column {column!r}")
     # pandas matches every value against the categories in one hashed pass.
     codes = pd.Categorical(text, categories=list(cats)).codes.astype(np.int64)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from workers.engine.arrays import Array
 from workers.engine.errors import InvalidArtifact, InvalidDataset
 from workers.engine.processing.spec import TextInput
 from workers.engine.tabular import first_line
@@ -94,9 +95,7 @@ def pad_token_id(tokenizer: Tokenizer, spec: TextInput) -> tuple[str, int]:
     )
 
 
-def prepare_text(
-    texts: list[str], tokenizer: Tokenizer, spec: TextInput, *, row_offset: int = 0
-) -> dict[str, np.ndarray]:
+def prepare_text(texts: list[str], tokenizer: Tokenizer, spec: TextInput, *, row_offset: int = 0) -> dict[str, Array]:
     """Tokenize a batch of texts into the model's named inputs.
 
     Parameters
@@ -150,7 +149,7 @@ def prepare_text(
     return result
 
 
-def _matrix(rows: list[list[int]], width: int, dtype: np.dtype[Any]) -> np.ndarray:
+def _matrix(rows: list[list[int]], width: int, dtype: np.dtype[Any]) -> Array:
     out = np.zeros((len(rows), width), dtype=dtype)
     for i, row in enumerate(rows):
         out[i, : len(row)] = row
