@@ -130,7 +130,7 @@ def _label(name: str) -> str:
 
 
 def _form_field(
-    kind: JobKind, spec: FormField, *, columns: list[str], offered: dict[str, list[str]], user: Any
+    kind: JobKind, spec: FormField, *, columns: list[str], offered: dict[str, list[str]], user: AnyUser
 ) -> forms.Field:
     declared = _declared(kind, spec)
     help_text = str(declared.help_text or "")
