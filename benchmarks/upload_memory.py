@@ -203,7 +203,7 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             "evalsvc",
             "worker",
             "-Q",
-            "cpu",
+            "cpu,registry",
             "--pool",
             "solo",
             "-n",

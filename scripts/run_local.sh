@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start evalsvc on embedded defaults: SQLite and a filesystem broker under var/.
-# Web server, a Celery worker for jobs, one for latency profiles and Celery beat run together; Ctrl-C stops them.
+# Web server, a Celery worker for jobs, one for latency profiles, one for upload validation and Celery beat run together; Ctrl-C stops them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -22,6 +22,9 @@ pids+=($!)
 # Latency profiles have a worker of their own, one job at a time, so an evaluation never waits behind one.
 $BIN/celery -A evalsvc worker -Q profile -c 1 -n profile@%h --loglevel=INFO >"$VAR/log/profile-worker.log" 2>&1 &
 pids+=($!)
+# Large uploads are validated on their own queue and worker, so an upload never waits behind a long job.
+$BIN/celery -A evalsvc worker -Q registry -c 1 -n registry@%h --loglevel=INFO >"$VAR/log/registry-worker.log" 2>&1 &
+pids+=($!)
 $BIN/celery -A evalsvc beat --loglevel=INFO --pidfile= >"$VAR/log/beat.log" 2>&1 &
 pids+=($!)
 
@@ -33,7 +36,7 @@ cat <<MSG
   evalsvc is starting at http://$HOST:$PORT/
   sign in as  demo / evalsvc-demo   (owner of the demo team)
   API docs    http://$HOST:$PORT/api/docs/
-  logs        $VAR/log/worker.log, $VAR/log/profile-worker.log, $VAR/log/beat.log
+  logs        $VAR/log/worker.log, $VAR/log/profile-worker.log, $VAR/log/registry-worker.log, $VAR/log/beat.log
 
 MSG
 $BIN/python manage.py runserver "$HOST:$PORT"

@@ -4,5 +4,7 @@ CPU = "cpu"
 GPU = "gpu"
 #: Latency profiles: workers consume it one job at a time, so no other job shares their cores.
 PROFILE = "profile"
+#: Validation of large uploads: its own workers, so an upload never waits behind a long evaluation job.
+REGISTRY = "registry"
 
-ALL = (CPU, GPU, PROFILE)
+ALL = (CPU, GPU, PROFILE, REGISTRY)

@@ -37,3 +37,29 @@ class PrivateResponsesMiddleware:
         if isinstance(exception, Unavailable):
             return render(request, "503.html", {"message": exception.message}, status=503)
         return None
+
+
+class ForwardedClientAddressMiddleware:
+    """Behind ``EVALSVC_TRUSTED_PROXY_COUNT`` reverse proxies, the client's address is the one they forwarded.
+
+    Sign-in lockout by address reads ``REMOTE_ADDR``, which behind a proxy is
+    the proxy's own address: every client would share one lockout. The entry
+    the outermost trusted proxy appended to ``X-Forwarded-For`` (counted from
+    the right, as the API throttles count) replaces it; entries a client wrote
+    itself are further left and never chosen. With no trusted proxy (the
+    default) nothing changes.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        from django.conf import settings
+
+        self.get_response = get_response
+        self.proxies = int(getattr(settings, "EVALSVC_TRUSTED_PROXY_COUNT", 0))
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if self.proxies > 0 and forwarded:
+            addresses = [a.strip() for a in forwarded.split(",") if a.strip()]
+            if addresses:
+                request.META["REMOTE_ADDR"] = addresses[-min(self.proxies, len(addresses))]
+        return self.get_response(request)

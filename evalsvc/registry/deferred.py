@@ -20,7 +20,7 @@ from django.db.models import F, Q
 
 from evalsvc.audit.services import audit_record
 from evalsvc.core.exceptions import Conflict, ValidationFailed
-from workers.queues import CPU
+from workers.queues import REGISTRY
 
 from .inspection import dataset_facts, model_facts
 from .models import ArtifactStatus, DatasetVersion, ModelVersion
@@ -48,7 +48,7 @@ def validation_enqueue(version: ModelVersion | DatasetVersion) -> None:
 
     def send() -> None:
         try:
-            current_app.send_task(TASK_NAME, args=[kind, pk], queue=CPU)
+            current_app.send_task(TASK_NAME, args=[kind, pk], queue=REGISTRY)
         except Exception as exc:  # the broker is down: fail it visibly instead of validating forever
             logger.exception("could not enqueue the validation of %s %s", kind, pk)
             artifact_validation_failed(

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: behind a trusted reverse proxy, REMOTE_ADDR becomes the client's address for everything after.
+    "evalsvc.core.middleware.ForwardedClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -284,6 +286,8 @@ REST_FRAMEWORK = {
     # Throttles count by the connection's address, not a client-written X-Forwarded-For.
     "NUM_PROXIES": env_int("EVALSVC_TRUSTED_PROXY_COUNT", 0),
 }
+# Reverse proxies in front of the web server whose X-Forwarded-For entries are trusted (docker-compose: 1, nginx).
+EVALSVC_TRUSTED_PROXY_COUNT = max(0, env_int("EVALSVC_TRUSTED_PROXY_COUNT", 0))
 EVALSVC_PUBLIC_API_DOCS = env_bool("EVALSVC_PUBLIC_API_DOCS", False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "evalsvc API",

@@ -15,9 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_compose_file_parses_and_names_every_service():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"postgres", "redis", "web", "worker-cpu", "worker-profile", "worker-gpu", "beat"} <= set(services)
+    assert {
+        "postgres", "redis", "proxy", "web", "worker-cpu", "worker-registry", "worker-profile", "worker-gpu", "beat"
+    } <= set(services)  # fmt: skip
     assert services["worker-gpu"]["profiles"] == ["gpu"]
-    for name in ("web", "worker-cpu", "worker-profile", "worker-gpu", "beat"):
+    for name in APP_SERVICES:
         assert services[name]["build"]["context"] == "."  # one Dockerfile for every role
         env = services[name]["environment"]
         assert env["DJANGO_SETTINGS_MODULE"] == "evalsvc.settings.production"
@@ -26,6 +28,72 @@ def test_compose_file_parses_and_names_every_service():
     assert "-Q gpu" in services["worker-gpu"]["command"]
     assert "-Q cpu" in services["worker-cpu"]["command"]
     assert "-Q profile -c 1" in services["worker-profile"]["command"]
+    assert "-Q registry " in services["worker-registry"]["command"]
+
+
+def test_upload_validation_has_its_own_queue():
+    """An upload's validation never waits behind an evaluation job: its own queue, consumed by its own worker."""
+    from evalsvc.registry import deferred
+    from workers.queues import REGISTRY
+    from workers.tasks.registry import validate_artifact
+
+    assert REGISTRY == "registry" and validate_artifact.queue == REGISTRY
+    assert "queue=REGISTRY" in Path(deferred.__file__).read_text()
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    consumers = [name for name, svc in services.items() if "-Q" in str(svc.get("command", ""))]
+    assert [n for n in consumers if "registry" in svc_queues(services[n])] == ["worker-registry"]
+    local = (ROOT / "scripts" / "run_local.sh").read_text()
+    assert "worker -Q registry" in local
+
+
+def svc_queues(service: dict) -> list[str]:
+    command = str(service["command"]).split()
+    return command[command.index("-Q") + 1].split(",")
+
+
+def test_uploads_reach_the_web_server_only_once_buffered_whole():
+    """The published port is nginx's; it buffers request bodies to disk up to the upload limit."""
+    import re
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    published = [name for name, svc in services.items() if svc.get("ports") and name != "minio"]
+    assert published == ["proxy"]
+    assert "ports" not in services["web"] and services["web"]["expose"] == ["8000"]
+    assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in services["proxy"]["volumes"]
+    assert "proxybodies:/var/cache/nginx" in services["proxy"]["volumes"] and "proxybodies" in compose["volumes"]
+    assert services["web"]["environment"]["EVALSVC_TRUSTED_PROXY_COUNT"] == "1"
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    directives = dict(
+        re.findall(r"^\s*(client_max_body_size|proxy_request_buffering|proxy_pass)\s+([^;]+);", conf, re.M)
+    )
+    assert directives["proxy_request_buffering"] == "on"
+    assert directives["proxy_pass"] == "http://evalsvc_web" and "server web:8000;" in conf
+    from django.conf import settings
+
+    limit_mib = settings.EVALSVC_MAX_UPLOAD_BYTES // (1024 * 1024)
+    assert directives["client_max_body_size"] == f"{limit_mib + 1}m"  # the limit plus room for multipart framing
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf  # never a client-written address
+
+
+def test_client_address_behind_the_proxy_is_the_forwarded_one(settings):
+    from django.test import RequestFactory
+
+    from evalsvc.core.middleware import ForwardedClientAddressMiddleware
+
+    seen = []
+
+    def view(request):
+        seen.append(request.META["REMOTE_ADDR"])
+        return None
+
+    request = RequestFactory().get("/", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7", REMOTE_ADDR="172.18.0.5")
+    settings.EVALSVC_TRUSTED_PROXY_COUNT = 1
+    ForwardedClientAddressMiddleware(view)(request)
+    settings.EVALSVC_TRUSTED_PROXY_COUNT = 0
+    request = RequestFactory().get("/", HTTP_X_FORWARDED_FOR="6.6.6.6", REMOTE_ADDR="172.18.0.5")
+    ForwardedClientAddressMiddleware(view)(request)
+    assert seen == ["203.0.113.7", "172.18.0.5"]  # the proxy's entry with one trusted proxy; untouched without
 
 
 def _manage(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
@@ -100,7 +168,7 @@ def test_embedded_defaults_need_no_server(tmp_path):
     assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"]
 
 
-APP_SERVICES = ("web", "worker-cpu", "worker-profile", "worker-gpu", "beat")
+APP_SERVICES = ("web", "worker-cpu", "worker-registry", "worker-profile", "worker-gpu", "beat")
 
 
 def _default(value: str) -> str:

@@ -64,7 +64,7 @@ def _celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
             "evalsvc",
             "worker",
             "-Q",
-            "cpu",
+            "cpu,registry",
             "-c",
             "1",
             "-n",

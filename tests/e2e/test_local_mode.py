@@ -94,6 +94,8 @@ def test_run_script_starts_everything_and_finishes_the_demo_runs(tmp_path):
         profile_log = (var / "log" / "profile-worker.log").read_text()
         assert "evalsvc.profile[" in profile_log and "evalsvc.evaluate[" not in profile_log
         assert "evalsvc.profile[" not in (var / "log" / "worker.log").read_text()
+        # large uploads are validated on their own queue, by a worker of their own
+        assert ".> registry" in (var / "log" / "registry-worker.log").read_text()
         assert (var / "log" / "beat.log").exists()
         assert "beat: Starting" in (var / "log" / "beat.log").read_text()
     finally:

@@ -14,7 +14,7 @@ from evalsvc.registry.deferred import (
     artifact_validation_failed,
     artifact_validation_retry_later,
 )
-from workers.queues import CPU
+from workers.queues import REGISTRY
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 @shared_task(
     bind=True,
     name=TASK_NAME,
-    queue=CPU,
+    queue=REGISTRY,
     acks_late=True,
     soft_time_limit=3600,
     time_limit=3660,
