@@ -127,7 +127,7 @@ def label_values(labels: Any, *, task: str) -> pd.Series:
             i = int(numeric.isna().to_numpy().argmax())
             raise ValidationFailed(f"labels[{i}] must be a number: the monitor's model is a regressor")
         return numeric.astype("float64")
-    if not numeric.isna().any() and (numeric % 1 == 0).all() and not values.map(type).eq(str).any():
+    if not numeric.isna().any() and (numeric % 1 == 0).all() and not values.map(lambda v: type(v) is str).any():
         return numeric.astype("int64")
     return values.astype(str).astype("string")
 

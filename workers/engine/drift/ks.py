@@ -64,7 +64,9 @@ def ks_pvalue(d: float, n1: int, n2: int, method: str = "auto") -> tuple[float, 
     prob = -np.inf
     if mode == "exact":
         # The same private helper ks_2samp calls, so both agree to the bit.
-        success, d, prob = _stats_py._attempt_exact_2kssamp(n1, n2, g, d, "two-sided")
+        # Private, so in neither scipy's public API nor its type stubs: looked up by name.
+        attempt_exact = vars(_stats_py)["_attempt_exact_2kssamp"]
+        success, d, prob = attempt_exact(n1, n2, g, d, "two-sided")
         if not success:
             mode = "asymp"
     if mode == "asymp":

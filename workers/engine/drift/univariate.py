@@ -365,11 +365,11 @@ class CurrentAccumulator:
         if len(cats) == 1:
             test, statistic, p = "chi2", 0.0, 1.0
         elif col.kind == "binary" and len(cats) == 2 and self.options.binary_test == "fisher":
-            res = stats.fisher_exact(table)
-            test, statistic, p = "fisher", float(res.statistic), float(res.pvalue)
+            fisher = stats.fisher_exact(table)
+            test, statistic, p = "fisher", float(fisher.statistic), float(fisher.pvalue)
         else:
-            res = stats.chi2_contingency(table, correction=False)
-            test, statistic, p = "chi2", float(res.statistic), float(res.pvalue)
+            chi2 = stats.chi2_contingency(table, correction=False)
+            test, statistic, p = "chi2", float(chi2.statistic), float(chi2.pvalue)
         return ColumnResult(
             name=col.name,
             kind=col.kind,

@@ -16,7 +16,7 @@ it as the service always has or raises the message users know.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -241,7 +241,7 @@ def _pandas_csv_blocks(
     path: str, columns: list[str], types: Mapping[str, ColumnType], block_rows: int | None, *, resume_at: int
 ) -> Iterator[RawBlock]:
     rows = block_rows or max(1, BLOCK_CELLS // max(1, len(columns)))
-    pinned = {c: PANDAS_DTYPES["string"] for c in columns if types.get(c) in ("text", "label")}
+    pinned: dict[Hashable, Any] = {c: PANDAS_DTYPES["string"] for c in columns if types.get(c) in ("text", "label")}
     done = 0
     try:
         reader = pd.read_csv(

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy import stats
@@ -211,7 +211,7 @@ def compare_samples(
         raise EngineError("alpha and confidence must be in (0, 1) and threshold non-negative")
     base_blocks, cand_blocks = block_medians(base), block_medians(cand)
     pooled = np.concatenate([base_blocks, cand_blocks])
-    exact = "exact" if np.unique(pooled).size == pooled.size else "asymptotic"
+    exact: Literal["exact", "asymptotic"] = "exact" if np.unique(pooled).size == pooled.size else "asymptotic"
     greater = stats.mannwhitneyu(cand_blocks, base_blocks, alternative="greater", method=exact)
     less = stats.mannwhitneyu(cand_blocks, base_blocks, alternative="less", method=exact)
     base_p50 = float(np.median(base))
