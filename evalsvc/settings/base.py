@@ -301,6 +301,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "evalsvc.teams.models.Role",
         "ArtifactStatusEnum": "evalsvc.registry.models.ArtifactStatus",
+        "RunStatusEnum": "evalsvc.evaluations.models.RunStatus",
+        "ReportStatusEnum": "evalsvc.reports.models.ReportStatus",
+        "CheckStatusEnum": "evalsvc.monitoring.models.CheckStatus",
+        "AlertStatusEnum": "evalsvc.monitoring.models.AlertStatus",
     },
     # Swagger UI and ReDoc assets come from the sidecar package: no CDN (air-gapped users).
     "SWAGGER_UI_DIST": "SIDECAR",
