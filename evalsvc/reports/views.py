@@ -15,6 +15,7 @@ from evalsvc.core.exceptions import ApplicationError, NotFound
 from evalsvc.core.users import signed_in_user
 from evalsvc.registry.selectors import model_versions_for_user
 from evalsvc.registry.uploads import uploaded_file_path
+from evalsvc.teams.models import Membership
 from evalsvc.teams.selectors import role_for
 
 from . import selectors, services
@@ -23,8 +24,11 @@ from .forms import ReportBuilderForm, VerifyForm
 
 @login_required
 def report_list(request: HttpRequest) -> HttpResponse:
-    reports = selectors.reports_for_user(user=signed_in_user(request))[:200]
-    return render(request, "reports/list.html", {"reports": reports})
+    user = signed_in_user(request)
+    reports = selectors.reports_for_user(user=user)[:200]
+    # A viewer reads reports; generating one needs a role that writes them in some team.
+    can_report = Membership.objects.filter(user=user, role__in=selectors.REPORT_WRITE_ROLES).exists()
+    return render(request, "reports/list.html", {"reports": reports, "can_report": can_report})
 
 
 @login_required
@@ -79,6 +83,7 @@ def report_detail(request: HttpRequest, pk: str) -> HttpResponse:
             # An owner or auditor who may not approve is the author under the four-eyes rule: say so.
             "approval_refusal": refusal if not report.is_approved and may_approve else None,
             "superseded_by": list(report.superseded_by.all()),
+            "can_regenerate": role_for(user=signed_in_user(request), team=report.team) in selectors.REPORT_WRITE_ROLES,
         },
     )
 

@@ -261,11 +261,19 @@ def test_builder_page_generates_a_report_and_the_detail_page_approves_it(client,
     assert "From the browser" in client.get("/reports/").content.decode()
 
 
-def test_detail_page_has_no_approve_button_for_a_viewer(client, bob, bc_model, bc_run, make_report):
+def test_detail_page_has_no_approve_button_for_a_viewer(client, alice, bob, bc_model, bc_run, make_report):
     report = make_report(bc_model, [bc_run])
     client.force_login(bob)
     content = client.get(f"/reports/{report['id']}/").content.decode()
     assert report["sha256"] in content and 'id="approve"' not in content
+    # A viewer reads reports and is offered nothing that writes one.
+    assert 'id="regenerate"' not in content
+    assert 'id="new-report"' not in client.get("/reports/").content.decode()
+    assert client.post(f"/reports/{report['id']}/regenerate/").status_code == 302  # refused with a message
+    assert Report.objects.filter(model_version=bc_model).count() == 1
+    client.force_login(alice)
+    assert 'id="regenerate"' in client.get(f"/reports/{report['id']}/").content.decode()
+    assert 'id="new-report"' in client.get("/reports/").content.decode()
 
 
 def test_verify_page(client, alice, api, bc_model, bc_run, make_report):
