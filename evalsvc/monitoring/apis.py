@@ -29,7 +29,8 @@ class MonitorOut(serializers.ModelSerializer):
         model = Monitor
         fields = [
             "id", "team", "name", "model_version", "reference_dataset", "columns", "detectors", "window_hours",
-            "schedule", "webhook_url", "email_to", "row_id_column", "task", "enabled", "created_by", "created_at",
+            "schedule", "webhook_url", "email_to", "row_id_column", "task", "enabled", "profile_status", "profile_error", "profile_updated_at", "created_by",
+            "created_at",
         ]  # fmt: skip
 
 
@@ -59,6 +60,9 @@ class MonitorIn(serializers.Serializer):
 
 
 class MonitorPatch(serializers.Serializer):
+    reference_dataset = serializers.CharField(
+        required=False, help_text="Another reference (a newer version, say) carrying the monitor's columns."
+    )
     detectors = serializers.DictField(required=False)
     window_hours = serializers.IntegerField(min_value=1, max_value=24 * 366, required=False)
     schedule = serializers.CharField(required=False)

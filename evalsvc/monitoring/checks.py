@@ -13,9 +13,21 @@ from django.utils import timezone
 from evalsvc.audit.services import audit_record
 from workers.queues import CPU
 
-from .models import Alert, AlertStatus, CheckStatus, Monitor, MonitorCheck
+from .models import Alert, AlertStatus, CheckStatus, Monitor, MonitorCheck, ProfileStatus
 
 ALERT_TASK = "evalsvc.alert_send"
+
+
+def profile_outcome(*, monitor_id: Any, key: str, error: str = "", adopt: bool = False) -> bool:
+    """Record a reference profile's build, unless the monitor's reference or settings changed meanwhile.
+
+    ``adopt``: a check built it for a monitor that never had one queued (created before set-time builds).
+    """
+    status = ProfileStatus.FAILED if error else ProfileStatus.READY
+    updated = Monitor.objects.filter(pk=monitor_id, profile_key__in=[key, ""] if adopt else [key]).update(
+        profile_key=key, profile_status=status, profile_error=error, profile_updated_at=timezone.now()
+    )
+    return bool(updated)
 
 
 def check_start(*, monitor: Monitor, check_id: str | None, trigger: str) -> MonitorCheck:

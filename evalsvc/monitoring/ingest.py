@@ -11,6 +11,9 @@ from django.conf import settings
 
 from evalsvc.core.exceptions import ValidationFailed
 
+#: Characters in a row id (they are indexed).
+MAX_ROW_ID = 200
+
 
 def max_batch_bytes() -> int:
     return int(getattr(settings, "EVALSVC_MONITOR_BATCH_MAX_MB", 64)) * 1024 * 1024
@@ -89,6 +92,9 @@ def _row_ids(ids: pd.Series, column: str) -> pd.Series:
     if ids.isna().any():
         raise ValidationFailed(f"row {int(ids.isna().to_numpy().argmax())} has no {column!r} (its row id)")
     as_text = ids.astype("string")
+    long = as_text[as_text.str.len() > MAX_ROW_ID]
+    if len(long):
+        raise ValidationFailed(f"row id {long.iloc[0][:40]!r}… is longer than {MAX_ROW_ID} characters")
     duplicated = as_text[as_text.duplicated()]
     if len(duplicated):
         raise ValidationFailed(f"row id {duplicated.iloc[0]!r} appears more than once in the batch")
@@ -104,11 +110,6 @@ def to_parquet(frame: pd.DataFrame) -> tuple[bytes, str]:
 
 def read_batch(data: bytes | memoryview) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(bytes(data)))
-
-
-def row_ids(data: bytes | memoryview, column: str) -> pd.Series:
-    """One stored batch's row ids, as text (the form labels name them by)."""
-    return pd.read_parquet(io.BytesIO(bytes(data)), columns=[column])[column].astype("string")
 
 
 def label_values(labels: Any, *, task: str) -> pd.Series:

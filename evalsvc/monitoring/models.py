@@ -9,6 +9,12 @@ from evalsvc.core.models import UUIDModel
 from evalsvc.teams.models import TeamOwned
 
 
+class ProfileStatus(models.TextChoices):
+    BUILDING = "building"
+    READY = "ready"
+    FAILED = "failed"
+
+
 class Monitor(TeamOwned):
     name = models.CharField(max_length=200)
     model_version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, related_name="+")
@@ -34,6 +40,12 @@ class Monitor(TeamOwned):
     #: "classification" or "regression": the metrics a check adds once labels arrive (inferred from the model).
     task = models.CharField(max_length=16, blank=True, default="")
     enabled = models.BooleanField(default=True)
+    #: The reference's profile (sorted columns, grids, counts) is built by a worker when the reference or
+    #: the settings it depends on are set, and cached; ``profile_key`` names the inputs it was built from.
+    profile_status = models.CharField(max_length=16, choices=ProfileStatus.choices, default=ProfileStatus.BUILDING)
+    profile_error = models.TextField(blank=True, default="")
+    profile_key = models.CharField(max_length=64, blank=True, default="")
+    profile_updated_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
@@ -56,6 +68,25 @@ class ProductionBatch(UUIDModel):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class ProductionRow(models.Model):
+    """Where a row id was received: its batch and position, written with the batch in one transaction.
+
+    Labels sent by row id find their rows with one indexed lookup; a row id is received once per monitor.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="+")
+    row_id = models.CharField(max_length=200)
+    batch = models.ForeignKey(ProductionBatch, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["monitor", "row_id"], name="unique_row_id_per_monitor")]
+
+    def __str__(self) -> str:
+        return f"{self.row_id} (batch {self.batch_id}, row {self.position})"
 
 
 class ProductionLabels(UUIDModel):

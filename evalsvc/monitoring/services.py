@@ -8,10 +8,11 @@ from typing import Any
 
 from celery import current_app
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from psycopg.errors import UniqueViolation
 
 from evalsvc.audit.services import audit_record
 from evalsvc.core.exceptions import Conflict, ValidationFailed
@@ -23,11 +24,15 @@ from evalsvc.teams.selectors import require_write
 from workers.queues import CPU
 
 from . import ingest
-from .models import Monitor, MonitorCheck, ProductionBatch, ProductionLabels
+from .models import Monitor, MonitorCheck, ProductionBatch, ProductionLabels, ProductionRow, ProfileStatus
+from .profile import profile_key
 from .selectors import monitor_get
 from .validation import check_webhook_url, clean_detectors, parse_cron
 
 CHECK_TASK = "evalsvc.monitor_check"
+PROFILE_TASK = "evalsvc.monitor_profile"
+#: Row ids looked up per query (labels by row id, naming duplicates).
+ID_CHUNK = 10_000
 
 
 def _schedule(monitor: Monitor) -> None:
@@ -46,6 +51,31 @@ def _schedule(monitor: Monitor) -> None:
     if monitor.periodic_task_id != task.pk:
         monitor.periodic_task = task
         monitor.save(update_fields=["periodic_task"])
+
+
+def _profile_refresh(monitor: Monitor) -> None:
+    """Mark the reference profile as building when what it is built from changed, and queue its build."""
+    key = profile_key(monitor)
+    if key == monitor.profile_key and monitor.profile_status != ProfileStatus.FAILED:
+        return
+    monitor.profile_key, monitor.profile_status, monitor.profile_error = key, ProfileStatus.BUILDING, ""
+    monitor.profile_updated_at = timezone.now()
+    monitor.save(update_fields=["profile_key", "profile_status", "profile_error", "profile_updated_at"])
+    transaction.on_commit(lambda: current_app.send_task(PROFILE_TASK, args=[str(monitor.pk), key], queue=CPU))
+
+
+def _reference_for(*, user: Any, team_id: object, pk: object, columns: list[str] | None) -> Any:
+    reference = dataset_version_get(user=user, pk=pk)
+    if reference.team_id != team_id:
+        raise ValidationFailed("the model version and the reference data set belong to different teams")
+    require_ready(reference)
+    if reference.format == "imagefolder":
+        raise ValidationFailed("a monitor compares tables; the reference must be a CSV or Parquet data set")
+    if columns is not None:
+        missing = [c for c in columns if c not in reference.column_names]
+        if missing:
+            raise ValidationFailed(f"columns not in the reference {reference}: {', '.join(missing)}")
+    return reference
 
 
 def _snapshot(monitor: Monitor) -> dict[str, Any]:
@@ -68,18 +98,12 @@ def _snapshot(monitor: Monitor) -> dict[str, Any]:
 @transaction.atomic
 def monitor_create(*, user: User, data: dict[str, Any], service_host: str | None = None) -> Monitor:
     model_version = model_version_get(user=user, pk=data["model_version"])
-    reference = dataset_version_get(user=user, pk=data["reference_dataset"])
-    if reference.team_id != model_version.team_id:
-        raise ValidationFailed("the model version and the reference data set belong to different teams")
+    reference = _reference_for(
+        user=user, team_id=model_version.team_id, pk=data["reference_dataset"], columns=data.get("columns")
+    )
     require_write(user=user, team=model_version.team)
     require_ready(model_version)
-    require_ready(reference)
-    if reference.format == "imagefolder":
-        raise ValidationFailed("a monitor compares tables; the reference must be a CSV or Parquet data set")
     columns = list(data.get("columns") or reference.column_names)
-    missing = [c for c in columns if c not in reference.column_names]
-    if missing:
-        raise ValidationFailed(f"columns not in the reference {reference}: {', '.join(missing)}")
     parse_cron(data["schedule"])
     row_id_column = (data.get("row_id_column") or "").strip()
     if row_id_column in columns:
@@ -107,6 +131,7 @@ def monitor_create(*, user: User, data: dict[str, Any], service_host: str | None
         created_by=user,
     )
     _schedule(monitor)
+    _profile_refresh(monitor)
     audit_record(actor=user, team=monitor.team, action="monitor.created", obj=monitor, details=_snapshot(monitor))
     return monitor
 
@@ -116,6 +141,12 @@ def monitor_update(*, user: User, pk: object, data: dict[str, Any], service_host
     monitor = monitor_get(user=user, pk=pk)
     require_write(user=user, team=monitor.team)
     before = _snapshot(monitor)
+    if data.get("reference_dataset") and str(data["reference_dataset"]) != str(monitor.reference_dataset_id):
+        # Another reference (a newer version, say) keeps the monitor's columns: it must carry them all.
+        monitor.reference_dataset = _reference_for(
+            user=user, team_id=monitor.team_id, pk=data["reference_dataset"], columns=monitor.columns
+        )
+        data = {"detectors": monitor.detectors, **data}  # checked again against the new reference
     if "schedule" in data:
         parse_cron(data["schedule"])
         monitor.schedule = " ".join(data["schedule"].split())
@@ -130,6 +161,7 @@ def monitor_update(*, user: User, pk: object, data: dict[str, Any], service_host
             setattr(monitor, field, data[field])
     monitor.save()
     _schedule(monitor)
+    _profile_refresh(monitor)
     after = _snapshot(monitor)
     changed = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
     audit_record(actor=user, team=monitor.team, action="monitor.changed", obj=monitor, details=changed)
@@ -173,10 +205,46 @@ def batch_ingest(
     data, sha = ingest.to_parquet(frame)
     if len(data) > ingest.max_batch_bytes():
         raise ValidationFailed(f"the batch is {len(data)} bytes stored; at most {ingest.max_batch_bytes()}")
-    # One INSERT: the batch is stored whole or not at all.
-    return ProductionBatch.objects.create(
-        monitor=monitor, rows=int(frame.shape[0]), size_bytes=len(data), sha256=sha, data=data, received_by=user
-    )
+    # The batch and its row ids in one transaction: stored whole or not at all.
+    with transaction.atomic():
+        batch = ProductionBatch.objects.create(
+            monitor=monitor, rows=int(frame.shape[0]), size_bytes=len(data), sha256=sha, data=data, received_by=user
+        )
+        if monitor.row_id_column:
+            _index_row_ids(monitor, batch, frame[monitor.row_id_column].tolist())
+    return batch
+
+
+def _copy_row_ids(monitor: Monitor, batch: ProductionBatch, ids: list[str]) -> None:
+    """PostgreSQL's COPY: a million ids in about a second, where INSERTs take tens."""
+    table = ProductionRow._meta.db_table
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY {table} (monitor_id, row_id, batch_id, position) FROM STDIN") as copy,
+    ):
+        for position, row_id in enumerate(ids):
+            copy.write_row((monitor.pk, row_id, batch.pk, position))
+
+
+def _index_row_ids(monitor: Monitor, batch: ProductionBatch, ids: list[str]) -> None:
+    """(monitor, row id) → (batch, position), copied in one statement; an id received before is a 400."""
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                _copy_row_ids(monitor, batch, ids)
+            else:
+                rows = (ProductionRow(monitor=monitor, row_id=r, batch=batch, position=i) for i, r in enumerate(ids))
+                ProductionRow.objects.bulk_create(rows, batch_size=5000)
+    except (IntegrityError, UniqueViolation):
+        seen: list[str] = []
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
+            seen += ProductionRow.objects.filter(monitor=monitor, row_id__in=chunk).values_list("row_id", flat=True)
+        shown = ", ".join(repr(i) for i in seen[:5]) + (" …" if len(seen) > 5 else "")
+        raise ValidationFailed(
+            f"{len(seen)} row ids of this batch were received before by this monitor: {shown}; "
+            f"a row id names one row, so the batch was not stored"
+        ) from None
 
 
 def labels_ingest(
@@ -208,8 +276,11 @@ def labels_ingest(
         if ids.duplicated().any():
             raise ValidationFailed(f"row id {ids[ids.duplicated()].iloc[0]!r} is labelled more than once")
         known: set[str] = set()
-        for data in ProductionBatch.objects.filter(monitor=monitor).values_list("data", flat=True).iterator():
-            known.update(ingest.row_ids(data, monitor.row_id_column).tolist())
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids.iloc[start : start + ID_CHUNK].tolist()
+            known.update(
+                ProductionRow.objects.filter(monitor=monitor, row_id__in=chunk).values_list("row_id", flat=True)
+            )
         unknown = [i for i in ids.tolist() if i not in known]
         if unknown:
             shown = ", ".join(repr(i) for i in unknown[:5]) + (" …" if len(unknown) > 5 else "")

@@ -47,6 +47,20 @@ def _read(ref: DatasetRef, columns: list[str], dtypes: dict[str, str]):
     return iter_batches(ref, BLOCK_ROWS, columns, dtypes=dtypes)
 
 
+def reference_profile_path(
+    version: DatasetVersion,
+    columns: list[str],
+    *,
+    kinds: dict[str, str],
+    max_int_categories: int,
+    sample_rows: int,
+    seed: int,
+) -> Path:
+    """Where the profile for these (bytes, columns, settings) is cached."""
+    key = json.dumps([version.sha256, columns, sorted(kinds.items()), max_int_categories, sample_rows, seed]).encode()
+    return Path(settings.ARTIFACT_CACHE_DIR) / "drift" / f"{hashlib.sha256(key).hexdigest()}.npz"
+
+
 def reference_profile(
     version: DatasetVersion,
     columns: list[str],
@@ -57,8 +71,9 @@ def reference_profile(
     seed: int,
 ) -> ReferenceProfile:
     """The reference's profile, built once per (bytes, columns, settings) and cached on the worker's disk."""
-    key = json.dumps([version.sha256, columns, sorted(kinds.items()), max_int_categories, sample_rows, seed]).encode()
-    path = Path(settings.ARTIFACT_CACHE_DIR) / "drift" / f"{hashlib.sha256(key).hexdigest()}.npz"
+    path = reference_profile_path(
+        version, columns, kinds=kinds, max_int_categories=max_int_categories, sample_rows=sample_rows, seed=seed
+    )
     if path.exists():
         try:
             return ReferenceProfile.load(path)

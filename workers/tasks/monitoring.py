@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -17,14 +18,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from evalsvc.monitoring import checks, ingest
-from evalsvc.monitoring.models import Alert, AlertStatus, Monitor, ProductionBatch, ProductionLabels
+from evalsvc.monitoring.models import Alert, AlertStatus, Monitor, ProductionBatch, ProductionLabels, ProfileStatus
+from evalsvc.monitoring.profile import profile_inputs, profile_key
 from evalsvc.monitoring.signing import sign_webhook
 from evalsvc.monitoring.validation import MONITOR_DEFAULTS
-from workers.engine.drift import detect_drift
+from workers.engine.drift import ReferenceProfile, detect_drift
 from workers.engine.errors import EngineError
 from workers.queues import CPU
 
-from .drift import config_from_params, reference_profile
+from .drift import config_from_params, reference_profile, reference_profile_path
 from .monitoring_model import model_checks
 
 logger = logging.getLogger(__name__)
@@ -96,6 +98,45 @@ def _as_profiled(frame: pd.DataFrame, profile) -> pd.DataFrame:
     return frame
 
 
+def _reference_profile(monitor: Monitor) -> tuple[ReferenceProfile, dict[str, Any]]:
+    """The monitor's reference profile: loaded from the cache its set-time build filled, or built now."""
+    inputs = profile_inputs(monitor)
+    options = {k: inputs[k] for k in ("kinds", "max_int_categories", "sample_rows", "seed")}
+    cached = reference_profile_path(monitor.reference_dataset, monitor.columns, **options).exists()
+    started = time.perf_counter()
+    profile = reference_profile(monitor.reference_dataset, monitor.columns, **options)
+    return profile, {"cached": cached, "seconds": round(time.perf_counter() - started, 4)}
+
+
+@shared_task(
+    bind=True,
+    name="evalsvc.monitor_profile",
+    queue=CPU,
+    acks_late=True,
+    soft_time_limit=3600,
+    time_limit=3660,
+    max_retries=3,
+)
+def monitor_profile(self: Any, monitor_id: str, key: str) -> str:
+    """Build a monitor's reference profile when its reference or settings are set, so checks only load it."""
+    monitor = Monitor.objects.select_related("reference_dataset").filter(pk=monitor_id).first()
+    if monitor is None or monitor.profile_key != key or profile_key(monitor) != key:
+        return "skipped"  # changed since: the build queued with the change does it
+    try:
+        _reference_profile(monitor)
+    except EngineError as exc:
+        if not exc.permanent and self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=10 * 2**self.request.retries) from exc
+        checks.profile_outcome(monitor_id=monitor.pk, key=key, error=exc.message)
+        return "failed"
+    except Exception as exc:
+        logger.exception("reference profile of monitor %s failed", monitor.pk)
+        checks.profile_outcome(monitor_id=monitor.pk, key=key, error=f"internal error: {exc}")
+        return "failed"
+    checks.profile_outcome(monitor_id=monitor.pk, key=key)
+    return "ready"
+
+
 @shared_task(bind=True, name="evalsvc.monitor_check", queue=CPU, acks_late=True, soft_time_limit=3600, time_limit=3660)
 def monitor_check(self: Any, monitor_id: str, check_id: str | None = None) -> str:
     monitor = Monitor.objects.select_related("team", "reference_dataset", "model_version").filter(pk=monitor_id).first()
@@ -112,16 +153,12 @@ def monitor_check(self: Any, monitor_id: str, check_id: str | None = None) -> st
         if rows == 0:
             raise EngineError(f"no production rows arrived in the last {monitor.window_hours} h")
         frame = window[monitor.columns].copy()
-        profile = reference_profile(
-            monitor.reference_dataset,
-            monitor.columns,
-            kinds=params.get("column_kinds") or {},
-            max_int_categories=params["max_int_categories"],
-            sample_rows=params["sample_rows"],
-            seed=params["seed"],
-        )
+        profile, profile_info = _reference_profile(monitor)
+        if monitor.profile_status != ProfileStatus.READY:
+            checks.profile_outcome(monitor_id=monitor.pk, key=profile_key(monitor), adopt=True)
         report = detect_drift(profile, _as_profiled(frame, profile), config_from_params(params))
         result = report.to_dict()
+        result["reference_profile"] = profile_info
         labels, sources = _labels(monitor, window)
         model = model_checks(monitor, window, labels, params)
     except EngineError as exc:

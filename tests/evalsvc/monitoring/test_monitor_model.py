@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from sklearn import metrics as skm
 
-from evalsvc.monitoring.models import Alert, MonitorCheck, ProductionLabels
+from evalsvc.monitoring.models import Alert, MonitorCheck, ProductionBatch, ProductionLabels, ProductionRow
 from tests.conftest import FIXTURES
 from workers.engine.explain.drift import ndcg
 from workers.tasks.monitoring import monitor_check
@@ -51,6 +51,41 @@ def _send(api, monitor, table, start, stop, as_csv=False):
         response = api["alice"].post(url, {"rows": part.to_dict(orient="records")}, format="json")
     assert response.status_code == 201, response.json()
     return response.json()
+
+
+def test_row_ids_are_indexed_at_ingestion_and_received_once(api, monitor, reference_table):
+    first = _send(api, monitor, reference_table, 0, 60)
+    second = _send(api, monitor, reference_table, 60, 100, as_csv=True)
+    index = ProductionRow.objects.filter(monitor_id=monitor["id"])
+    assert index.count() == 100
+    assert index.get(row_id="r0").batch_id == index.get(row_id="r59").batch_id
+    assert str(index.get(row_id="r59").batch_id) == first["id"] and index.get(row_id="r59").position == 59
+    assert str(index.get(row_id="r72").batch_id) == second["id"] and index.get(row_id="r72").position == 12
+    # A batch carrying ids received before is refused whole, naming them: neither the batch nor its ids stay.
+    url = f"/api/monitors/{monitor['id']}/batches/"
+    part = reference_table.iloc[95:110].drop(columns=[LABEL]).copy()
+    part.insert(0, "request_id", [f"r{i}" for i in range(95, 110)])
+    response = api["alice"].post(url, {"rows": part.to_dict(orient="records")}, format="json")
+    assert response.status_code == 400, response.json()
+    detail = response.json()["detail"]
+    assert "5 row ids of this batch were received before" in detail and "'r95'" in detail and "'r99'" in detail
+    assert ProductionBatch.objects.filter(monitor_id=monitor["id"]).count() == 2 and index.count() == 100
+    long = part.iloc[5:6].copy()
+    long["request_id"] = "x" * 201
+    response = api["alice"].post(url, {"rows": long.to_dict(orient="records")}, format="json")
+    assert response.status_code == 400 and "longer than 200 characters" in response.json()["detail"]
+    # Labels by row id are found through the index, in every batch, and only there.
+    labels_url = f"/api/monitors/{monitor['id']}/labels/"
+    body = {"row_ids": ["r3", "r72", "r100"], "labels": [0, 1, 1]}
+    response = api["alice"].post(labels_url, body, format="json")
+    assert response.status_code == 400 and "1 row ids were never received" in response.json()["detail"]
+    assert "'r100'" in response.json()["detail"]
+    body = {"row_ids": ["r3", "r72"], "labels": [0, 1]}
+    assert api["alice"].post(labels_url, body, format="json").status_code == 201
+    # The refused batch's ids were never received: r100 stays unknown.
+    _send(api, monitor, reference_table, 100, 110)
+    assert index.count() == 110
+    assert api["alice"].post(labels_url, {"row_ids": ["r100"], "labels": [1]}, format="json").status_code == 201
 
 
 def _check(monitor) -> MonitorCheck:

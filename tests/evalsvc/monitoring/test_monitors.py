@@ -10,8 +10,10 @@ from django_celery_beat.models import PeriodicTask
 
 from evalsvc.audit.models import AuditEntry
 from evalsvc.monitoring.models import Alert, Monitor, MonitorCheck, ProductionBatch
+from evalsvc.monitoring.profile import profile_key
 from evalsvc.monitoring.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookRejected, sign_webhook, verify_webhook
-from workers.tasks.monitoring import alert_send, monitor_check
+from workers.tasks.drift import reference_profile_path
+from workers.tasks.monitoring import alert_send, monitor_check, monitor_profile
 
 from .conftest import SHIFTED, drifted_rows
 
@@ -184,6 +186,76 @@ def test_undeliverable_webhook_is_retried_then_failed(api, monitor_body, referen
     alert.refresh_from_db()
     assert alert.status == "failed" and alert.attempts == 6 and alert.last_error
     assert AuditEntry.objects.filter(action="monitor.alert_failed").count() == 1
+
+
+def _profile_path(monitor: Monitor):
+    detectors = monitor.detectors
+    return reference_profile_path(
+        monitor.reference_dataset, monitor.columns, kinds=detectors.get("column_kinds") or {},
+        max_int_categories=detectors["max_int_categories"], sample_rows=detectors["sample_rows"],
+        seed=detectors["seed"],
+    )  # fmt: skip
+
+
+def test_reference_profile_is_built_when_the_reference_is_set(api, alice, monitor_body, reference_table, tmp_path):
+    from evalsvc.registry.services import dataset_version_register
+
+    created = create(api, monitor_body).json()
+    assert created["profile_status"] == "building" and created["profile_error"] == ""
+    monitor = Monitor.objects.get(pk=created["id"])
+    key = monitor.profile_key
+    assert key == profile_key(monitor)
+    _profile_path(monitor).unlink(missing_ok=True)
+    assert monitor_profile.apply(args=[created["id"], key]).get() == "ready"
+    assert _profile_path(monitor).exists()
+    got = api["alice"].get(f"/api/monitors/{created['id']}/").json()
+    assert got["profile_status"] == "ready" and got["profile_updated_at"]
+    # A check loads the profile built at set-time instead of building it.
+    api["alice"].post(f"/api/monitors/{created['id']}/batches/", {"rows": drifted_rows(reference_table)}, format="json")
+    assert monitor_check.apply(args=[created["id"]]).get() == "drift"
+    assert MonitorCheck.objects.get(monitor=monitor).result["reference_profile"]["cached"] is True
+
+    # Settings that shape the profile invalidate it; a build queued before the change is skipped.
+    url = f"/api/monitors/{created['id']}/"
+    response = api["alice"].patch(url, {"detectors": {**monitor_body["detectors"], "sample_rows": 500}}, format="json")
+    assert response.status_code == 200 and response.json()["profile_status"] == "building"
+    monitor.refresh_from_db()
+    assert monitor.profile_key not in ("", key) and monitor.profile_key == profile_key(monitor)
+    assert monitor_profile.apply(args=[created["id"], key]).get() == "skipped"
+    assert monitor_profile.apply(args=[created["id"], monitor.profile_key]).get() == "ready"
+    # Settings that do not shape it leave it alone.
+    assert api["alice"].patch(url, {"window_hours": 6}, format="json").json()["profile_status"] == "ready"
+
+    # Another reference: it must carry the monitor's columns; a new one invalidates the profile.
+    narrow = tmp_path / "narrow.csv"
+    reference_table[["mean_radius", "diagnosis"]].to_csv(narrow, index=False)
+    narrow_version = dataset_version_register(
+        user=alice, team=monitor.team, name="narrow", path=str(narrow), filename=narrow.name
+    )
+    response = api["alice"].patch(url, {"reference_dataset": str(narrow_version.pk)}, format="json")
+    assert response.status_code == 400 and "columns not in the reference" in response.json()["detail"]
+    assert api["alice"].patch(url, {"reference_dataset": "nope"}, format="json").status_code in (400, 404)
+    newer = tmp_path / "newer.csv"
+    reference_table.iloc[::2].to_csv(newer, index=False)
+    newer_version = dataset_version_register(
+        user=alice, team=monitor.team, name="newer", path=str(newer), filename=newer.name
+    )
+    before = monitor.profile_key
+    response = api["alice"].patch(url, {"reference_dataset": str(newer_version.pk)}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["reference_dataset"] == str(newer_version.pk)
+    assert response.json()["profile_status"] == "building"
+    monitor.refresh_from_db()
+    assert monitor.profile_key not in ("", before)
+    changed = AuditEntry.objects.filter(action="monitor.changed").order_by("-seq").first()
+    assert changed.details["reference_dataset"]["to"] == str(newer_version.pk)
+    # A check still builds a profile that is missing, and marks it ready.
+    _profile_path(monitor).unlink(missing_ok=True)
+    monitor_check.apply(args=[created["id"]]).get()
+    latest = MonitorCheck.objects.filter(monitor=monitor).order_by("-created_at").first()
+    assert latest.status == "succeeded" and latest.result["reference_profile"]["cached"] is False
+    monitor.refresh_from_db()
+    assert monitor.profile_status == "ready"
 
 
 def test_on_demand_check_is_queued(api, monitor_body):
