@@ -165,3 +165,31 @@ def test_integrated_gradients_job_on_images_scores_completeness(alice, alpha, di
     assert len(row["values"]) == 4 and np.asarray(row["image"]["heat"]).shape == (8, 8)
     titles = [t for t, _ in explain_figures(result)]
     assert titles == ["Global importance", "Image 2"]
+
+
+def test_the_job_form_offers_superpixels_and_patches_for_image_explanations(client, alice, alpha, digit_images):  # noqa: F811
+    from evalsvc.evaluations.models import EvaluationRun
+
+    data, _ = digit_images
+    model = register(alice, alpha, "digits_cnn.onnx")
+    client.force_login(alice)
+    page = client.get("/runs/new/").content.decode()
+    for name in ("superpixels", "patch_size"):
+        assert f'name="{name}"' in page and 'data-kinds="explain"' in page.split(f'name="{name}"')[1].split(">")[0]
+    assert 'min="2"' in page.split('name="superpixels"')[1].split(">")[0]
+    form = {"kind": "explain", "model_version": str(model.pk), "dataset_version": str(data.pk),
+            "method": "kernel_shap", "global_rows": 2, "backend": "onnxruntime", "device": "cpu"}  # fmt: skip
+    refused = client.post("/runs/new/", {**form, "superpixels": 1})
+    assert refused.status_code == 400 and "greater than or equal to 2" in refused.content.decode()
+    both = client.post("/runs/new/", {**form, "superpixels": 5, "patch_size": 4})
+    assert both.status_code == 400 and "give patch_size or superpixels, not both" in both.content.decode()
+    assert EvaluationRun.objects.count() == 0
+    response = client.post("/runs/new/", {**form, "superpixels": 5})
+    assert response.status_code == 302
+    run = EvaluationRun.objects.get()
+    assert run.params["superpixels"] == 5 and run.params["patch_size"] is None
+    run_explain.apply(args=[str(run.pk)])
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    (row,) = run.result["explained"]
+    assert row["features"] == [f"superpixel {k}" for k in range(row["image"]["superpixels"])]

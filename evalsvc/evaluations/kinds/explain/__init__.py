@@ -28,5 +28,7 @@ KIND = JobKind(
         FormField("baseline"),
         FormField("backend", "backend"),
         FormField("device", "device"),
+        FormField("patch_size"),
+        FormField("superpixels"),
     ),
 )
