@@ -101,7 +101,7 @@ def solo_times(host: str, state_path: Path, rounds: int = 10) -> list[dict[str, 
     user = state["users"][0]
     api = {"Authorization": f"Token {user['token']}", "Accept": "application/json"}
     page = {"Cookie": f"{state['session_cookie']}={user['session']}"}
-    run, profile = state["runs"][len(state["runs"]) // 2], state["profile_runs"][0]
+    run, profile = state["sample_runs"]["evaluation"], state["sample_runs"]["profile"]
     cases = [
         ("GET /api/runs/", "/api/runs/?page=5", api),
         ("GET /api/runs/?status=", "/api/runs/?status=failed", api),
@@ -110,6 +110,7 @@ def solo_times(host: str, state_path: Path, rounds: int = 10) -> list[dict[str, 
         ("GET /api/model-versions/", "/api/model-versions/", api),
         ("page /runs/", "/runs/?page=3", page),
         ("page /runs/{id}/ (evaluation)", f"/runs/{run}/", page),
+        ("page /runs/{id}/ (profile)", f"/runs/{profile}/", page),
         ("page /", "/", page),
     ]
     rows = []

@@ -150,7 +150,7 @@ def main() -> None:
     with connection.cursor() as cursor:
         # What autovacuum does to a table in steady use: planner statistics and the visibility map.
         cursor.execute("VACUUM ANALYZE")
-    runs = list(EvaluationRun.objects.filter(team=team).values_list("pk", "kind"))
+    runs = list(EvaluationRun.objects.filter(team=team).values_list("pk", "kind", "status"))
     state = {
         "users": [
             {"username": u.username, "token": Token.objects.create(user=u).key, "session": session_cookie(u)}
@@ -159,8 +159,9 @@ def main() -> None:
         "session_cookie": settings.SESSION_COOKIE_NAME,
         "model_version": str(model.pk),
         "dataset_version": str(data.pk),
-        "runs": [str(pk) for pk, kind in runs if kind == "evaluate"],
-        "profile_runs": [str(pk) for pk, kind in runs if kind == "profile"],
+        "runs": [str(pk) for pk, kind, _ in runs if kind == "evaluate"],
+        "profile_runs": [str(pk) for pk, kind, status in runs if kind == "profile" and status == RunStatus.SUCCEEDED],
+        "sample_runs": {"evaluation": str(templates[0].pk), "profile": str(templates[1].pk)},
     }
     state["result_bytes"] = {"evaluate": sizes[0], "profile": sizes[1]}
     args.out.write_text(json.dumps(state))
