@@ -12,7 +12,7 @@ from evalsvc.registry.storage import hash_file
 from evalsvc.teams.models import Role, Team
 from evalsvc.teams.selectors import get_scoped, role_for, scope_to_user, team_get_for_user
 
-from .models import Report, ReportPolicy, ReportRun
+from .models import Report, ReportMonitor, ReportPolicy, ReportRun
 from .render import claimed_report_id
 
 #: May generate, edit (drafts) and regenerate reports.
@@ -34,6 +34,10 @@ def reports_for_user(*, user: AnyUser, team: str | None = None, model_version: s
         .defer(*_LIST_DEFERRED)
         .prefetch_related(
             Prefetch("report_runs", queryset=ReportRun.objects.only("report_id", "run_id", "position")),
+            Prefetch(
+                "report_monitors",
+                queryset=ReportMonitor.objects.only("report_id", "monitor_id", "start", "end", "position"),
+            ),
             Prefetch("superseded_by", queryset=Report.objects.only("pk", "supersedes_id")),
             "edited_by",
         ),
