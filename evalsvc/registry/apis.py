@@ -131,6 +131,8 @@ _UPLOAD_DOC = (
 
 def _created(out: serializers.Serializer, version: ModelVersion | DatasetVersion) -> Response:
     accepted = version.status == ArtifactStatus.VALIDATING
+    if accepted:  # sent to a worker by now, or saying that it waits for the job queue
+        version.refresh_from_db(fields=["status", "status_message"])
     return Response(out.data, status=status.HTTP_202_ACCEPTED if accepted else status.HTTP_201_CREATED)
 
 

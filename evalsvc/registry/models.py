@@ -39,10 +39,15 @@ class Artifact(TeamOwned):
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=16, choices=ArtifactStatus.choices, default=ArtifactStatus.READY)
-    #: Why validation failed (status "failed").
+    #: Why validation failed (status "failed"); while "validating", what it waits for, if anything.
     status_message = models.TextField(blank=True, default="")
     #: Times a worker started validating it: a file that kills its worker is not retried for ever.
     validation_attempts = models.PositiveSmallIntegerField(default=0)
+    #: The validation message sent for it ("" while none is: the broker could not take it, or it was requeued).
+    validation_task_id = models.CharField(max_length=64, blank=True, default="")
+    #: The worker validating it, and since when: a worker that stops reporting gets its validation requeued.
+    validation_worker = models.CharField(max_length=200, blank=True, default="")
+    validation_started_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         abstract = True

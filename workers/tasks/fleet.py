@@ -15,8 +15,9 @@ from celery.signals import worker_ready, worker_shutdown
 from django.db import close_old_connections, connection
 
 from evalsvc.evaluations.recovery import runs_of_lost_workers_recover, runs_unsent_enqueue
-from evalsvc.fleet.selectors import HEARTBEAT_S
+from evalsvc.fleet.selectors import HEARTBEAT_S, STALE_AFTER_S, live_workers
 from evalsvc.fleet.services import worker_status_offline, worker_status_publish
+from evalsvc.registry.deferred import validations_of_lost_workers_recover, validations_unsent_enqueue
 from workers.engine.inference.registry import probe_backends
 
 from .common import host_environment
@@ -52,13 +53,17 @@ def _heartbeat(hostname: str, queues: list[str]) -> None:
 
 
 def send_unsent() -> int:
-    """Send the runs the broker could not take when they were submitted (it is back if this worker hears it)."""
+    """Send the runs and validations the broker could not take when they were submitted (it is back if this
+    worker hears it)."""
     close_old_connections()
+    sent = 0
     try:
-        return runs_unsent_enqueue()
-    except Exception:
-        logger.exception("could not send the runs waiting for the job queue")
-        return 0
+        for send in (runs_unsent_enqueue, validations_unsent_enqueue):
+            try:
+                sent += send()
+            except Exception:
+                logger.exception("could not send what waits for the job queue (%s)", send.__name__)
+        return sent
     finally:
         connection.close()
 
@@ -90,7 +95,11 @@ def on_worker_shutdown(sender: Any = None, **kwargs: Any) -> None:
 def recover_runs_of_lost_workers() -> int:
     """Beat runs this every HEARTBEAT_S: a run whose worker stopped reporting is requeued or failed.
 
-    Runs the broker could not take at submission are sent too.
+    Runs the broker could not take at submission are sent too, and validations of large uploads get the same
+    treatment as runs.
     """
     runs_unsent_enqueue()
-    return len(runs_of_lost_workers_recover())
+    validations_unsent_enqueue()
+    live = set(live_workers().values_list("hostname", flat=True))
+    lost = validations_of_lost_workers_recover(live=live, stale_after_s=STALE_AFTER_S)
+    return len(runs_of_lost_workers_recover()) + len(lost)

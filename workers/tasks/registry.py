@@ -32,7 +32,9 @@ logger = logging.getLogger(__name__)
 def validate_artifact(self: Any, kind: str, version_id: str) -> str:
     """Safe to run twice: a version that is no longer "validating" is left as it is."""
     try:
-        return artifact_validate(kind=kind, version_id=version_id)
+        return artifact_validate(
+            kind=kind, version_id=version_id, task_id=self.request.id, worker=self.request.hostname or ""
+        )
     except OSError as exc:  # the stored file could not be read this time
         if self.request.retries < self.max_retries:
             artifact_validation_retry_later(kind=kind, version_id=version_id)

@@ -260,3 +260,42 @@ def test_a_file_whose_validation_keeps_losing_its_worker_ends_failed(api, small_
     again = _upload(api["alice"], "/api/dataset-versions/", "bc", FIXTURES / "breast_cancer.csv")
     DatasetVersion.objects.filter(pk=again.json()["id"]).update(validation_attempts=2)
     assert artifact_validate(kind="dataset_version", version_id=again.json()["id"]) == "ready"
+
+
+def test_a_validation_whose_worker_stopped_reporting_is_requeued_then_failed_after_three_starts(
+    api, small_inline_limit, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from evalsvc.registry.deferred import validations_of_lost_workers_recover
+
+    response = _upload(api["alice"], "/api/dataset-versions/", "bc", FIXTURES / "breast_cancer.csv")
+    pk = response.json()["id"]
+    long_ago = timezone.now() - timedelta(minutes=10)
+    DatasetVersion.objects.filter(pk=pk).update(
+        validation_attempts=1, validation_worker="gone@host", validation_started_at=long_ago, validation_task_id="t1"
+    )
+    # A live worker's validation, and one started within the window, are left alone.
+    assert validations_of_lost_workers_recover(live={"gone@host"}, stale_after_s=90) == []
+    assert validations_of_lost_workers_recover(live=set(), stale_after_s=3600) == []
+    with django_capture_on_commit_callbacks(execute=True):  # the new message is sent once the requeue commits
+        recovered = validations_of_lost_workers_recover(live=set(), stale_after_s=90)
+    assert [(r.version_id, r.worker, r.action) for r in recovered] == [(pk, "gone@host", "requeued")]
+    requeued = DatasetVersion.objects.get(pk=pk)
+    assert requeued.status == "validating" and requeued.validation_worker == ""
+    assert requeued.validation_task_id not in ("", "t1")  # sent again under a new task id
+    assert "gone@host stopped reporting" in requeued.status_message
+    # The old message, should the broker hand it out later, no longer claims the version.
+    assert artifact_validate(kind="dataset_version", version_id=pk, task_id="t1", worker="late@host") == "skipped"
+    # The third start is lost too: failed, saying so, and never requeued again.
+    DatasetVersion.objects.filter(pk=pk).update(
+        validation_attempts=3, validation_worker="gone@host", validation_started_at=long_ago
+    )
+    recovered = validations_of_lost_workers_recover(live=set(), stale_after_s=90)
+    assert [(r.version_id, r.action) for r in recovered] == [(pk, "failed")]
+    failed = DatasetVersion.objects.get(pk=pk)
+    assert failed.status == "failed"
+    assert "gone@host" in failed.status_message and "3 times" in failed.status_message
+    assert validations_of_lost_workers_recover(live=set(), stale_after_s=90) == []
