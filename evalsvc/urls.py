@@ -87,6 +87,8 @@ api = [
 
 urlpatterns = [
     path("", dashboard_views.home, name="home"),
+    # Pages without a <link rel="icon"> (the API docs) make browsers ask for /favicon.ico.
+    path("favicon.ico", dashboard_views.favicon),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("models/upload/", registry_views.model_upload, name="model-upload"),

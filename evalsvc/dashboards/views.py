@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
 
 from evalsvc.core.users import signed_in_user
 from evalsvc.evaluations.kinds import JobContext, JobKind, get_kind
@@ -22,6 +23,11 @@ from evalsvc.teams.models import WRITE_ROLES
 from evalsvc.teams.selectors import role_for, teams_for_user
 
 from .plotlytext import figure_for_browser
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Pages without a <link rel="icon"> (the API docs) make browsers ask for /favicon.ico."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
 @login_required

@@ -247,6 +247,12 @@ def _index_row_ids(monitor: Monitor, batch: ProductionBatch, ids: list[str]) -> 
         ) from None
 
 
+def _quoted(value: object, length: int = 60) -> str:
+    """A value a message quotes, cut short: a hostile id is not echoed whole."""
+    text = repr(value)
+    return text if len(text) <= length else text[:length] + "…"
+
+
 def labels_ingest(
     *, user: User, pk: object, labels: Any, batch: str | None = None, row_ids: Any = None
 ) -> ProductionLabels:
@@ -263,7 +269,7 @@ def labels_ingest(
         try:
             target = ProductionBatch.objects.defer("data").get(monitor=monitor, pk=batch)
         except (ProductionBatch.DoesNotExist, ValueError, DjangoValidationError):
-            raise ValidationFailed(f"batch: this monitor received no batch {batch!r}") from None
+            raise ValidationFailed(f"batch: this monitor received no batch {_quoted(batch)}") from None
         if len(values) != target.rows:
             raise ValidationFailed(f"the batch has {target.rows} rows but {len(values)} labels were sent")
         frame = pd.DataFrame({"position": range(len(values)), "label": values})
@@ -274,7 +280,7 @@ def labels_ingest(
             raise ValidationFailed(f"row_ids must be a list with one id per label ({len(values)})")
         ids = pd.Series([str(v) for v in row_ids], dtype="string")
         if ids.duplicated().any():
-            raise ValidationFailed(f"row id {ids[ids.duplicated()].iloc[0]!r} is labelled more than once")
+            raise ValidationFailed(f"row id {_quoted(ids[ids.duplicated()].iloc[0])} is labelled more than once")
         known: set[str] = set()
         for start in range(0, len(ids), ID_CHUNK):
             chunk = ids.iloc[start : start + ID_CHUNK].tolist()
@@ -283,7 +289,7 @@ def labels_ingest(
             )
         unknown = [i for i in ids.tolist() if i not in known]
         if unknown:
-            shown = ", ".join(repr(i) for i in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+            shown = ", ".join(_quoted(i) for i in unknown[:5]) + (" …" if len(unknown) > 5 else "")
             raise ValidationFailed(f"{len(unknown)} row ids were never received by this monitor: {shown}")
         frame = pd.DataFrame({"row_id": ids, "label": values})
     # One INSERT: the labels are stored whole or not at all.

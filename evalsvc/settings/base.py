@@ -80,6 +80,15 @@ PLOTLY_STYLE_HASHES = [
     "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
     "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='",
     "'sha256-AR/cKIZjWPcPmBUPDA6oti9XBiTbJvz0Cro2J1VzzS8='",
+    # The fixed styles of plotly's pseudo-HTML in figure text (<sup>/<sub> — a log axis's
+    # exponents, 10⁻³ —, <s>, <u>, <b>, <i>, <a>, <em>), one hash each.
+    "'sha256-S+l+cz1wXqs2B0FcjqqT7NvjwGmhD1UjJswXjlSkj0s='",  # font-size:70%
+    "'sha256-VsW+KK2us4Zm/MYs7gOBGT2j1PVsOrKN+ZdxKiwQLs0='",  # text-decoration:line-through
+    "'sha256-EntWS0hFrz2vH7susM+dPUxvHlL6sBswmM8K80E5oUk='",  # text-decoration:underline
+    "'sha256-wkY2X5hecQzbhnFCqvTpwrUJ1f4X8LH5WFjYUzv1wmU='",  # font-weight:bold
+    "'sha256-r8zR3S6YuWY5tpo2Y0PvZHW5fa+SKLNon9zbEWb5UPA='",  # font-style:italic
+    "'sha256-lGP/R5jOMXytzwBHVEM5Nv4XbT9fuH6V2dET/0dje2s='",  # cursor:pointer
+    "'sha256-QgxrH8SPeZw8KPU9SIHednmi+cE2XsWUSrOq52U6k4s='",  # font-style:italic;font-weight:bold
 ]
 # Content-Security-Policy on every response (django-csp). Pages load scripts and
 # styles from this origin only and run no inline script: figures are JSON in

@@ -94,3 +94,9 @@ def test_local_mode_runs_without_debug_and_still_serves_static_files(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["False", "404", "False", "False", "200", "200"]
+
+
+def test_the_browsers_favicon_request_finds_the_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"] == "/static/favicon.svg"
+    assert client.get(response["Location"]).status_code == 200

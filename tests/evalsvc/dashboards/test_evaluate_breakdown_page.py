@@ -20,6 +20,7 @@ from workers.tasks.evaluate import run_evaluate
         (["mean_radius", "mean_radius"], "listed more than once"),
         ([], "invalid params"),
         (["a", "b", "c", "d", "e", "f"], "invalid params"),
+        (["<script>", "x" * 100_000], "bc-test v1: <script>, " + "x" * 60 + "…; its columns are"),
     ],
 )
 def test_slice_columns_are_checked_against_the_stored_schema_at_submission(api, bc_model, bc_data, slices, fragment):
@@ -27,6 +28,7 @@ def test_slice_columns_are_checked_against_the_stored_schema_at_submission(api, 
     response = api["alice"].post("/api/runs/", body, format="json")
     assert response.status_code == 400, response.json()
     assert fragment in str(response.json())
+    assert len(response.content) < 5000  # a hostile name is not echoed whole
     assert EvaluationRun.objects.count() == 0
 
 

@@ -55,7 +55,7 @@ def _residual_points(result: dict[str, Any]) -> tuple[list[float], list[float]]:
 
 def predicted_vs_actual_figure(result: dict[str, Any]) -> go.Figure:
     y_true, y_pred = _residual_points(result)
-    fig = go.Figure(go.Scattergl(x=y_true, y=y_pred, mode="markers", marker={"size": 5, "opacity": 0.6}, name="rows"))
+    fig = go.Figure(go.Scatter(x=y_true, y=y_pred, mode="markers", marker={"size": 5, "opacity": 0.6}, name="rows"))
     if y_true:
         lo, hi = min(y_true + y_pred), max(y_true + y_pred)
         fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line={"dash": "dash"}, name="perfect"))
@@ -66,7 +66,7 @@ def predicted_vs_actual_figure(result: dict[str, Any]) -> go.Figure:
 def residuals_figure(result: dict[str, Any]) -> go.Figure:
     y_true, y_pred = _residual_points(result)
     residuals = [t - p for t, p in zip(y_true, y_pred, strict=True)]
-    fig = go.Figure(go.Scattergl(x=y_pred, y=residuals, mode="markers", marker={"size": 5, "opacity": 0.6}))
+    fig = go.Figure(go.Scatter(x=y_pred, y=residuals, mode="markers", marker={"size": 5, "opacity": 0.6}))
     fig.add_hline(y=0, line_dash="dash")
     fig.update_layout(title="Residuals", xaxis_title="Predicted", yaxis_title="Actual − predicted", **LAYOUT)
     return fig

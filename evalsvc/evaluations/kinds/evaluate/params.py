@@ -82,7 +82,7 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
     if features:
         missing = [c for c in features if c not in columns]
         if missing:
-            raise ValidationFailed(f"feature columns not in data set {dataset}: {', '.join(missing)}")
+            raise ValidationFailed(f"feature columns not in data set {dataset}: {_names(missing)}")
         if label in features:
             raise ValidationFailed(f"the label column {label!r} cannot also be a feature")
     slices = data.get("slice_columns")
@@ -90,7 +90,7 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
         unknown = [c for c in slices if c not in columns]
         if unknown:
             raise ValidationFailed(
-                f"slice columns not in data set {dataset}: {', '.join(unknown)}; its columns are: "
+                f"slice columns not in data set {dataset}: {_names(unknown)}; its columns are: "
                 f"{', '.join(columns[:30])}"
             )
         if len(set(slices)) != len(slices):
@@ -99,6 +99,12 @@ def clean_params(params: dict[str, Any], model: ModelVersion, dataset: DatasetVe
     check_model_inputs(model=model, dataset=dataset, feature_columns=data.get("feature_columns"), label=label)
     data.setdefault("task", infer_task(model))
     return data
+
+
+def _names(names: list[str], *, most: int = 10, length: int = 60) -> str:
+    """Names as a message quotes them: a few, each cut short, so a hostile list is not echoed whole."""
+    shown = [n if len(n) <= length else n[:length] + "…" for n in names[:most]]
+    return ", ".join(shown) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def route(params: dict[str, Any], model: ModelVersion) -> str:
