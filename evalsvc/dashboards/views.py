@@ -22,7 +22,7 @@ from evalsvc.registry.selectors import (
 from evalsvc.teams.models import WRITE_ROLES
 from evalsvc.teams.selectors import role_for, teams_for_user
 
-from .plotlytext import figure_for_browser
+from .figurecache import run_figures
 
 
 def favicon(request: HttpRequest) -> HttpResponse:
@@ -93,17 +93,6 @@ def run_detail(request: HttpRequest, pk: str) -> HttpResponse:
     run = run_get(user=signed_in_user(request), pk=pk)
     kind = get_kind(run.kind)
     result = run.result or {}
-    figures = [
-        # Parsed back to a dict so json_script can escape it safely inside the page, and its
-        # strings escaped for plotly.js, which would render markup in a label.
-        {
-            "id": f"figure-{i}",
-            "data_id": f"figure-{i}-data",
-            "title": title,
-            "data": figure_for_browser(json.loads(fig.to_json())),
-        }
-        for i, (title, fig) in enumerate(kind.figures(result) if result else [])
-    ]
     return render(
         request,
         "dashboards/run_detail.html",
@@ -111,7 +100,7 @@ def run_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "run": run,
             "kind": kind,
             **_kind_part(run, kind, result),
-            "figures": figures,
+            "figures": run_figures(run, kind),
             "params_json": json.dumps(run.params, indent=2, sort_keys=True),
             "environment_json": json.dumps(run.environment, indent=2, sort_keys=True),
         },
