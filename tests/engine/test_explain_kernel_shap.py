@@ -159,3 +159,32 @@ def test_same_seed_same_result_and_budget_semantics() -> None:
         assert co.weights[r].sum() == pytest.approx(1.0)
     assert sample_budget(12, "auto") == 2 * 12 + 2048
     assert sample_budget(5, 1000) == 30
+
+
+def test_a_repeated_explanation_reuses_its_coalitions_and_gives_the_same_values(monkeypatch) -> None:
+    from workers.engine.explain import kernel_shap as module
+
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=8)
+    f = Forward(lambda x: np.tanh(x.astype(np.float64) @ w[:, None]), dtype=np.float64)
+    bg = rng.normal(size=(4, 8))
+    x = rng.normal(size=(6, 8))
+    bg[:, 5] = 0.25
+    x[4:, 5] = 0.25  # rows 4 and 5 leave feature 5 out: two groups of rows, drawn one after the other
+    module._coalition_cache.clear()
+    monkeypatch.setattr(module, "COALITION_CACHE_BYTES", 0)  # nothing kept: every design drawn afresh
+    fresh = kernel_shap(f, x, bg, nsamples=60, seed=11)
+    assert len(module._coalition_cache) <= 1
+    module._coalition_cache.clear()
+    monkeypatch.setattr(module, "COALITION_CACHE_BYTES", 64 << 20)
+    first = kernel_shap(f, x, bg, nsamples=60, seed=11)
+    assert len(module._coalition_cache) == 2  # one design per group of rows
+    kept = [co for co, _ in module._coalition_cache.values()]
+    again = kernel_shap(f, x, bg, nsamples=60, seed=11)
+    assert [co for co, _ in module._coalition_cache.values()] == kept  # reused, not drawn again
+    assert all(not co.masks.flags.writeable for co in kept)
+    np.testing.assert_array_equal(first.values, fresh.values)
+    np.testing.assert_array_equal(again.values, fresh.values)
+    other = kernel_shap(f, x, bg, nsamples=60, seed=12)
+    assert len(module._coalition_cache) == 4 and not np.array_equal(other.values, fresh.values)
+    assert np.abs(again.additivity_error()).max() < 1e-9

@@ -16,6 +16,9 @@ batches, and all rows' regressions are solved together by batched
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,13 +26,17 @@ import numpy as np
 
 from workers.engine.arrays import Array
 from workers.engine.errors import EngineError
-from workers.engine.explain.coalitions import kernel_coalitions, sample_budget
+from workers.engine.explain.coalitions import Coalitions, kernel_coalitions, sample_budget
 from workers.engine.explain.forward import Forward
 
 __all__ = ["ShapValues", "kernel_shap", "model_rows_kernel_shap", "varying_features"]
 
 #: Model rows built per block; blocks are then cut into the forward's batches.
 BLOCK_ROWS = 1 << 17
+#: Input elements per buffer of perturbed rows handed to the model (rounded to whole model batches).
+BUFFER_ELEMENTS = 1 << 19
+#: Coalition designs kept for reuse (bytes of masks and weights, least recently used dropped first).
+COALITION_CACHE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -187,7 +194,7 @@ def _explain_group(
     # the forward: about 2 MB of input, so the block is still in cache when the model reads it.
     block = max(1, BLOCK_ROWS // per_row)
     # A whole number of model batches (at least one), so no call is a small remainder.
-    cap = forward.batch_size * max(1, ((1 << 19) // max(1, width)) // forward.batch_size)
+    cap = forward.batch_size * max(1, (BUFFER_ELEMENTS // max(1, width)) // forward.batch_size)
     cap = max(cap, n_bg)
     buf = np.empty((cap, width), dtype=forward.dtype)
     # (n_bg * d, d): the background-weighted mean over n as one matrix product.
@@ -198,7 +205,7 @@ def _explain_group(
     identity = m == m_all and bool((gidx == np.arange(width)).all())
     for start in range(0, rows, block):
         stop = min(rows, start + block)
-        co = kernel_coalitions(m, stop - start, nsamples, rng)
+        co = _coalitions(m, stop - start, nsamples, rng)
         full = np.zeros((stop - start, samples, m_all), dtype=bool)
         full[:, :, cols] = co.masks
         y = np.empty(((stop - start) * per_row, d))
@@ -231,6 +238,38 @@ def _explain_group(
         ey = (y.reshape(-1, n_bg * d) @ mean_op).reshape(stop - start, samples, d)
         out[start:stop] = _solve(co.masks, co.weights, ey, fx[start:stop], fnull)
     return out
+
+
+_coalition_cache: OrderedDict[tuple[int, int, str, str], tuple[Coalitions, Mapping[str, Any]]] = OrderedDict()
+_coalition_lock = threading.Lock()
+
+
+def _coalitions(m: int, rows: int, nsamples: int | str, rng: np.random.Generator) -> Coalitions:
+    """``kernel_coalitions`` remembered per (features, rows, budget, generator state).
+
+    The design is a function of these alone, so a repeated explanation (the
+    same seed and shape: a rerun, the next block of a job seeded alike) reuses
+    it; the generator is left in the state the draws would have left it in.
+    The arrays are shared and read-only.
+    """
+    key = (m, rows, str(nsamples), repr(rng.bit_generator.state))
+    with _coalition_lock:
+        hit = _coalition_cache.get(key)
+        if hit is not None:
+            _coalition_cache.move_to_end(key)
+    if hit is not None:
+        rng.bit_generator.state = hit[1]
+        return hit[0]
+    co = kernel_coalitions(m, rows, nsamples, rng)
+    co.masks.setflags(write=False)
+    co.weights.setflags(write=False)
+    with _coalition_lock:
+        _coalition_cache[key] = (co, rng.bit_generator.state)
+        size = sum(c.masks.nbytes + c.weights.nbytes for c, _ in _coalition_cache.values())
+        while size > COALITION_CACHE_BYTES and len(_coalition_cache) > 1:
+            old, _ = _coalition_cache.popitem(last=False)[1]
+            size -= old.masks.nbytes + old.weights.nbytes
+    return co
 
 
 def _solve(masks: Array, weights: Array, ey: Array, fx: Array, fnull: Array) -> Array:
