@@ -201,20 +201,23 @@ def _explain_group(
     mean_op = np.kron(w_bg[:, None], np.eye(d))
     out = np.empty((rows, m, d))
     bg = background.astype(forward.dtype)
+    bg_flat = bg.reshape(-1)
     xs = x.astype(forward.dtype)
     identity = m == m_all and bool((gidx == np.arange(width)).all())
     for start in range(0, rows, block):
         stop = min(rows, start + block)
         co = _coalitions(m, stop - start, nsamples, rng)
-        full = np.zeros((stop - start, samples, m_all), dtype=bool)
-        full[:, :, cols] = co.masks
+        if m == m_all:
+            full = co.masks
+        else:
+            full = np.zeros((stop - start, samples, m_all), dtype=bool)
+            full[:, :, cols] = co.masks
         y = np.empty(((stop - start) * per_row, d))
         done = 0
         pos = 0
         for r in range(stop - start):
             el = full[r] if identity else full[r][:, gidx]
-            on = el.astype(forward.dtype)
-            diff = xs[start + r][None] - bg
+            diff = (xs[start + r][None] - bg).reshape(-1)
             s0 = 0
             while s0 < samples:
                 # As many coalitions as fit in the buffer; a full buffer goes to the model.
@@ -225,12 +228,15 @@ def _explain_group(
                     pos = 0
                     continue
                 need = (s1 - s0) * n_bg
-                # background + m * (x - background): two passes over the model rows and, unlike np.where,
-                # free of branches on the random masks (several times faster). Where m is 1 this is x to
-                # within one rounding of the input dtype.
+                # background + m * (x - background): unlike np.where, free of branches on the random masks
+                # (several times faster). Where m is 1 this is x to within one rounding of the input dtype.
+                # The masks are copied in once per background row; the product and the sum then run over
+                # whole (background rows x elements) lines, not lines of one row's elements.
                 region = buf[pos : pos + need].reshape(s1 - s0, n_bg, width)
-                np.multiply(on[s0:s1, None, :], diff[None], out=region)
-                np.add(region, bg[None], out=region)
+                region[...] = el[s0:s1, None, :]
+                lines = region.reshape(s1 - s0, n_bg * width)
+                np.multiply(lines, diff, out=lines)
+                np.add(lines, bg_flat, out=lines)
                 pos += need
                 s0 = s1
         if pos:
