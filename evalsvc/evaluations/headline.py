@@ -50,4 +50,27 @@ def _headline(result: dict[str, Any] | None) -> str:
     ]
     if p50:
         return f"fastest p50 {min(p50):.3g} ms"
-    return ""
+    return _drift_headline(result) or _explain_headline(result)
+
+
+def _drift_headline(result: dict[str, Any]) -> str:
+    features = result.get("features")
+    if "drift" not in result or not isinstance(features, list):
+        return ""
+    drifted = [f for f in result.get("drifted_features") or [] if isinstance(f, str)]
+    if drifted:
+        return (
+            f"drift in {len(drifted)} of {len(features)} columns: "
+            + ", ".join(drifted[:3])
+            + (", …" if len(drifted) > 3 else "")
+        )
+    return "drift detected (multivariate)" if result.get("drift") else f"no drift in {len(features)} columns"
+
+
+def _explain_headline(result: dict[str, Any]) -> str:
+    names = result.get("features")
+    importance = (result.get("global") or {}).get("importance") if isinstance(result.get("global"), dict) else None
+    if not isinstance(names, list) or not isinstance(importance, list) or len(importance) != len(names) or not names:
+        return ""
+    top = max(range(len(names)), key=lambda i: abs(importance[i]) if isinstance(importance[i], (int, float)) else -1)
+    return f"top feature: {names[top]}"

@@ -87,3 +87,21 @@ def test_the_migration_fills_the_headline_of_runs_stored_before(alice, alpha, bc
     import_module("evalsvc.evaluations.migrations.0003_evaluationrun_headline").fill_headlines(apps, None)
     assert EvaluationRun.objects.get(pk=old.pk).headline == "accuracy 0.9561"
     assert EvaluationRun.objects.get(pk=bare.pk).headline == ""
+
+
+def test_drift_and_explanation_runs_have_a_headline():
+    from evalsvc.evaluations.headline import run_headline
+
+    features = [{"name": n} for n in ("a", "b", "c", "d", "e")]
+    assert run_headline({"drift": True, "features": features, "drifted_features": ["c", "a"]}) == (
+        "drift in 2 of 5 columns: c, a"
+    )
+    many = {"drift": True, "features": features, "drifted_features": ["e", "d", "c", "b"]}
+    assert run_headline(many) == "drift in 4 of 5 columns: e, d, c, …"
+    assert run_headline({"drift": False, "features": features, "drifted_features": []}) == "no drift in 5 columns"
+    assert run_headline({"drift": True, "features": features, "drifted_features": []}) == (
+        "drift detected (multivariate)"
+    )
+    explained = {"features": ["radius", "texture", "area"], "global": {"rows": 8, "importance": [0.1, 0.7, 0.3]}}
+    assert run_headline(explained) == "top feature: texture"
+    assert run_headline({"features": ["x"], "global": {"rows": 0, "importance": []}}) == ""
