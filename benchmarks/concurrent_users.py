@@ -2,7 +2,8 @@
 
 Creates a scratch database (dropped and recreated), migrates it, seeds a team
 of 50 users and ``--runs`` runs (``benchmarks/load/seed.py``), starts gunicorn
-with ``--workers`` sync workers, and runs ``--users`` concurrent locust users
+as the deployment does (the Dockerfile's ``CMD``: its worker count, worker class
+and timeout; ``--workers`` overrides the count), and runs ``--users`` concurrent locust users
 (``benchmarks/load/locustfile.py``) for ``--duration`` seconds: each browses
 the pages (runs list, a run, home), lists and opens runs over the API, and
 now and then submits a job (submissions queue: no Celery worker runs; the
@@ -13,6 +14,9 @@ and whether the goal holds (API list and detail p95 <= 300 ms, no errors);
     python benchmarks/concurrent_users.py \\
         --database-url postgres://postgres@127.0.0.1:5432/evalsvc_load \\
         --broker-url redis://127.0.0.1:6379/9 --record
+
+Each user waits 1-3 s between actions (``locustfile.py``). Run it on a quiet
+machine: locust shares the cores with the service.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import json
 import os
 import platform
 import socket
@@ -39,6 +44,41 @@ LOAD = ROOT / "benchmarks" / "load"
 #: The endpoints the goal is about, and the goal.
 GOAL_ENDPOINTS = ("GET /api/runs/", "GET /api/runs/?status=", "GET /api/runs/{id}/")
 GOAL_P95_MS = 300
+
+
+def deployment_gunicorn_args() -> list[str]:
+    """gunicorn's options in the Dockerfile's ``CMD`` (the web service's command), less the app and the bind."""
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if line.startswith("CMD ["):
+            command = json.loads(line.removeprefix("CMD "))
+            break
+    else:
+        raise SystemExit("the Dockerfile has no CMD")
+    if command[0] != "gunicorn":
+        raise SystemExit(f"the Dockerfile's CMD is not gunicorn: {command}")
+    options, args = [], iter(command[1:])
+    for arg in args:
+        if arg in ("--bind", "-b"):
+            next(args)
+        elif arg.startswith("--bind=") or (":" in arg and not arg.startswith("-")):
+            continue  # the bind address or the application
+        else:
+            options.append(arg)
+    return options
+
+
+def gunicorn_args(workers: int | None) -> list[str]:
+    """The deployment's options, with ``workers`` (when given) in place of its worker count."""
+    options = deployment_gunicorn_args()
+    if workers is None:
+        return options
+    out, args = [], iter(options)
+    for arg in args:
+        if arg in ("--workers", "-w"):
+            next(args)
+        elif not arg.startswith("--workers="):
+            out.append(arg)
+    return [*out, "--workers", str(workers)]
 
 
 def free_port() -> int:
@@ -94,7 +134,6 @@ def wait_until_up(url: str, timeout: float = 60) -> None:
 
 def solo_times(host: str, state_path: Path, rounds: int = 10) -> list[dict[str, Any]]:
     """Each endpoint alone, one request at a time (before the users start): what one request costs here."""
-    import json
     import statistics
 
     state = json.loads(state_path.read_text())
@@ -187,7 +226,7 @@ def record(
 
 - Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}; load average after the run {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}{args.note}
 - Versions: python {platform.python_version()}, django {django.get_version()}, gunicorn {gunicorn.__version__}, locust {locust.__version__}
-- Method: `benchmarks/concurrent_users.py`; PostgreSQL with {args.runs:,} runs of one team (1 in 50 a latency profile of ~230 kB of result, the rest evaluations), gunicorn with {args.workers} sync workers, {args.users} locust users (one account each, {args.spawn_rate}/s ramp-up, 0.5–1.5 s between requests) for {args.duration} s; locust ran on the same 2 cores. Submissions queue (no Celery worker). First each endpoint alone (10 sequential requests, median), then the users.
+- Method: `benchmarks/concurrent_users.py`; PostgreSQL with {args.runs:,} runs of one team (1 in 50 a latency profile of ~230 kB of result, the rest evaluations), gunicorn as deployed (`{" ".join(gunicorn_args(args.workers))}`), {args.users} locust users (one account each, {args.spawn_rate}/s ramp-up, 1–3 s between actions) for {args.duration} s; locust ran on the same 2 cores. Submissions queue (no Celery worker). First each endpoint alone (10 sequential requests, median), then the users.
 
 {solo_table(solo)}
 
@@ -200,14 +239,16 @@ def record(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", required=True, help="a scratch PostgreSQL database (dropped and recreated)")
     parser.add_argument("--broker-url", required=True, help="a Redis database for the (unconsumed) job queue")
-    parser.add_argument("--runs", type=int, default=10_000)
-    parser.add_argument("--users", type=int, default=50)
-    parser.add_argument("--spawn-rate", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=10_000, help="runs to seed (default 10,000)")
+    parser.add_argument("--users", type=int, default=50, help="concurrent locust users (default 50)")
+    parser.add_argument("--spawn-rate", type=int, default=10, help="users started per second")
     parser.add_argument("--duration", type=int, default=60, help="seconds of load")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="gunicorn workers (default: the Dockerfile's, as deployed)"
+    )
     parser.add_argument("--note", default="", help="appended to the machine line (e.g. what shared it)")
     parser.add_argument("--record", action="store_true", help="append the results to benchmarks/RESULTS.md")
     args = parser.parse_args()
@@ -225,10 +266,11 @@ def main() -> None:
             cwd=ROOT, env=env, check=True,
         )  # fmt: skip
         print(f"seeded in {time.monotonic() - started:.0f} s", flush=True)
+        print("gunicorn", " ".join(gunicorn_args(args.workers)), flush=True)
         port = free_port()
         web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "evalsvc.wsgi", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-             "--timeout", "120"],
+            [sys.executable, "-m", "gunicorn", "evalsvc.wsgi:application", *gunicorn_args(args.workers),
+             "--bind", f"127.0.0.1:{port}"],
             cwd=ROOT, env=env, stdout=(work / "web.log").open("w"), stderr=subprocess.STDOUT,
         )  # fmt: skip
         stop = threading.Event()

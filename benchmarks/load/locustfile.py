@@ -3,7 +3,8 @@
 Each simulated user is one seeded account (``LOAD_STATE``: the JSON that
 ``seed.py`` wrote), signed in with its API token for the API and its session
 cookie for the pages. Requests are named by endpoint, not by id, so the
-statistics are per endpoint.
+statistics are per endpoint. Like a person at a browser or a script polling
+the API, each user waits 1–3 s (uniformly) between one action and the next.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from locust import HttpUser, between, task
 with open(os.environ["LOAD_STATE"]) as fh:
     STATE = json.load(fh)
 _accounts = itertools.count()
+#: API list pages the users open: the first 20, or as many as the seeded runs fill (50 a page).
+API_PAGES = max(1, min(20, len(STATE["runs"]) // 50))
 
 
 class EvalsvcUser(HttpUser):
-    wait_time = between(0.5, 1.5)
+    wait_time = between(1, 3)
 
     def on_start(self) -> None:
         account = STATE["users"][next(_accounts) % len(STATE["users"])]
@@ -49,7 +52,7 @@ class EvalsvcUser(HttpUser):
     # The API.
     @task(6)
     def runs_list(self) -> None:
-        self.client.get(f"/api/runs/?page={self.rng.randint(1, 20)}", headers=self.api, name="GET /api/runs/")
+        self.client.get(f"/api/runs/?page={self.rng.randint(1, API_PAGES)}", headers=self.api, name="GET /api/runs/")
 
     @task(2)
     def runs_list_filtered(self) -> None:
