@@ -285,18 +285,17 @@ def _solve(masks: Array, weights: Array, ey: Array, fx: Array, fnull: Array) -> 
     last feature eliminated). The normal equations are formed here from the
     weighted Gram matrix of the masks, ``G = M' W M``, and ``h = M' W (ey -
     fnull)``: ``lhs_ij = G_ij - G_iL - G_Lj + G_LL`` and
-    ``rhs_i = h_i - h_L - (G_iL - G_LL)(fx - fnull)``, one BLAS product per
-    row for each.
+    ``rhs_i = h_i - h_L - (G_iL - G_LL)(fx - fnull)``, one batched product
+    over all rows for each.
     """
     mk = masks.astype(np.float64)
     wm = weights[:, :, None] * mk
     eyadj = ey - fnull
     rows, _, m = mk.shape
-    gram = np.empty((rows, m, m))
-    h = np.empty((rows, m, ey.shape[2]))
-    for r in range(rows):
-        np.dot(wm[r].T, mk[r], out=gram[r])
-        np.dot(wm[r].T, eyadj[r], out=h[r])
+    # G = (sqrt(W) M)' (sqrt(W) M): one batched product of a matrix with itself.
+    sw = np.sqrt(weights)[:, :, None] * mk
+    gram = np.matmul(sw.transpose(0, 2, 1), sw)
+    h = np.matmul(wm.transpose(0, 2, 1), eyadj)
     dfx = fx - fnull  # (rows, d)
     g_il = gram[:, :-1, -1]  # (rows, m-1)
     g_ll = gram[:, -1, -1]
