@@ -288,14 +288,14 @@ def _solve(masks: Array, weights: Array, ey: Array, fx: Array, fnull: Array) -> 
     ``rhs_i = h_i - h_L - (G_iL - G_LL)(fx - fnull)``, one batched product
     over all rows for each.
     """
-    mk = masks.astype(np.float64)
-    wm = weights[:, :, None] * mk
     eyadj = ey - fnull
-    rows, _, m = mk.shape
-    # G = (sqrt(W) M)' (sqrt(W) M): one batched product of a matrix with itself.
-    sw = np.sqrt(weights)[:, :, None] * mk
-    gram = np.matmul(sw.transpose(0, 2, 1), sw)
-    h = np.matmul(wm.transpose(0, 2, 1), eyadj)
+    rows = len(masks)
+    # G = (sqrt(W) M)' (sqrt(W) M) and h = (sqrt(W) M)' sqrt(W) (ey - fnull): one weighted copy of the masks.
+    root = np.sqrt(weights)[:, :, None]
+    sw = masks * root
+    swt = sw.transpose(0, 2, 1)
+    gram = np.matmul(swt, sw)
+    h = np.matmul(swt, root * eyadj)
     dfx = fx - fnull  # (rows, d)
     g_il = gram[:, :-1, -1]  # (rows, m-1)
     g_ll = gram[:, -1, -1]
@@ -309,8 +309,9 @@ def _solve(masks: Array, weights: Array, ey: Array, fx: Array, fnull: Array) -> 
             try:
                 sol[r] = np.linalg.solve(lhs[r], rhs[r])
             except np.linalg.LinAlgError:
-                design = mk[r, :, :-1] - mk[r, :, -1:]
-                y = eyadj[r] - mk[r, :, -1:] * dfx[r]
+                mk = masks[r].astype(np.float64)
+                design = mk[:, :-1] - mk[:, -1:]
+                y = eyadj[r] - mk[:, -1:] * dfx[r]
                 sw = np.sqrt(weights[r])[:, None]
                 sol[r] = np.linalg.lstsq(sw * design, sw * y, rcond=None)[0]
     last = dfx - sol.sum(axis=1)
