@@ -166,10 +166,8 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: by acc
 # A refused attempt during the cool-off neither counts nor extends it.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "evalsvc.teams.signin.lockout_response"
-# The client address is the connection's. Behind a reverse proxy set both: the
-# header it writes and how many proxies stand in front (a client can forge the rest).
-AXES_IPWARE_META_PRECEDENCE_ORDER = tuple(env_list("EVALSVC_CLIENT_IP_HEADERS", ["REMOTE_ADDR"]))
-AXES_IPWARE_PROXY_COUNT = env_int("EVALSVC_TRUSTED_PROXY_COUNT", 0) or None
+# The client address is REMOTE_ADDR, which evalsvc.core.middleware sets from X-Forwarded-For behind
+# EVALSVC_TRUSTED_PROXY_COUNT trusted proxies (a client can forge the entries left of theirs).
 AXES_VERBOSE = False
 
 LOGIN_URL = "login"
