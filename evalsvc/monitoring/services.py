@@ -64,7 +64,7 @@ def _profile_refresh(monitor: Monitor) -> None:
     transaction.on_commit(lambda: current_app.send_task(PROFILE_TASK, args=[str(monitor.pk), key], queue=CPU))
 
 
-def _reference_for(*, user: Any, team_id: object, pk: object, columns: list[str] | None) -> Any:
+def _reference_for(*, user: User, team_id: object, pk: object, columns: list[str] | None) -> Any:
     reference = dataset_version_get(user=user, pk=pk)
     if reference.team_id != team_id:
         raise ValidationFailed("the model version and the reference data set belong to different teams")

@@ -148,3 +148,27 @@ def test_time_budget_chooses_the_sample_count_and_reports_its_error(alice, bc_mo
     run_explain.apply(args=[str(tight.pk)])
     tight.refresh_from_db()
     assert tight.status == "failed" and "time budget of 0.08 s cannot be met" in tight.error
+
+
+def test_the_job_form_offers_cohorts_time_budget_and_a_reference_for_explanations(
+    client, alice, alpha, bc_model, bc_data
+):
+    from evalsvc.evaluations.models import EvaluationRun
+
+    client.force_login(alice)
+    page = client.get("/runs/new/").content.decode()
+    for name in ("cohort_by", "time_budget_s", "background_k", "reference_dataset"):
+        assert f'name="{name}"' in page, name
+        assert "explain" in page.split(f'name="{name}"')[1].split(">")[0], name
+    form = {"kind": "explain", "model_version": str(bc_model.pk), "dataset_version": str(bc_data.pk),
+            "method": "kernel_shap", "global_rows": 8, "backend": "onnxruntime", "device": "cpu"}  # fmt: skip
+    refused = client.post("/runs/new/", {**form, "time_budget_s": 0})
+    assert refused.status_code == 400 and EvaluationRun.objects.count() == 0
+    response = client.post(
+        "/runs/new/",
+        {**form, "cohort_by": "label", "time_budget_s": 5, "background_k": 4, "reference_dataset": str(bc_data.pk)},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    run = EvaluationRun.objects.get()
+    assert run.params["cohort_by"] == "label" and run.params["time_budget_s"] == 5.0
+    assert run.params["background_k"] == 4 and run.params["reference_dataset"] == str(bc_data.pk)
