@@ -8,6 +8,7 @@ or overwrite a finished result.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -172,9 +173,21 @@ def run_progress(*, run_id: Pk, fraction: float, message: str) -> str:
     return EvaluationRun.objects.filter(pk=run_id).values_list("status", flat=True).first() or RunStatus.CANCELLED
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, ±Infinity) as None: JSON, and PostgreSQL's json type, have none."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 @audited_transition("run.succeeded")
 def run_succeed(*, run_id: Pk, result: dict[str, Any], environment: dict[str, Any]) -> bool:
     now = timezone.now()
+    result = _json_safe(result)
     return bool(
         EvaluationRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
             status=RunStatus.SUCCEEDED,

@@ -227,7 +227,10 @@ def test_a_database_restart_mid_job_costs_progress_writes_not_the_job(transactio
         assert final.attempts == 1  # it went on through the outage rather than starting over
         assert final.result["rows"] == 569 * 40
         assert proxy.refused > 0  # the worker did try to reach the database while it was down
-        assert "progress not recorded" in log.read_text()
+        # What the outage cost: progress writes skipped while it lasted or, where the rows were all read before
+        # the cut (a fast machine), the result's save waiting for the database; never the job.
+        text = log.read_text()
+        assert "progress not recorded" in text or "could not save the result, waiting for the database" in text, text
         print(
             f"database cut for {DATABASE_OUTAGE_S} s at {current.progress:.0%}: {proxy.refused} connections refused, "
             f"the job succeeded {time.monotonic() - cut_at:.0f} s after the cut, on its first attempt"

@@ -105,3 +105,15 @@ def test_drift_and_explanation_runs_have_a_headline():
     explained = {"features": ["radius", "texture", "area"], "global": {"rows": 8, "importance": [0.1, 0.7, 0.3]}}
     assert run_headline(explained) == "top feature: texture"
     assert run_headline({"features": ["x"], "global": {"rows": 0, "importance": []}}) == ""
+
+
+def test_a_result_with_non_finite_numbers_is_stored_with_none_for_them(alice, alpha, bc_model, bc_data):
+    # PostgreSQL's json type has no NaN or Infinity: a score that came out unbounded must not fail the run.
+    run = _run(alpha, alice, bc_model, bc_data, kind="explain", status=RunStatus.RUNNING)
+    result = {"trust": {"scores": {"sensitivity_max": float("inf"), "infidelity": float("nan"), "stability": 0.9}},
+              "values": [[1.0, float("-inf")], (2.0, 3)]}  # fmt: skip
+    assert services.run_succeed(run_id=run.pk, result=result, environment={})
+    stored = EvaluationRun.objects.get(pk=run.pk)
+    assert stored.status == RunStatus.SUCCEEDED
+    assert stored.result["trust"]["scores"] == {"sensitivity_max": None, "infidelity": None, "stability": 0.9}
+    assert stored.result["values"] == [[1.0, None], [2.0, 3]]

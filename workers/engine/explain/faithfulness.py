@@ -103,7 +103,13 @@ def assess(
             )
             return expand(run_method(info, params, again, forward=forward, torch_form=torch_form).values)
 
-        report.scores["sensitivity_max"] = float(sensitivity_max(explain, sub.x[:k], scale, seed=params.seed).max())
+        value = float(sensitivity_max(explain, sub.x[:k], scale, seed=params.seed).max())
+        report.scores["sensitivity_max"] = _finite(value)
+        if report.scores["sensitivity_max"] is None:
+            report.details["sensitivity_max_note"] = (
+                "not finite: the explained rows' attributions were all zero (or overflowed) while nearby inputs' "
+                "were not, so no bound on the change can be given"
+            )
 
     def do_stability() -> None:
         k = min(5, n)
