@@ -268,3 +268,59 @@ def test_zipmap_outputs_become_arrays(tmp_path: Path) -> None:
 def test_option_validation(bc_spec: ModelSpec, options: dict, message: str) -> None:
     with pytest.raises(EngineError, match=message):
         OnnxRuntimeBackend(bc_spec, options=options).load()
+
+
+def _per_batch(backend: Backend, inputs: dict[str, np.ndarray], batch_size: int) -> dict[str, np.ndarray]:
+    rows = len(next(iter(inputs.values())))
+    parts = [
+        backend.predict({k: v[lo : lo + batch_size] for k, v in inputs.items()}) for lo in range(0, rows, batch_size)
+    ]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+@pytest.mark.parametrize("model", ["breast_cancer_logreg.onnx", "diabetes_ridge.onnx", "digits_cnn.onnx"])
+@pytest.mark.parametrize("batch_size", [1, 3, 64, 1000])
+def test_predict_batches_equals_predict_per_batch(fixtures_dir: Path, model: str, batch_size: int) -> None:
+    """The whole-block loop (batch 1 writes rows in place) gives exactly the per-batch outputs, in order."""
+    with OnnxRuntimeBackend(ModelSpec(str(fixtures_dir / model), "onnx", "")) as b:
+        (spec,) = b.input_specs
+        shape = tuple(d if isinstance(d, int) else 1 for d in (spec.shape or (None, 1))[1:])
+        x = np.random.default_rng(1).normal(size=(37, *shape)).astype(np.float32)
+        got = b.predict_batches({spec.name: x}, batch_size)
+        expected = _per_batch(b, {spec.name: x}, batch_size)
+    assert list(got) == list(expected)
+    for name in expected:
+        assert got[name].dtype == expected[name].dtype
+        np.testing.assert_array_equal(got[name], expected[name])
+        assert len(got[name]) == 37
+
+
+def test_predict_batches_with_outputs_changing_shape_row_to_row(tmp_path: Path) -> None:
+    """A model whose output rows differ in shape falls back to concatenating whole outputs."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("NonZero", ["x"], ["nz"]), helper.make_node("Transpose", ["nz"], ["where"])],
+        "nonzero",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("where", TensorProto.INT64, [None, 2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "nonzero.onnx"
+    onnx.save(model, str(path))
+    x = np.array([[0, 1, 0], [1, 1, 0], [0, 0, 0], [2, 3, 4]], dtype=np.float32)  # 1, 2, 0, 3 non-zeros
+    with OnnxRuntimeBackend(ModelSpec(str(path), "onnx", "")) as b:
+        got = b.predict_batches({"x": x}, 1)
+        expected = _per_batch(b, {"x": x}, 1)
+    np.testing.assert_array_equal(got["where"], expected["where"])
+    assert got["where"].shape == (6, 2)
+
+
+def test_predict_batches_error_names_the_problem(bc_spec: ModelSpec) -> None:
+    with OnnxRuntimeBackend(bc_spec) as b:
+        for batch_size in (1, 4):
+            with pytest.raises(EngineError, match="Expected: 30") as err:
+                b.predict_batches({"input": np.zeros((9, 29), np.float32)}, batch_size)
+            assert err.value.permanent

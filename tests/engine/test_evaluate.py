@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -111,7 +112,40 @@ def test_breast_cancer_agrees_with_the_sklearn_pipeline(
 def test_progress_counts_up_to_total(bc_spec: ModelSpec, bc_test_ref: DatasetRef) -> None:
     calls: list[tuple[int, int]] = []
     evaluate(bc_spec, bc_test_ref, task="classification", batch_size=50, progress=lambda d, t: calls.append((d, t)))
-    assert calls == [(50, 171), (100, 171), (150, 171), (171, 171)]
+    # The first report comes after one batch; steps then grow while batches are fast, in whole batches.
+    assert calls[0] == (50, 171)
+    assert calls[-1] == (171, 171)
+    done = [d for d, _ in calls]
+    assert done == sorted(set(done))
+    assert all(d % 50 == 0 for d in done[:-1])
+    assert {t for _, t in calls} == {171}
+
+
+def test_progress_steps_follow_the_time_a_batch_takes() -> None:
+    """A slow model reports after every batch; a fast one in growing steps of batches."""
+    from workers.engine.feed import BlockRunner
+
+    class Slow:
+        input_specs = ()
+
+        def __init__(self, seconds: float) -> None:
+            self.seconds, self.calls = seconds, 0
+
+        def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            self.calls += 1
+            time.sleep(self.seconds)
+            return {"y": inputs["x"][:, 0] * 2}
+
+    x = np.arange(40, dtype=np.float32).reshape(20, 2)
+    # 30 ms a batch is over half a step (BlockRunner.STEP_S): one batch a step, as before.
+    for seconds, expected in ((0.03, list(range(1, 21))), (0.0, [1, 3, 7, 15, 20])):
+        runner = Slow(seconds)
+        calls: list[tuple[int, int]] = []
+        out = BlockRunner(runner, 1, None).run({"x": x}, lambda d, t: calls.append((d, t)), done=100, total=120)
+        np.testing.assert_array_equal(out["y"], x[:, 0] * 2)
+        assert runner.calls == 20
+        assert [d - 100 for d, _ in calls] == expected
+        assert {t for _, t in calls} == {120}
 
 
 def test_progress_without_known_row_count(bc_spec: ModelSpec, fixtures_dir: Path, make_ref: MakeRef) -> None:
@@ -131,7 +165,8 @@ def test_cancel_from_progress_stops(bc_spec: ModelSpec, bc_test_ref: DatasetRef)
 
     with pytest.raises(Cancelled):
         evaluate(bc_spec, bc_test_ref, task="classification", batch_size=20, progress=progress)
-    assert calls == [20, 40]
+    # Stopped at the second report, after the first batch and one more step of batches, before the end.
+    assert len(calls) == 2 and calls[0] == 20 and 20 < calls[1] < 171 and calls[1] % 20 == 0
 
 
 def test_feature_count_mismatch(bc_spec: ModelSpec, bc_test_ref: DatasetRef) -> None:

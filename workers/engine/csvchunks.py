@@ -12,11 +12,13 @@ on, the rest goes through the quote-aware streaming reader instead.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
-from typing import Any
+import ctypes
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 import numpy as np
 
+from workers.engine.arrays import Array
 from workers.engine.errors import InvalidDataset
 
 __all__ = ["BLOCK_BYTES", "CsvChunks", "column_array"]
@@ -30,6 +32,47 @@ def column_array(table: Any, name: str) -> Any:
     """One column of a piece as a single Arrow array (a table's column may come in chunks)."""
     column = table.column(name)
     return column.combine_chunks() if hasattr(column, "combine_chunks") else column
+
+
+#: Bytes searched back from a piece's end for its last line end before searching all of it.
+_TAIL = 1 << 16
+
+
+def _after_last_line_end(text: Array) -> int:
+    """Offset just past the last ``\n`` in ``text``; 0 when there is none.
+
+    Lines are short next to a piece, so the last line end is nearly always in
+    the piece's last few kilobytes: only a huge line costs a full search.
+    """
+    size = len(text)
+    tail = max(0, size - _TAIL)
+    ends = np.flatnonzero(text[tail:] == 10)
+    if ends.size:
+        return tail + int(ends[-1]) + 1
+    ends = np.flatnonzero(text[:tail] == 10)
+    return int(ends[-1]) + 1 if ends.size else 0
+
+
+def _memchr() -> Callable[[int, int, int], int | None] | None:
+    """The C library's ``memchr``: a byte search at memory speed without a temporary array."""
+    try:
+        libc = ctypes.CDLL(None)
+        memchr = libc.memchr
+    except (OSError, AttributeError):  # pragma: no cover - a platform without a loadable C library
+        return None
+    memchr.restype = ctypes.c_void_p
+    memchr.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+    return cast(Callable[[int, int, int], "int | None"], memchr)
+
+
+_MEMCHR = _memchr()
+
+
+def _holds_quote(buffer: Any, text: Array, size: int) -> bool:
+    """Whether the first ``size`` bytes of the Arrow ``buffer`` (viewed as ``text``) hold a ``"``."""
+    if _MEMCHR is not None:
+        return _MEMCHR(buffer.address, 34, size) is not None
+    return bool((text[:size] == 34).any())
 
 
 class CsvChunks:
@@ -95,15 +138,11 @@ class CsvChunks:
                 size = len(carry) + fh.readinto(view[len(carry) :])
                 at_end = size == len(carry)
                 text = np.frombuffer(buffer, dtype=np.uint8, count=size)
-                if at_end:
-                    cut = size
-                else:
-                    ends = np.flatnonzero(text == 10)
-                    cut = int(ends[-1]) + 1 if ends.size else 0
+                cut = size if at_end else _after_last_line_end(text)
                 if cut == 0 and not at_end:  # no line end yet: read on with a bigger buffer
                     carry = bytes(view[:size])
                     continue
-                if cut and (text[:cut] == 34).any():
+                if cut and _holds_quote(buffer, text, cut):
                     del text, view, buffer
                     yield from self._stream(offset, header=False)
                     return

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
-
-from workers.engine.arrays import Array
 from workers.engine.evaluate.scoring import Scorer
-from workers.engine.feed import Feed, MissingTally, run_batch
+from workers.engine.feed import BlockRunner, Feed, MissingTally
 from workers.engine.types import ProgressCallback, Runner
 
 __all__ = ["run_rows"]
-
-Outputs = dict[str, Array]
 
 
 def run_rows(
@@ -30,15 +23,10 @@ def run_rows(
 
     Once a missing or infinite value turns up, the rest is only counted (the
     run fails with every count at the end). ``progress`` is called after
-    every batch.
+    every step of batches: every batch of a slow model, about every 50 ms of
+    a fast one (:class:`~workers.engine.feed.BlockRunner`).
     """
-    predict: Callable[[Outputs], Outputs] = runner.predict
-    if feed.fixed_rows is not None:
-        fixed = feed.fixed_rows
-
-        def predict(inputs: Outputs) -> Outputs:
-            return run_batch(runner, inputs, fixed)
-
+    blocks = BlockRunner(runner, batch_size, feed.fixed_rows)
     done = 0
     for block in feed.blocks(batch_size):
         tally.add(block.raw)
@@ -50,27 +38,7 @@ def run_rows(
             continue
         assert block.labels is not None
         labels = scorer.prepare(block.labels)
-        parts: list[Outputs] = []
-        append = parts.append
-        block_total = max(total, done + rows)
-        if len(block.inputs) == 1:
-            # One input (the common case): the per-batch work is a slice, a dict and the call.
-            ((name, values),) = block.inputs.items()
-            for lo in range(0, rows, batch_size):
-                append(predict({name: values[lo : lo + batch_size]}))
-                if progress is not None:
-                    progress(done + min(lo + batch_size, rows), block_total)
-        else:
-            for lo, inputs in zip(range(0, rows, batch_size), block.batches(batch_size), strict=True):
-                append(predict(inputs))
-                if progress is not None:
-                    progress(done + min(lo + batch_size, rows), block_total)
+        outputs = blocks.run(block.inputs, progress, done=done, total=total)
         done += rows
-        scorer.add(_merge(parts), labels)
+        scorer.add(outputs, labels)
     return done
-
-
-def _merge(parts: list[Outputs]) -> Outputs:
-    if len(parts) == 1:
-        return parts[0]
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}

@@ -34,7 +34,7 @@ from workers.engine.evaluate.breakdown import read_slice_values
 from workers.engine.evaluate.result import EvaluationResult
 from workers.engine.evaluate.scoring import make_scorer
 from workers.engine.evaluate.setup import Plan, feed_backend_options, plan_evaluation
-from workers.engine.feed import Feed, MissingTally, run_batch
+from workers.engine.feed import BlockRunner, Feed, MissingTally
 from workers.engine.inference.registry import get_backend_class
 from workers.engine.metrics.intervals import ANALYTIC_ROWS
 from workers.engine.processing.spec import ProcessingSpec
@@ -184,17 +184,13 @@ def evaluate_rows(
         outputs: list[dict[str, Array]] = []
         total = stop - start
         done = 0
+        blocks = BlockRunner(runner, batch_size, feed.fixed_rows)
         for block in feed.blocks(batch_size, start=start, stop=stop):
             tally.add(block.raw)
             if not tally and block.inputs is not None:
                 assert block.labels is not None
                 labels.append(scorer.prepare(block.labels))
-                at = done
-                for inputs in block.batches(batch_size):
-                    outputs.append(run_batch(runner, inputs, feed.fixed_rows))
-                    if progress is not None:
-                        at = min(at + batch_size, done + block.rows)
-                        progress(at, total)
+                outputs.append(blocks.run(block.inputs, progress, done=done, total=total))
             done += block.rows
             if progress is not None:
                 progress(done, max(total, done))

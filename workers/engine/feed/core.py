@@ -10,6 +10,7 @@ exact-size chunks (:func:`run_batch`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,9 +23,18 @@ from workers.engine.feed.convert import column_type, tabular_input, to_matrix
 from workers.engine.feed.reader import ColumnType, RawBlock, read_blocks
 from workers.engine.processing.pipeline import InputBuilder, check_data_format, input_columns
 from workers.engine.processing.spec import ImageInput, InputSpec, TabularInput, TextInput
-from workers.engine.types import DatasetRef, Runner, TensorSpec
+from workers.engine.types import DatasetRef, ProgressCallback, Runner, TensorSpec
 
-__all__ = ["Feed", "FeedBlock", "fixed_rows", "model_sized", "run_batch"]
+__all__ = [
+    "BlockRunner",
+    "Feed",
+    "FeedBlock",
+    "concat_outputs",
+    "fixed_rows",
+    "model_sized",
+    "run_batch",
+    "run_batches",
+]
 
 Inputs = dict[str, Array]
 
@@ -74,6 +84,80 @@ def run_batch(runner: Runner, inputs: Inputs, fixed_rows: int | None) -> Inputs:
             chunk = {name: np.concatenate([v, np.repeat(v[-1:], fixed_rows - n, axis=0)]) for name, v in chunk.items()}
         parts.append({name: v[:n] for name, v in runner.predict(chunk).items()})
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def run_batches(runner: Runner, inputs: Inputs, batch_size: int, fixed_rows: int | None) -> Inputs:
+    """Run any number of rows in ``batch_size`` batches; each output concatenated in row order.
+
+    The same outputs as :func:`run_batch` on every batch, concatenated. A
+    runner with a ``predict_batches`` method (every backend) runs the loop
+    itself, so a backend can keep the per-batch Python work out of it; a
+    fixed-batch model goes batch by batch through :func:`run_batch`.
+    """
+    rows = len(next(iter(inputs.values())))
+    if rows <= batch_size:
+        return run_batch(runner, inputs, fixed_rows)
+    whole = getattr(runner, "predict_batches", None)
+    if fixed_rows is None and whole is not None:
+        outputs: Inputs = whole(inputs, batch_size)
+        return outputs
+    parts = [
+        run_batch(runner, {name: v[lo : lo + batch_size] for name, v in inputs.items()}, fixed_rows)
+        for lo in range(0, rows, batch_size)
+    ]
+    return concat_outputs(parts)
+
+
+def concat_outputs(parts: list[Inputs]) -> Inputs:
+    """Outputs of consecutive batches as one set of outputs."""
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+class BlockRunner:
+    """Runs blocks of model inputs in batches, reporting progress in steps of whole batches.
+
+    A step starts as one batch and doubles while steps take under
+    :attr:`STEP_S` / 2 (halving again above 4 × :attr:`STEP_S`), so progress
+    comes about every :attr:`STEP_S` seconds, after every batch for a slow
+    model, and a fast model's batch-1 loop is not interrupted once per row.
+    """
+
+    #: Seconds of inference between progress reports, roughly.
+    STEP_S = 0.05
+
+    def __init__(self, runner: Runner, batch_size: int, fixed_rows: int | None) -> None:
+        self.runner = runner
+        self.batch_size = batch_size
+        self.fixed_rows = fixed_rows
+        self.batches_per_step = 1
+
+    def run(self, inputs: Inputs, progress: ProgressCallback | None = None, *, done: int = 0, total: int = 0) -> Inputs:
+        """Outputs of every row of ``inputs``.
+
+        ``progress(done + rows run so far, total)`` is called after each step
+        (``total`` at least the rows counted so far).
+        """
+        rows = len(next(iter(inputs.values())))
+        if progress is None:
+            return run_batches(self.runner, inputs, self.batch_size, self.fixed_rows)
+        parts: list[Inputs] = []
+        clock = time.perf_counter
+        lo = 0
+        while lo < rows:
+            hi = min(rows, lo + self.batches_per_step * self.batch_size)
+            step = inputs if lo == 0 and hi == rows else {name: v[lo:hi] for name, v in inputs.items()}
+            tick = clock()
+            parts.append(run_batches(self.runner, step, self.batch_size, self.fixed_rows))
+            took = clock() - tick
+            lo = hi
+            progress(done + hi, max(total, done + hi))
+            if took < self.STEP_S / 2:
+                self.batches_per_step = min(self.batches_per_step * 2, 1 << 20)
+            elif took > self.STEP_S * 4 and self.batches_per_step > 1:
+                self.batches_per_step //= 2
+        return concat_outputs(parts)
 
 
 @dataclass

@@ -149,6 +149,7 @@ class OnnxRuntimeBackend(Backend):
         self._run: Callable[..., list[Any]] | None = None
         self._pack: Callable[[list[Any]], dict[str, Array]] = _packer([], tensors=True)
         self._output_names: list[str] = []
+        self._tensor_outputs = False
         self._provider = ""
         self._precision = ""
 
@@ -185,11 +186,8 @@ class OnnxRuntimeBackend(Backend):
         self._inputs = tuple(_spec(a) for a in session.get_inputs())
         self._outputs = tuple(_spec(a) for a in session.get_outputs())
         self._output_names = [o.name for o in self._outputs]
-        self._pack = _packer(
-            self._output_names,
-            tensors=all(o.type.startswith("tensor(") for o in session.get_outputs()),
-            keys=self.output_keys,
-        )
+        self._tensor_outputs = all(o.type.startswith("tensor(") for o in session.get_outputs())
+        self._pack = _packer(self._output_names, tensors=self._tensor_outputs, keys=self.output_keys)
         self._provider = wanted
         if self._precision != "fp16":
             self._precision = dtype_precision(s.dtype for s in self._inputs + self._outputs)
@@ -291,6 +289,72 @@ class OnnxRuntimeBackend(Backend):
         except Exception as exc:
             raise self._run_error(exc, inputs) from exc
         return self._pack(values)
+
+    def predict_batches(self, inputs: dict[str, Array], batch_size: int) -> dict[str, Array]:
+        """Every batch through the bound run, outputs named once at the end (see :meth:`Backend.predict_batches`).
+
+        At batch 1 each output row goes straight into its place in the final
+        array, as long as every call returns the first call's shapes; a model
+        whose outputs change shape from row to row is collected per call and
+        concatenated instead, as :meth:`predict` would be.
+        """
+        run = self._run
+        if run is None:
+            raise EngineError("onnxruntime backend: predict() called before load()", permanent=False)
+        if not self._tensor_outputs or len(inputs) != 1:  # maps need naming per call; several inputs, a dict each
+            return super().predict_batches(inputs, batch_size)
+        ((name, values),) = inputs.items()
+        if batch_size == 1 and len(values) > 1:
+            rows = self._row_by_row(run, name, values)
+            if rows is not None:
+                return self._pack(rows)
+        names = self._output_names
+        parts: list[list[Array]] = []
+        append = parts.append
+        lo = 0
+        try:
+            for lo in range(0, len(values), batch_size):
+                append(run(names, {name: values[lo : lo + batch_size]}, None))
+        except Exception as exc:
+            raise self._run_error(exc, {name: values[lo : lo + batch_size]}) from exc
+        if len(parts) == 1:
+            return self._pack(parts[0])
+        return self._pack([np.concatenate([part[i] for part in parts]) for i in range(len(names))])
+
+    def _row_by_row(self, run: Callable[..., list[Any]], name: str, values: Array) -> list[Array] | None:
+        """Batch 1: one call per row, each output row written into a preallocated array.
+
+        ``None`` when an output's shape is not (1, ...) or changes between
+        rows: the caller then collects whole outputs instead.
+        """
+        names = self._output_names
+        i = 0
+        try:
+            first = run(names, {name: values[0:1]}, None)
+            shapes = [out.shape for out in first]
+            if any(not shape or shape[0] != 1 for shape in shapes):
+                return None
+            columns = [np.empty((len(values), *out.shape[1:]), dtype=out.dtype) for out in first]
+            for column, out in zip(columns, first, strict=True):
+                column[0] = out[0]
+            if len(columns) == 2:  # a classifier's label and probabilities: unrolled
+                (c0, c1), (s0, s1) = columns, shapes
+                for i in range(1, len(values)):
+                    o0, o1 = run(names, {name: values[i : i + 1]}, None)
+                    if o0.shape != s0 or o1.shape != s1:
+                        return None
+                    c0[i] = o0[0]
+                    c1[i] = o1[0]
+            else:
+                for i in range(1, len(values)):
+                    outs = run(names, {name: values[i : i + 1]}, None)
+                    for column, out, shape in zip(columns, outs, shapes, strict=True):
+                        if out.shape != shape:
+                            return None
+                        column[i] = out[0]
+        except Exception as exc:
+            raise self._run_error(exc, {name: values[i : i + 1]}) from exc
+        return columns
 
     def _run_error(self, exc: Exception, inputs: dict[str, Array]) -> EngineError:
         # Only on failure: the checks InferenceSession.run would do up front.
