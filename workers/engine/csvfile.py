@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from workers.engine.csvchunks import CsvChunks, column_array
+from workers.engine.csvchunks import CsvChunks
 from workers.engine.errors import InvalidDataset
 from workers.engine.tabular import PANDAS_DTYPES, check_column_names, first_line
 from workers.engine.types import ColumnInfo, DatasetInfo
@@ -127,7 +127,8 @@ def _scan_csv(path: str) -> DatasetInfo | None:
                 stats = [_ColumnStats() for _ in names]
             rows += table.num_rows
             for name, column in zip(names, stats, strict=True):
-                if not _absorb_arrow(column, column_array(table, name)):
+                # The column as Arrow parsed it, in its chunks: counts and types need no copy.
+                if not _absorb_arrow(column, table.column(name)):
                     return None
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None
