@@ -4,9 +4,10 @@
 file; its streaming sibling is slower per row. This reads the file in pieces
 of a few megabytes cut at line ends and hands each piece to ``read_csv`` on
 a thread of its own, so a pass costs what one ``read_csv`` of the file costs
-while memory stays bounded by the piece size times the cores. A line end inside a quoted field cannot be told
-from a row end without parsing, so from the first piece that holds a quote
-on, the rest goes through the quote-aware streaming reader instead.
+while memory stays bounded by the piece size times the cores. A line end
+inside a quoted field cannot be told from a row end without parsing, so from
+the first piece that holds a quote on, the rest goes through the quote-aware
+streaming reader instead.
 """
 
 from __future__ import annotations
